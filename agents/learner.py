@@ -1,0 +1,45 @@
+"""The interface every learner (PPO, TRPO, ACER) implements."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import torch
+
+from agents.batch import Batch
+from agents.policy import ActorCritic
+
+
+class Learner(Protocol):
+    """Improve a policy from batches of experience.
+
+    `gamma` is set by the training loop before each update (it follows the
+    discount schedule). `state_dict()` holds everything needed to continue
+    exactly: weights, optimizer state and the learner's own counters.
+    """
+
+    policy: ActorCritic
+    gamma: float
+
+    def update(self, batch: Batch) -> dict[str, float]:
+        """Learn from one batch; return namespaced metrics (`losses/...`)."""
+        ...
+
+    def state_dict(self) -> dict[str, Any]:
+        """Return the learner's full state."""
+        ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a state returned by `state_dict`."""
+        ...
+
+
+def resolve_device(name: str) -> torch.device:
+    """Map `auto|cpu|cuda` to a device: auto picks CUDA when present."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for but torch sees no CUDA device")
+    if name not in ("cpu", "cuda"):
+        raise ValueError(f"device must be auto, cpu or cuda, not {name!r}")
+    return torch.device(name)

@@ -1,0 +1,171 @@
+"""Actor-critic networks: MLP or CNN torso, masked categorical or Gaussian head.
+
+The contract (Spinning Up style):
+
+| symbol  | shape           | meaning                                         |
+|---------|-----------------|-------------------------------------------------|
+| obs     | [B, *obs_shape] | observations (uint8 images are scaled by 1/255) |
+| member  | [B] int         | index of the agent within its team (one-hot in) |
+| mask    | [B, A] bool     | legal actions; None means all legal             |
+| action  | [B] / [B, D]    | sampled (or greedy) action                      |
+| logp    | [B]             | log pi(action | obs)                            |
+| value   | [B]             | V(obs)                                          |
+| probs   | [B, A]          | pi(. | obs) for discrete actions ([B, 0] else)  |
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from torch import nn
+from torch.distributions import Categorical, Normal
+
+from envs import Spaces
+
+_MASKED_LOGIT = -1e9
+"""Logit given to illegal actions: exp() of it is exactly 0 in float32."""
+
+
+class ActOutput(NamedTuple):
+    """What a policy returns for a batch of acting agents (numpy arrays)."""
+
+    action: np.ndarray
+    logp: np.ndarray
+    value: np.ndarray
+    probs: np.ndarray
+
+
+def _mlp(sizes: Sequence[int], *, out_gain: float) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for i in range(len(sizes) - 1):
+        linear = nn.Linear(sizes[i], sizes[i + 1])
+        last = i == len(sizes) - 2
+        nn.init.orthogonal_(linear.weight, out_gain if last else np.sqrt(2))
+        nn.init.zeros_(linear.bias)
+        layers.append(linear)
+        if not last:
+            layers.append(nn.Tanh())
+    return nn.Sequential(*layers)
+
+
+class _ConvTorso(nn.Module):
+    """Nature-DQN style convolutions sized for small (e.g. 42x42) frames."""
+
+    def __init__(self, shape: Sequence[int], out: int) -> None:
+        super().__init__()
+        h, w, c = shape
+        self.net = nn.Sequential(
+            nn.Conv2d(c, 32, 4, stride=2),
+            nn.ReLU(),
+            nn.Conv2d(32, 64, 3, stride=2),
+            nn.ReLU(),
+            nn.Conv2d(64, 64, 3, stride=1),
+            nn.ReLU(),
+            nn.Flatten(),
+        )
+        with torch.no_grad():
+            n = self.net(torch.zeros(1, c, h, w)).shape[1]
+        self.fc = nn.Sequential(nn.Linear(n, out), nn.ReLU())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.net(x.permute(0, 3, 1, 2)))
+
+
+class ActorCritic(nn.Module):
+    """A team's shared network: observation plus member index in, policy and value out."""
+
+    def __init__(
+        self,
+        spaces: Spaces,
+        *,
+        n_members: int,
+        hidden: Sequence[int] = (256, 256),
+        kind: str = "auto",
+    ) -> None:
+        super().__init__()
+        if kind not in ("auto", "mlp", "cnn"):
+            raise ValueError(f"model kind must be auto, mlp or cnn, not {kind!r}")
+        self.spaces, self.n_members = spaces, n_members
+        self.cnn = spaces.image if kind == "auto" else kind == "cnn"
+        self.scale = 1.0 / 255.0 if spaces.obs_dtype == "uint8" else 1.0
+        n_out = spaces.n_actions if spaces.discrete else int(np.prod(spaces.action_shape))
+        if self.cnn:
+            if len(spaces.obs_shape) != 3:
+                raise ValueError(f"a CNN needs [H, W, C] observations, not {spaces.obs_shape}")
+            self.torso = _ConvTorso(spaces.obs_shape, hidden[-1])
+            feat = hidden[-1] + n_members
+            self.actor = _mlp([feat, hidden[-1], n_out], out_gain=0.01)
+            self.critic = _mlp([feat, hidden[-1], 1], out_gain=1.0)
+        else:
+            self.torso = nn.Flatten()
+            feat = int(np.prod(spaces.obs_shape)) + n_members
+            self.actor = _mlp([feat, *hidden, n_out], out_gain=0.01)
+            self.critic = _mlp([feat, *hidden, 1], out_gain=1.0)
+        if not spaces.discrete:
+            self.log_std = nn.Parameter(torch.zeros(n_out))
+            self.register_buffer("low", torch.tensor(spaces.action_low, dtype=torch.float32))
+            self.register_buffer("high", torch.tensor(spaces.action_high, dtype=torch.float32))
+
+    def _features(self, obs: torch.Tensor, member: torch.Tensor) -> torch.Tensor:
+        x = self.torso(obs.float() * self.scale)
+        onehot = nn.functional.one_hot(member.long(), self.n_members).float()
+        return torch.cat([x, onehot], dim=1)
+
+    def forward(
+        self, obs: torch.Tensor, member: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> tuple[torch.distributions.Distribution, torch.Tensor]:
+        """Return the action distribution and the value. Value shape [B]."""
+        x = self._features(obs, member)
+        out = self.actor(x)
+        value = self.critic(x).squeeze(-1)
+        if self.spaces.discrete:
+            if mask is not None:
+                out = out.masked_fill(~mask, _MASKED_LOGIT)
+            return Categorical(logits=out), value
+        return Normal(out, self.log_std.exp().expand_as(out)), value
+
+    @staticmethod
+    def log_prob(dist: torch.distributions.Distribution, action: torch.Tensor) -> torch.Tensor:
+        """Return log pi(action); Gaussian dimensions are summed. Shape [B]."""
+        logp = dist.log_prob(action)
+        return logp.sum(-1) if logp.dim() > 1 else logp
+
+    @staticmethod
+    def entropy(dist: torch.distributions.Distribution) -> torch.Tensor:
+        """Return the entropy per sample. Shape [B]."""
+        ent = dist.entropy()
+        return ent.sum(-1) if ent.dim() > 1 else ent
+
+    @torch.no_grad()
+    def act(
+        self,
+        obs: np.ndarray,
+        member: np.ndarray,
+        mask: np.ndarray | None,
+        *,
+        greedy: bool = False,
+    ) -> ActOutput:
+        """Pick actions for a batch of agents (numpy in, numpy out)."""
+        device = next(self.parameters()).device
+        obs_t = torch.as_tensor(obs, device=device)
+        member_t = torch.as_tensor(member, device=device)
+        mask_t = None if mask is None else torch.as_tensor(mask, device=device)
+        dist, value = self(obs_t, member_t, mask_t)
+        if self.spaces.discrete:
+            action = dist.probs.argmax(-1) if greedy else dist.sample()
+            probs = dist.probs.cpu().numpy()
+        else:
+            action = dist.mean if greedy else dist.sample()
+            probs = np.zeros((len(obs), 0), dtype=np.float32)
+        logp = self.log_prob(dist, action)
+        return ActOutput(action.cpu().numpy(), logp.cpu().numpy(), value.cpu().numpy(), probs)
+
+    @torch.no_grad()
+    def value_of(self, obs: np.ndarray, member: np.ndarray) -> np.ndarray:
+        """Return V(obs) for a batch. Shape [B]."""
+        device = next(self.parameters()).device
+        x = self._features(torch.as_tensor(obs, device=device), torch.as_tensor(member, device=device))
+        return self.critic(x).squeeze(-1).cpu().numpy()

@@ -1,0 +1,142 @@
+"""Proximal Policy Optimization (Schulman et al. 2017, arXiv:1707.06347)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from agents.batch import Batch
+from agents.maths import gae
+from agents.policy import ActorCritic
+
+
+@dataclass
+class PPOConfig:
+    """PPO settings; defaults follow CleanRL's ppo.py."""
+
+    lr: float = 2.5e-4
+    """Adam learning rate."""
+    epochs: int = 4
+    """Passes over each batch."""
+    minibatch_size: int = 1024
+    """Agent-steps per gradient step."""
+    clip: float = 0.2
+    """Surrogate clipping range epsilon."""
+    gae_lambda: float = 0.95
+    """GAE lambda."""
+    vf_coef: float = 0.5
+    """Weight of the value loss."""
+    ent_coef: float = 0.01
+    """Weight of the entropy bonus."""
+    max_grad_norm: float = 0.5
+    """Global gradient-norm clip."""
+    target_kl: float | None = 0.03
+    """Stop the epochs early once the approximate KL exceeds this (None: never)."""
+    norm_adv: bool = True
+    """Normalise advantages per minibatch."""
+    clip_vloss: bool = True
+    """Clip the value loss like the surrogate."""
+
+
+class PPO:
+    """Clipped-surrogate PPO with GAE, value clipping, entropy bonus and KL early stop."""
+
+    def __init__(
+        self, policy: ActorCritic, config: PPOConfig, *, device: torch.device, seed: int = 0
+    ) -> None:
+        self.policy = policy.to(device)
+        self.config, self.device = config, device
+        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.lr, eps=1e-5)
+        self.gamma = 0.99
+        self.updates = 0
+        self._rng = np.random.default_rng(seed)
+
+    def update(self, batch: Batch) -> dict[str, float]:
+        """Run the PPO epochs on one batch and return the mean losses."""
+        cfg, dev = self.config, self.device
+        adv, ret = gae(
+            batch.reward, batch.value, batch.done, batch.bootstrap,
+            gamma=self.gamma, lam=cfg.gae_lambda,
+        )
+        n = len(batch)
+        obs = torch.as_tensor(batch.obs, device=dev)
+        member = torch.as_tensor(batch.member, device=dev)
+        mask = torch.as_tensor(batch.mask, device=dev) if self.policy.spaces.discrete else None
+        action = torch.as_tensor(batch.action, device=dev)
+        old_logp = torch.as_tensor(batch.logp, device=dev)
+        old_value = torch.as_tensor(batch.value, device=dev)
+        adv_t = torch.as_tensor(adv, device=dev)
+        ret_t = torch.as_tensor(ret, device=dev)
+
+        stats: dict[str, list[float]] = {k: [] for k in ("pg", "v", "ent", "kl", "clip")}
+        stopped_early = 0.0
+        mb = min(cfg.minibatch_size, n)
+        per_epoch = -(-n // mb)
+        for _epoch in range(cfg.epochs):
+            order = self._rng.permutation(n)
+            for start in range(0, n, mb):
+                idx = torch.as_tensor(order[start : start + mb], device=dev)
+                dist, value = self.policy(obs[idx], member[idx], None if mask is None else mask[idx])
+                logp = ActorCritic.log_prob(dist, action[idx])
+                log_ratio = logp - old_logp[idx]
+                ratio = log_ratio.exp()
+                with torch.no_grad():
+                    approx_kl = ((ratio - 1) - log_ratio).mean().item()
+                    clipfrac = ((ratio - 1.0).abs() > cfg.clip).float().mean().item()
+                a = adv_t[idx]
+                if cfg.norm_adv and len(idx) > 1:
+                    a = (a - a.mean()) / (a.std() + 1e-8)
+                pg_loss = torch.max(-a * ratio, -a * ratio.clamp(1 - cfg.clip, 1 + cfg.clip)).mean()
+                if cfg.clip_vloss:
+                    v_clipped = old_value[idx] + (value - old_value[idx]).clamp(-cfg.clip, cfg.clip)
+                    v_loss = 0.5 * torch.max(
+                        (value - ret_t[idx]) ** 2, (v_clipped - ret_t[idx]) ** 2
+                    ).mean()
+                else:
+                    v_loss = 0.5 * ((value - ret_t[idx]) ** 2).mean()
+                entropy = ActorCritic.entropy(dist).mean()
+                loss = pg_loss - cfg.ent_coef * entropy + cfg.vf_coef * v_loss
+                self.optimizer.zero_grad()
+                loss.backward()
+                nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm)
+                self.optimizer.step()
+                for key, val in (("pg", pg_loss.item()), ("v", v_loss.item()),
+                                 ("ent", entropy.item()), ("kl", approx_kl), ("clip", clipfrac)):
+                    stats[key].append(val)
+            if cfg.target_kl is not None and np.mean(stats["kl"][-per_epoch:]) > cfg.target_kl:
+                stopped_early = 1.0
+                break
+        self.updates += 1
+        var_y = float(np.var(ret))
+        explained = float("nan") if var_y == 0 else 1.0 - float(np.var(ret - batch.value)) / var_y
+        return {
+            "losses/policy_loss": float(np.mean(stats["pg"])),
+            "losses/value_loss": float(np.mean(stats["v"])),
+            "losses/entropy": float(np.mean(stats["ent"])),
+            "losses/approx_kl": float(np.mean(stats["kl"])),
+            "losses/clipfrac": float(np.mean(stats["clip"])),
+            "losses/explained_variance": explained,
+            "losses/early_stop": stopped_early,
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        """Return weights, optimizer state, gamma, update count and RNG state."""
+        return {
+            "policy": self.policy.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "gamma": self.gamma,
+            "updates": self.updates,
+            "rng": self._rng.bit_generator.state,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a state returned by `state_dict`."""
+        self.policy.load_state_dict(state["policy"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.gamma = float(state["gamma"])
+        self.updates = int(state["updates"])
+        self._rng.bit_generator.state = state["rng"]

@@ -1,0 +1,136 @@
+"""Step any PettingZoo game, turn-based or simultaneous, through one interface."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from pettingzoo import ParallelEnv
+
+from envs.spec import GameInfo, GameSpec
+
+
+class APIUsageError(RuntimeError):
+    """The adapter was driven out of order (e.g. step() before reset())."""
+
+
+@dataclass
+class StepResult:
+    """What one unified step produced.
+
+    `rewards` and `infos` cover every agent that received something during the
+    step (in a turn-based game, the mover and everyone else). `terminated` lists
+    agents whose episode ended; `truncated` maps agents cut off by a time limit
+    to their final observation (for bootstrapping their value).
+    """
+
+    rewards: dict[str, float] = field(default_factory=dict)
+    infos: dict[str, dict[str, Any]] = field(default_factory=dict)
+    terminated: list[str] = field(default_factory=list)
+    truncated: dict[str, np.ndarray] = field(default_factory=dict)
+    over: bool = False
+
+
+class GameEnv:
+    """One env copy stepped as "these agents act now, here are their actions".
+
+    A turn-based (AEC) game has one acting agent per step; a simultaneous
+    (Parallel) game has every live agent acting. Dead AEC agents are stepped with
+    `None` automatically and their last rewards folded into the step.
+    """
+
+    def __init__(self, spec: GameSpec, info: GameInfo) -> None:
+        self.spec, self.info = spec, info
+        self.env = spec.create()
+        self._parallel = isinstance(self.env, ParallelEnv)
+        self._obs: dict[str, Any] = {}
+        self._infos: dict[str, dict[str, Any]] = {}
+        self._live = False
+
+    def reset(self, seed: int | None = None) -> None:
+        """Start a new episode."""
+        if self._parallel:
+            self._obs, self._infos = self.env.reset(seed=seed)
+        else:
+            self.env.reset(seed=seed)
+        self._live = True
+
+    def acting(self) -> list[str]:
+        """Return the agents that must act now (empty when the episode is over)."""
+        if not self._live:
+            return []
+        if self._parallel:
+            return [a for a in self.env.agents if a in self._obs]
+        return [self.env.agent_selection] if self.env.agents else []
+
+    def observe(self, agent: str) -> tuple[np.ndarray, np.ndarray | None]:
+        """Return an agent's observation array and action mask (None if the game has none)."""
+        if not self._live:
+            raise APIUsageError("observe() called before reset() or after the episode ended")
+        if self._parallel:
+            raw, info = self._obs[agent], self._infos.get(agent, {})
+        else:
+            raw, info = self.env.observe(agent), self.env.infos.get(agent, {})
+        return split_observation(raw, info)
+
+    def step(self, actions: dict[str, Any]) -> StepResult:
+        """Apply the acting agents' actions and report what happened."""
+        if not self._live:
+            raise APIUsageError("step() called before reset() or after the episode ended")
+        out = StepResult()
+        if self._parallel:
+            obs, rewards, terms, truncs, infos = self.env.step(actions)
+            self._obs, self._infos = obs, infos
+            out.rewards = {a: float(r) for a, r in rewards.items()}
+            out.infos = dict(infos)
+            for agent in rewards:
+                if terms.get(agent):
+                    out.terminated.append(agent)
+                elif truncs.get(agent):
+                    out.truncated[agent] = split_observation(obs[agent], infos.get(agent, {}))[0]
+            out.over = not self.env.agents or all(
+                terms.get(a) or truncs.get(a) for a in self.env.agents
+            )
+        else:
+            env = self.env
+            (agent,) = self.acting()
+            env.step(actions[agent])
+            self._collect(out)
+            while env.agents and (
+                env.terminations[env.agent_selection] or env.truncations[env.agent_selection]
+            ):
+                dead = env.agent_selection
+                if env.terminations[dead]:
+                    out.terminated.append(dead)
+                else:
+                    out.truncated[dead] = split_observation(
+                        env.observe(dead), env.infos.get(dead, {})
+                    )[0]
+                env.step(None)
+                self._collect(out)
+            out.over = not env.agents
+        if out.over:
+            self._live = False
+        return out
+
+    def _collect(self, out: StepResult) -> None:
+        for agent, reward in self.env.rewards.items():
+            out.rewards[agent] = out.rewards.get(agent, 0.0) + float(reward)
+        for agent, info in self.env.infos.items():
+            out.infos[agent] = info
+
+    def close(self) -> None:
+        """Release the env."""
+        self.env.close()
+
+
+def split_observation(raw: Any, info: dict[str, Any]) -> tuple[np.ndarray, np.ndarray | None]:
+    """Separate an observation from its action mask (in the obs dict or in `info`)."""
+    mask = None
+    if isinstance(raw, dict):
+        mask = raw.get("action_mask")
+        raw = raw["observation"]
+    if mask is None and isinstance(info, dict):
+        mask = info.get("action_mask")
+    return np.asarray(raw), (None if mask is None else np.asarray(mask, dtype=bool))

@@ -1,0 +1,128 @@
+"""The built-in games and their factories."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+from pettingzoo.utils.wrappers import BaseParallelWrapper
+
+from envs.spec import GameError, GameSpec
+
+
+def _connect_four(**kwargs: Any):
+    from pettingzoo.classic import connect_four_v3
+
+    return connect_four_v3.env(**kwargs)
+
+
+def _tictactoe(**kwargs: Any):
+    from pettingzoo.classic import tictactoe_v3
+
+    return tictactoe_v3.env(**kwargs)
+
+
+class ProximityInfo(BaseParallelWrapper):
+    """Report a dense `proximity` field in each agent's info for MPE tag games.
+
+    A chaser (adversary) gets minus its distance to the nearest runner; a runner
+    gets its distance to the nearest chaser. Reward shaping may weight it.
+    """
+
+    def reset(self, seed: int | None = None, options: dict | None = None):
+        obs, infos = self.env.reset(seed=seed, options=options)
+        return obs, self._add(infos)
+
+    def step(self, actions):
+        obs, rewards, terms, truncs, infos = self.env.step(actions)
+        return obs, rewards, terms, truncs, self._add(infos)
+
+    def _add(self, infos: dict) -> dict:
+        world = self.env.unwrapped.world
+        chasers = [a for a in world.agents if a.adversary]
+        runners = [a for a in world.agents if not a.adversary]
+        out = {}
+        for agent_id, info in infos.items():
+            me = next(a for a in world.agents if a.name == agent_id)
+            others = runners if me.adversary else chasers
+            dist = min(
+                (float(np.linalg.norm(me.state.p_pos - o.state.p_pos)) for o in others),
+                default=0.0,
+            )
+            out[agent_id] = {**info, "proximity": -dist if me.adversary else dist}
+        return out
+
+
+def _simple_tag(**kwargs: Any):
+    from mpe2 import simple_tag_v3
+
+    return ProximityInfo(simple_tag_v3.parallel_env(**kwargs))
+
+
+def atari_rom_path() -> str:
+    """Return the ROM folder that ale-py ships (AutoROM downloads are not needed)."""
+    import ale_py
+
+    path = os.path.join(os.path.dirname(ale_py.__file__), "roms")
+    if not os.path.isdir(path):
+        raise GameError(f"ale-py's ROM folder {path} is missing; reinstall ale-py")
+    return path
+
+
+def _volleyball_pong(**kwargs: Any):
+    from pettingzoo.atari import volleyball_pong_v3
+
+    kwargs.setdefault("auto_rom_install_path", atari_rom_path())
+    return volleyball_pong_v3.parallel_env(**kwargs)
+
+
+BUILTIN_GAMES: dict[str, GameSpec] = {
+    spec.name: spec
+    for spec in (
+        GameSpec(
+            name="connect_four_v3",
+            make=_connect_four,
+            description="Connect four (classic, turn-based, action masks), 1v1",
+        ),
+        GameSpec(
+            name="tictactoe_v3",
+            make=_tictactoe,
+            description="Tic-tac-toe (classic, turn-based, action masks), 1v1",
+        ),
+        GameSpec(
+            name="simple_tag_v3",
+            make=_simple_tag,
+            kwargs={"max_cycles": 25, "continuous_actions": False},
+            components=("proximity",),
+            description="MPE predator-prey (simultaneous), 3 adversaries vs 1 agent",
+        ),
+        GameSpec(
+            name="volleyball_pong_v3",
+            make=_volleyball_pong,
+            kwargs={"max_cycles": 1000},
+            teams={"left": ["first_0", "third_0"], "right": ["second_0", "fourth_0"]},
+            preprocessing=(
+                ("color_reduction", {"mode": "full"}),
+                ("resize", {"x_size": 42, "y_size": 42}),
+                ("frame_stack", {"stack_size": 4}),
+            ),
+            description="Atari volleyball pong (pixels, simultaneous), 2v2",
+        ),
+    )
+}
+
+
+def builtin_game(name: str) -> GameSpec:
+    """Return a built-in game's spec by name."""
+    try:
+        return BUILTIN_GAMES[name]
+    except KeyError:
+        raise GameError(
+            f"unknown game {name!r}; built-in games: {', '.join(sorted(BUILTIN_GAMES))}"
+        ) from None
+
+
+def list_games() -> list[GameSpec]:
+    """Return the built-in games, sorted by name."""
+    return [BUILTIN_GAMES[name] for name in sorted(BUILTIN_GAMES)]

@@ -1,0 +1,283 @@
+"""Describe a game: how to build it, who plays on which team, what its spaces are."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+from pettingzoo import AECEnv, ParallelEnv
+
+# SuperSuit wrappers that a game or config may name in `preprocessing`.
+# Each entry maps the config name to the SuperSuit function name.
+_PREPROCESSORS = {
+    "color_reduction": "color_reduction_v0",
+    "resize": "resize_v1",
+    "frame_stack": "frame_stack_v1",
+    "frame_skip": "frame_skip_v0",
+    "dtype": "dtype_v0",
+    "normalize_obs": "normalize_obs_v0",
+    "max_observation": "max_observation_v0",
+    "pad_observations": "pad_observations_v0",
+    "pad_action_space": "pad_action_space_v0",
+}
+
+# An image observation: a 3-D uint8 box at least this many pixels high and wide.
+_MIN_IMAGE_SIDE = 16
+
+
+class GameError(ValueError):
+    """A game cannot be built or used as configured."""
+
+
+@dataclass(frozen=True)
+class GameSpec:
+    """Everything the league needs to know to build and play a game.
+
+    `make(**kwargs)` returns a PettingZoo AEC or Parallel env. `teams` maps a team
+    name to its agent ids (None: inferred from agent names). `preprocessing` is a
+    list of `(supersuit_wrapper_name, kwargs)` applied in order. `components` lists
+    the numeric `info` fields the game reports that reward shaping may weight.
+    """
+
+    name: str
+    make: Callable[..., Any]
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    teams: Mapping[str, Sequence[str]] | None = None
+    symmetric: bool | None = None
+    preprocessing: Sequence[tuple[str, Mapping[str, Any]]] = ()
+    components: Sequence[str] = ()
+    description: str = ""
+
+    def create(self) -> AECEnv | ParallelEnv:
+        """Build one env copy with the preprocessing applied."""
+        env = self.make(**dict(self.kwargs))
+        if not isinstance(env, (AECEnv, ParallelEnv)):
+            raise GameError(
+                f"game {self.name!r}: its factory returned {type(env).__name__}, "
+                "not a PettingZoo AECEnv or ParallelEnv"
+            )
+        return apply_preprocessing(env, self.preprocessing, game=self.name)
+
+    def info(self) -> GameInfo:
+        """Build one copy and read its agents, teams and spaces."""
+        env = self.create()
+        try:
+            return GameInfo.from_env(env, self)
+        finally:
+            env.close()
+
+
+def apply_preprocessing(
+    env: AECEnv | ParallelEnv, steps: Sequence[tuple[str, Mapping[str, Any]]], *, game: str
+) -> AECEnv | ParallelEnv:
+    """Wrap `env` with the named SuperSuit wrappers, in order."""
+    if not steps:
+        return env
+    import supersuit
+
+    for name, kwargs in steps:
+        if name not in _PREPROCESSORS:
+            raise GameError(
+                f"game {game!r}: unknown preprocessing step {name!r}; "
+                f"known: {', '.join(sorted(_PREPROCESSORS))}"
+            )
+        env = getattr(supersuit, _PREPROCESSORS[name])(env, **dict(kwargs))
+    return env
+
+
+_INDEXED = re.compile(r"^(.*?)_?(\d+)$")
+
+
+def infer_teams(agents: Sequence[str]) -> dict[str, list[str]]:
+    """Group agents into teams by the name before their trailing index.
+
+    `adversary_0..2`, `agent_0` give two teams; agents that are all `player_N`
+    are each a team of their own (one-against-one board games); any other single
+    group is one cooperative team.
+    """
+    groups: dict[str, list[str]] = {}
+    for agent in agents:
+        match = _INDEXED.match(agent)
+        prefix = match.group(1) if match else agent
+        groups.setdefault(prefix, []).append(agent)
+    if len(groups) == 1 and next(iter(groups)) == "player" and len(agents) > 1:
+        return {agent: [agent] for agent in agents}
+    return groups
+
+
+@dataclass(frozen=True)
+class Spaces:
+    """The spaces one team's members share (padded to agree, if need be).
+
+    | field        | meaning                                                      |
+    |--------------|--------------------------------------------------------------|
+    | obs_shape    | shape of one agent's observation (the `observation` entry)   |
+    | obs_dtype    | its numpy dtype name                                         |
+    | image        | True when the observation is an image (a CNN reads it)       |
+    | has_mask     | True when the game reports legal-action masks                |
+    | n_actions    | discrete action count (0 for continuous actions)             |
+    | action_shape | continuous action shape (() for discrete)                    |
+    """
+
+    obs_shape: tuple[int, ...]
+    obs_dtype: str
+    image: bool
+    has_mask: bool
+    n_actions: int
+    action_shape: tuple[int, ...] = ()
+    action_low: tuple[float, ...] = ()
+    action_high: tuple[float, ...] = ()
+
+    @property
+    def discrete(self) -> bool:
+        """Return True for a discrete action space."""
+        return self.n_actions > 0
+
+
+@dataclass(frozen=True)
+class GameInfo:
+    """What one env copy reports: API kind, agents, teams and their spaces.
+
+    `roles` maps each team to the learning policy that plays it: one role
+    ("main") shared by every team of a symmetric game, one per team otherwise.
+    """
+
+    name: str
+    api: str
+    agents: tuple[str, ...]
+    teams: dict[str, tuple[str, ...]]
+    symmetric: bool
+    spaces: dict[str, Spaces]
+
+    @property
+    def roles(self) -> dict[str, str]:
+        """Map each team to the role whose policy it plays."""
+        if self.symmetric:
+            return {team: "main" for team in self.teams}
+        return {team: team for team in self.teams}
+
+    @property
+    def role_spaces(self) -> dict[str, Spaces]:
+        """Map each role to its spaces."""
+        return {role: self.spaces[team] for team, role in self.roles.items()}
+
+    @property
+    def team_of(self) -> dict[str, str]:
+        """Map each agent to its team."""
+        return {agent: team for team, members in self.teams.items() for agent in members}
+
+    @property
+    def member_of(self) -> dict[str, int]:
+        """Map each agent to its index within its team."""
+        return {a: i for members in self.teams.values() for i, a in enumerate(members)}
+
+    @property
+    def max_team_size(self) -> int:
+        """Return the size of the largest team."""
+        return max(len(members) for members in self.teams.values())
+
+    @staticmethod
+    def from_env(env: AECEnv | ParallelEnv, spec: GameSpec) -> GameInfo:
+        """Read a built env's spaces and resolve its teams."""
+        api = "parallel" if isinstance(env, ParallelEnv) else "aec"
+        agents = tuple(env.possible_agents)
+        if not agents:
+            raise GameError(f"game {spec.name!r} has no agents")
+        if spec.teams:
+            teams = {name: tuple(_expand(members, agents)) for name, members in spec.teams.items()}
+        else:
+            teams = {name: tuple(m) for name, m in infer_teams(agents).items()}
+        placed = [a for members in teams.values() for a in members]
+        missing = sorted(set(agents) - set(placed))
+        if missing:
+            raise GameError(f"game {spec.name!r}: agents {missing} are on no team")
+        doubled = sorted({a for a in placed if placed.count(a) > 1})
+        if doubled:
+            raise GameError(f"game {spec.name!r}: agents {doubled} are on more than one team")
+        per_agent = {agent: _agent_spaces(env, agent, spec.name) for agent in agents}
+        team_spaces = {}
+        for team, members in teams.items():
+            first = members[0]
+            for agent in members[1:]:
+                if per_agent[agent] != per_agent[first]:
+                    raise GameError(
+                        f"game {spec.name!r}: team {team!r} members {first!r} and {agent!r} "
+                        f"have different spaces ({per_agent[first]} vs {per_agent[agent]}); "
+                        "add 'pad_observations' / 'pad_action_space' to preprocessing"
+                    )
+            team_spaces[team] = per_agent[first]
+        sizes = {len(m) for m in teams.values()}
+        same_spaces = len(set(team_spaces.values())) == 1
+        symmetric = spec.symmetric if spec.symmetric is not None else (
+            len(sizes) == 1 and same_spaces
+        )
+        if symmetric and not same_spaces:
+            raise GameError(
+                f"game {spec.name!r} is configured symmetric but its teams have different spaces"
+            )
+        return GameInfo(
+            name=spec.name,
+            api=api,
+            agents=agents,
+            teams=teams,
+            symmetric=bool(symmetric),
+            spaces=team_spaces,
+        )
+
+
+def _agent_spaces(env: AECEnv | ParallelEnv, agent: str, game: str) -> Spaces:
+    """Read one agent's observation and action spaces."""
+    space = env.observation_space(agent)
+    has_mask = False
+    if isinstance(space, spaces.Dict) and "observation" in space.spaces:
+        has_mask = "action_mask" in space.spaces
+        space = space["observation"]
+    if not isinstance(space, spaces.Box):
+        raise GameError(
+            f"game {game!r}: agent {agent!r} has observation space {space}; only Box "
+            "observations (optionally in a Dict with 'observation' and 'action_mask') "
+            "are supported"
+        )
+    act = env.action_space(agent)
+    if isinstance(act, spaces.Discrete):
+        n_actions, action_shape, low, high = int(act.n), (), (), ()
+    elif isinstance(act, spaces.Box):
+        n_actions, action_shape = 0, tuple(act.shape)
+        low = tuple(float(x) for x in np.ravel(act.low))
+        high = tuple(float(x) for x in np.ravel(act.high))
+    else:
+        raise GameError(
+            f"game {game!r}: agent {agent!r} has action space {act}; supported: Discrete, Box"
+        )
+    shape = tuple(space.shape)
+    image = len(shape) == 3 and space.dtype == np.uint8 and min(shape[:2]) >= _MIN_IMAGE_SIDE
+    return Spaces(
+        obs_shape=shape,
+        obs_dtype=str(space.dtype),
+        image=image,
+        has_mask=has_mask,
+        n_actions=n_actions,
+        action_shape=action_shape,
+        action_low=low,
+        action_high=high,
+    )
+
+
+def _expand(patterns: Sequence[str], agents: Sequence[str]) -> list[str]:
+    """Resolve agent ids or regular expressions against the env's agents."""
+    out: list[str] = []
+    for pattern in patterns:
+        if pattern in agents:
+            out.append(pattern)
+            continue
+        hits = [a for a in agents if re.fullmatch(pattern, a)]
+        if not hits:
+            raise GameError(
+                f"team member {pattern!r} matches no agent; agents are {list(agents)}"
+            )
+        out.extend(h for h in hits if h not in out)
+    return out

@@ -1,0 +1,1 @@
+"""League: snapshot registry, checkpoints and self-play bookkeeping."""

@@ -1,0 +1,228 @@
+"""Load, validate and override run configs (YAML -> typed, strict models)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class ConfigError(ValueError):
+    """A config file or override is invalid; the message names file, key and value."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, frozen=True)
+
+
+class GameConfig(_Strict):
+    name: str = "connect_four_v3"
+    """Built-in game name (see `league games`)."""
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+    """Keyword arguments for the game's env factory (merged over the game's defaults)."""
+    teams: dict[str, list[str]] | None = None
+    """Team name -> agent ids or regex patterns; None infers teams from agent names."""
+    symmetric: bool | None = None
+    """Force symmetric (one shared learning policy) or asymmetric; None decides from spaces."""
+    preprocessing: list[dict[str, dict[str, Any]]] | None = None
+    """SuperSuit steps, e.g. [{resize: {x_size: 42, y_size: 42}}]; None keeps the game's."""
+
+
+class ScheduleConfig(_Strict):
+    start: float
+    """Value at iteration 0."""
+    end: float
+    """Value after `steps` iterations."""
+    steps: int = Field(0, ge=0)
+    """Iterations over which to anneal (0: `end` from the start)."""
+    interpolation: Literal["linear", "horizon"] = "linear"
+    """`horizon` interpolates 1/(1-value), the natural scale for a discount."""
+
+
+class TrainConfig(_Strict):
+    iterations: int = Field(200, ge=1)
+    """Total training iterations (a resumed run continues to this count)."""
+    steps_per_iteration: int = Field(4096, ge=1)
+    """Agent-steps of learning experience collected per iteration."""
+    envs: int = Field(32, ge=1)
+    """Env copies stepped together (batched inference)."""
+    snapshot_every: int = Field(10, ge=1)
+    """Register a snapshot of each learning policy every K iterations."""
+    checkpoint_every: int = Field(10, ge=1)
+    """Write a checkpoint every N iterations (and always at exit)."""
+    eval_every: int = Field(10, ge=0)
+    """Play the random bot every N iterations (0: never)."""
+    eval_episodes: int = Field(40, ge=2)
+    """Episodes per evaluation against the random bot (seats alternate)."""
+    max_minutes: float | None = Field(None, gt=0)
+    """Stop after this much wall-clock time (None: run all iterations)."""
+
+
+class PPOSettings(_Strict):
+    lr: float = Field(2.5e-4, gt=0)
+    """Adam learning rate."""
+    epochs: int = Field(4, ge=1)
+    """Passes over each batch."""
+    minibatch_size: int = Field(1024, ge=1)
+    """Agent-steps per gradient step."""
+    clip: float = Field(0.2, gt=0)
+    """Surrogate clipping range."""
+    gae_lambda: float = Field(0.95, ge=0, le=1)
+    """GAE lambda."""
+    vf_coef: float = Field(0.5, ge=0)
+    """Value-loss weight."""
+    ent_coef: float = Field(0.01, ge=0)
+    """Entropy-bonus weight."""
+    max_grad_norm: float = Field(0.5, gt=0)
+    """Gradient-norm clip."""
+    target_kl: float | None = Field(0.03, gt=0)
+    """Early-stop the epochs above this approximate KL (None: never)."""
+    norm_adv: bool = True
+    """Normalise advantages per minibatch."""
+    clip_vloss: bool = True
+    """Clip the value loss."""
+
+
+class LearnerConfig(_Strict):
+    algo: Literal["ppo"] = "ppo"
+    """Learning algorithm."""
+    ppo: PPOSettings = PPOSettings()
+    """PPO settings."""
+
+
+class ModelConfig(_Strict):
+    kind: Literal["auto", "mlp", "cnn"] = "auto"
+    """Torso: auto picks a CNN for image observations."""
+    hidden: list[int] = Field(default_factory=lambda: [256, 256])
+    """Hidden layer sizes."""
+
+
+class TimeDecayConfig(_Strict):
+    base: float = Field(1.0, gt=0, le=1)
+    """Rewards at episode step t are multiplied by base ** (t / period)."""
+    period: int = Field(0, ge=0)
+    """Steps per factor of `base` (0: no decay)."""
+
+
+class RewardConfig(_Strict):
+    weights: dict[str, float] = Field(default_factory=lambda: {"env": 1.0})
+    """Component -> weight: `env` is the env reward, other names are numeric info fields."""
+    tau: ScheduleConfig = ScheduleConfig(start=0.0, end=0.0)
+    """Team spirit: 0 = own reward, 1 = team mean."""
+    zero_sum: bool = False
+    """Subtract the enemy agents' mean reward."""
+    time_decay: TimeDecayConfig = TimeDecayConfig()
+    """Decay of rewards later in an episode."""
+
+    @model_validator(mode="after")
+    def _tau_range(self) -> RewardConfig:
+        for name in ("start", "end"):
+            value = getattr(self.tau, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"tau.{name} must be within [0, 1], got {value}")
+        return self
+
+
+class LeagueConfig(_Strict):
+    p_latest: float = Field(0.8, ge=0, le=1)
+    """Probability of playing the latest version (OpenAI Five: 0.8)."""
+    history: Literal["quality", "uniform"] = "quality"
+    """How historical snapshots are drawn."""
+    quality_lr: float = Field(0.01, gt=0)
+    """OpenAI Five's quality-score learning rate."""
+    max_pool: int | None = Field(None, ge=1)
+    """Keep at most this many snapshots in the opponent pool (None: all)."""
+
+
+class Config(_Strict):
+    """One run's settings."""
+
+    name: str | None = None
+    """Run name (runs/<name>); default: the config file's stem."""
+    seed: int = 0
+    """Seed for envs, sampling and initialisation."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """Learner device: auto uses CUDA when present."""
+    game: GameConfig = GameConfig()
+    train: TrainConfig = TrainConfig()
+    learner: LearnerConfig = LearnerConfig()
+    model: ModelConfig = ModelConfig()
+    gamma: ScheduleConfig = ScheduleConfig(
+        start=0.998, end=0.9997, steps=1000, interpolation="horizon"
+    )
+    """Discount schedule (OpenAI Five: 0.998 -> 0.9997)."""
+    reward: RewardConfig = RewardConfig()
+    league: LeagueConfig = LeagueConfig()
+
+    @model_validator(mode="after")
+    def _gamma_range(self) -> Config:
+        for name in ("start", "end"):
+            value = getattr(self.gamma, name)
+            if not 0.0 < value < 1.0:
+                raise ValueError(f"gamma.{name} must be within (0, 1), got {value}")
+        return self
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str], *, source: str) -> dict[str, Any]:
+    """Apply `key.path=value` overrides (values parsed as YAML) to a raw config dict."""
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"{source}: override {item!r} is not of the form key.path=value")
+        value = yaml.safe_load(text)
+        node = raw
+        parts = key.split(".")
+        for part in parts[:-1]:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise ConfigError(f"{source}: override {item!r}: {part!r} is not a section")
+            node = child
+        node[parts[-1]] = value
+    return raw
+
+
+def parse_config(raw: Any, *, source: str) -> Config:
+    """Validate a raw dict; errors name the source, the key path and the bad value."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping, not {type(raw).__name__}")
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as err:
+        lines = []
+        for e in err.errors():
+            key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+            if e["type"] == "extra_forbidden":
+                lines.append(f"{source}: unknown key {key!r}")
+            else:
+                lines.append(f"{source}: key {key!r}: {e['msg']} (got {e.get('input')!r})")
+        raise ConfigError("\n".join(lines)) from None
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
+    """Read a YAML config file, apply overrides and validate it."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read config file ({err.strerror})") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    if isinstance(raw, dict):
+        raw = apply_overrides(raw, list(overrides or []), source=str(path))
+    config = parse_config(raw, source=str(path))
+    if config.name is None:
+        config = config.model_copy(update={"name": path.stem})
+    return config
+
+
+def dump_config(config: Config) -> str:
+    """Return the config as YAML (every field, defaults included)."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)

@@ -1,0 +1,401 @@
+"""Snapshot and match registry of a league run, stored in ``runs/<name>/league.db``.
+
+The database is SQLite (via ``sqlite_utils``) in WAL mode with a generous busy
+timeout, so trainer, evaluators and dashboards can share it across processes.
+Policy weights live next to it in content-addressed safetensors files
+``weights/<sha256>.safetensors``; the hash is re-checked on every load.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import numpy as np
+import safetensors.torch
+import sqlite_utils
+import torch
+from safetensors import SafetensorError
+
+from .checkpoint import atomic_write_bytes, prepare_tensors_for_save
+
+__all__ = ["BUSY_TIMEOUT_S", "DB_NAME", "MATCH_KINDS", "Registry", "RegistryError"]
+
+logger = logging.getLogger(__name__)
+
+DB_NAME = "league.db"
+WEIGHTS_DIR = "weights"
+BUSY_TIMEOUT_S = 30.0
+MATCH_KINDS = ("train", "eval")
+_MATCH_KEYS = frozenset({"iteration", "kind", "participants", "sides", "result", "length"})
+
+_SCHEMA = (
+    """
+    CREATE TABLE IF NOT EXISTS run (
+        key TEXT PRIMARY KEY,
+        value TEXT
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS snapshots (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        role TEXT NOT NULL,
+        iteration INTEGER NOT NULL,
+        env_steps INTEGER NOT NULL,
+        created REAL NOT NULL,
+        file TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        parent INTEGER,
+        config TEXT NOT NULL,
+        UNIQUE (role, iteration)
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS matches (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        iteration INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        participants TEXT NOT NULL,
+        sides TEXT NOT NULL,
+        result TEXT NOT NULL,
+        length INTEGER NOT NULL,
+        created REAL NOT NULL
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS matches_iteration ON matches (iteration)",
+    "CREATE INDEX IF NOT EXISTS matches_kind ON matches (kind)",
+)
+
+
+class RegistryError(RuntimeError):
+    """Signal a registry inconsistency, e.g. a missing or tampered weights file."""
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _json_default(obj: Any) -> Any:
+    """Make numpy scalars/arrays JSON-encodable; reject anything else."""
+    if isinstance(obj, (np.generic, np.ndarray)):
+        return obj.tolist()
+    raise TypeError(f"object of type {type(obj).__name__} is not JSON serializable")
+
+
+def _dumps(value: Any, *, sort_keys: bool = False) -> str:
+    return json.dumps(value, default=_json_default, sort_keys=sort_keys)
+
+
+class Registry:
+    """Record policy snapshots and match results of one run directory.
+
+    ``Registry(run_dir)`` creates ``run_dir``, ``run_dir/weights`` and the
+    tables if missing.  Use it as a context manager or call :meth:`close`.
+    One instance wraps one SQLite connection and is meant for one thread;
+    open one ``Registry`` per process/thread.
+    """
+
+    def __init__(self, run_dir: str | Path) -> None:
+        self.run_dir = Path(run_dir)
+        self.weights_dir = self.run_dir / WEIGHTS_DIR
+        self.weights_dir.mkdir(parents=True, exist_ok=True)
+        self.db_path = self.run_dir / DB_NAME
+        conn = sqlite3.connect(self.db_path, timeout=BUSY_TIMEOUT_S)
+        try:
+            self.db = sqlite_utils.Database(conn)
+            self.db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            self.db.enable_wal()
+            if self.db.journal_mode != "wal":
+                logger.warning(
+                    "could not enable WAL journal mode for %s (got %r)",
+                    self.db_path,
+                    self.db.journal_mode,
+                )
+            with self._write():
+                for statement in _SCHEMA:
+                    self.db.execute(statement)
+        except BaseException:
+            conn.close()
+            raise
+
+    # ------------------------------------------------------------------ plumbing
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[None]:
+        """Run the block in one ``BEGIN IMMEDIATE`` transaction (commit or roll back)."""
+        if self.db.conn.in_transaction:
+            raise RegistryError("nested registry write transaction")
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.rollback()
+            raise
+        self.db.execute("COMMIT")
+
+    def _query(self, sql: str, params: tuple | list = ()) -> list[dict[str, Any]]:
+        return list(self.db.query(sql, params))
+
+    def close(self) -> None:
+        """Close the database connection."""
+        self.db.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Registry({str(self.run_dir)!r})"
+
+    # ------------------------------------------------------------------ run meta
+
+    def set_meta(self, key: str, value: Any) -> None:
+        """Store JSON-encodable ``value`` under ``key`` in the ``run`` table (upsert)."""
+        encoded = _dumps(value)
+        with self._write():
+            self.db.execute(
+                "INSERT INTO run (key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, encoded),
+            )
+
+    def get_meta(self, key: str, default: Any = None) -> Any:
+        """Return the decoded value stored under ``key``, or ``default`` if absent."""
+        rows = self._query("SELECT value FROM run WHERE key = ?", (key,))
+        if not rows:
+            return default
+        return json.loads(rows[0]["value"])
+
+    # ------------------------------------------------------------------ snapshots
+
+    def add_snapshot(
+        self,
+        *,
+        role: str,
+        iteration: int,
+        env_steps: int,
+        tensors: dict[str, torch.Tensor],
+        parent: int | None,
+        config: dict,
+    ) -> int:
+        """Store a snapshot's weights and row; return its id.
+
+        Idempotent: re-adding the same (role, iteration) with identical
+        weights returns the existing id (and restores its weights file if it
+        went missing or was corrupted).  Raises ``ValueError`` if that
+        (role, iteration) already holds different weights or if ``parent``
+        does not exist.
+        """
+        iteration, env_steps = int(iteration), int(env_steps)
+        parent = None if parent is None else int(parent)
+        data = safetensors.torch.save(prepare_tensors_for_save(tensors))
+        digest = _sha256(data)
+        rel = f"{WEIGHTS_DIR}/{digest}.safetensors"
+
+        existing = self._find_snapshot(role, iteration)
+        if existing is not None:
+            snapshot_id = self._check_same(existing, role, iteration, digest)
+            self._write_weights(self.run_dir / rel, data, digest)  # repair if missing/corrupt
+            return snapshot_id
+
+        self._write_weights(self.run_dir / rel, data, digest)
+        config_json = _dumps(config, sort_keys=True)
+        with self._write():
+            existing = self._find_snapshot(role, iteration)  # lost a race?
+            if existing is not None:
+                return self._check_same(existing, role, iteration, digest)
+            if parent is not None and not self._query(
+                "SELECT 1 FROM snapshots WHERE id = ?", (parent,)
+            ):
+                raise ValueError(f"parent snapshot {parent} does not exist")
+            cursor = self.db.execute(
+                "INSERT INTO snapshots "
+                "(role, iteration, env_steps, created, file, sha256, parent, config) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (role, iteration, env_steps, time.time(), rel, digest, parent, config_json),
+            )
+            snapshot_id = int(cursor.lastrowid)
+        logger.info(
+            "added snapshot %d (role=%s, iteration=%d, sha256=%s)",
+            snapshot_id,
+            role,
+            iteration,
+            digest[:12],
+        )
+        return snapshot_id
+
+    def _find_snapshot(self, role: str, iteration: int) -> dict[str, Any] | None:
+        rows = self._query(
+            "SELECT id, sha256 FROM snapshots WHERE role = ? AND iteration = ?",
+            (role, iteration),
+        )
+        return rows[0] if rows else None
+
+    @staticmethod
+    def _check_same(existing: dict[str, Any], role: str, iteration: int, digest: str) -> int:
+        if existing["sha256"] != digest:
+            raise ValueError(
+                f"snapshot for role={role!r} iteration={iteration} already exists "
+                f"(id {existing['id']}) with different weights: "
+                f"sha256 {existing['sha256']} != {digest}"
+            )
+        return int(existing["id"])
+
+    @staticmethod
+    def _write_weights(path: Path, data: bytes, digest: str) -> None:
+        """Write a content-addressed weights file unless an intact copy already exists."""
+        try:
+            if _sha256(path.read_bytes()) == digest:
+                return
+            logger.warning("weights file %s is corrupt; rewriting it", path)
+        except FileNotFoundError:
+            pass
+        atomic_write_bytes(path, data)
+
+    def load_snapshot(self, snapshot_id: int) -> dict[str, torch.Tensor]:
+        """Return the snapshot's tensors (on CPU) after verifying the file's sha256.
+
+        Raises :class:`RegistryError` if the weights file is missing, modified
+        or corrupt, and ``KeyError`` if the id is unknown.
+        """
+        row = self.snapshot(snapshot_id)
+        path = self.run_dir / row["file"]
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise RegistryError(
+                f"weights file {path} for snapshot {snapshot_id} is missing"
+            ) from None
+        except OSError as exc:
+            raise RegistryError(f"cannot read weights file {path}: {exc}") from exc
+        actual = _sha256(data)
+        if actual != row["sha256"]:
+            raise RegistryError(
+                f"weights file {path} was modified or corrupted: "
+                f"expected sha256 {row['sha256']}, got {actual}"
+            )
+        try:
+            return safetensors.torch.load(data)
+        except (SafetensorError, ValueError, RuntimeError) as exc:
+            raise RegistryError(f"weights file {path} is not valid safetensors: {exc}") from exc
+
+    @staticmethod
+    def _decode_snapshot(row: dict[str, Any]) -> dict[str, Any]:
+        row["config"] = json.loads(row["config"])
+        return row
+
+    def snapshot(self, snapshot_id: int) -> dict[str, Any]:
+        """Return the snapshot row (``config`` decoded); raise ``KeyError`` if unknown."""
+        rows = self._query("SELECT * FROM snapshots WHERE id = ?", (snapshot_id,))
+        if not rows:
+            raise KeyError(f"no snapshot with id {snapshot_id} in {self.db_path}")
+        return self._decode_snapshot(rows[0])
+
+    def snapshots(self, role: str | None = None) -> list[dict[str, Any]]:
+        """Return snapshot rows ordered by id, optionally only those of ``role``."""
+        if role is None:
+            rows = self._query("SELECT * FROM snapshots ORDER BY id")
+        else:
+            rows = self._query("SELECT * FROM snapshots WHERE role = ? ORDER BY id", (role,))
+        return [self._decode_snapshot(r) for r in rows]
+
+    def latest_snapshot(self, role: str | None = None) -> dict[str, Any] | None:
+        """Return the most recently added snapshot row (highest id), or ``None``."""
+        if role is None:
+            rows = self._query("SELECT * FROM snapshots ORDER BY id DESC LIMIT 1")
+        else:
+            rows = self._query(
+                "SELECT * FROM snapshots WHERE role = ? ORDER BY id DESC LIMIT 1", (role,)
+            )
+        return self._decode_snapshot(rows[0]) if rows else None
+
+    # ------------------------------------------------------------------ matches
+
+    def add_matches(self, rows: list[dict]) -> None:
+        """Insert match rows in one transaction.
+
+        Each row needs ``iteration``, ``kind`` (one of :data:`MATCH_KINDS`),
+        ``participants``, ``sides``, ``result`` (JSON-encoded here) and
+        ``length``; an optional ``created`` defaults to now.
+        """
+        now = time.time()
+        values = []
+        for i, row in enumerate(rows):
+            missing = _MATCH_KEYS - row.keys()
+            extra = row.keys() - _MATCH_KEYS - {"created"}
+            if missing or extra:
+                raise ValueError(
+                    f"match row {i}: missing keys {sorted(missing)}, unknown keys {sorted(extra)}"
+                )
+            if row["kind"] not in MATCH_KINDS:
+                raise ValueError(f"match row {i}: kind must be one of {MATCH_KINDS}")
+            values.append(
+                (
+                    int(row["iteration"]),
+                    row["kind"],
+                    _dumps(row["participants"]),
+                    _dumps(row["sides"]),
+                    _dumps(row["result"]),
+                    int(row["length"]),
+                    float(row.get("created", now)),
+                )
+            )
+        if not values:
+            return
+        with self._write():
+            self.db.conn.executemany(
+                "INSERT INTO matches "
+                "(iteration, kind, participants, sides, result, length, created) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                values,
+            )
+
+    def matches(self, kind: str | None = None) -> list[dict[str, Any]]:
+        """Return match rows ordered by id with JSON columns decoded, optionally by ``kind``."""
+        if kind is None:
+            rows = self._query("SELECT * FROM matches ORDER BY id")
+        else:
+            rows = self._query("SELECT * FROM matches WHERE kind = ? ORDER BY id", (kind,))
+        for row in rows:
+            for col in ("participants", "sides", "result"):
+                row[col] = json.loads(row[col])
+        return rows
+
+    # ------------------------------------------------------------------ maintenance
+
+    def rollback_after(self, iteration: int) -> int:
+        """Delete snapshots and matches with iteration > ``iteration``; return rows deleted.
+
+        Used when resuming from a checkpoint taken at ``iteration``.  Weights
+        files are kept (they are content-addressed and may be shared).
+        """
+        with self._write():
+            deleted = self.db.execute(
+                "DELETE FROM matches WHERE iteration > ?", (iteration,)
+            ).rowcount
+            deleted += self.db.execute(
+                "DELETE FROM snapshots WHERE iteration > ?", (iteration,)
+            ).rowcount
+        if deleted:
+            logger.info("rolled back %d registry rows after iteration %d", deleted, iteration)
+        return deleted
+
+    def integrity_ok(self) -> bool:
+        """Return whether ``PRAGMA integrity_check`` reports ``ok``."""
+        rows = self.db.execute("PRAGMA integrity_check").fetchall()
+        return [tuple(r) for r in rows] == [("ok",)]

@@ -1,0 +1,349 @@
+"""The one rollout loop: step many env copies of any game with batched inference.
+
+Turn-based and simultaneous games, training and evaluation, serial and Ray
+runners all go through `rollout()`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from agents import Batch
+from envs import GameEnv, GameInfo, ShapingParams, shape_rewards
+from envs.rewards import reward_components, time_decay
+from league.players import (
+    LATEST,
+    OPPONENT_BOT,
+    OPPONENT_LATEST,
+    PlayerPool,
+    parse_key,
+    policy_key,
+)
+from matchmaking import OpponentSampler
+
+
+@dataclass(frozen=True)
+class Matchup:
+    """Who plays which team in one episode, and whose experience is learned from.
+
+    `players` maps team -> player key; `focal` is the team whose result the
+    matchmaking bookkeeping is about; `opponent` is the snapshot id the focal
+    team faces (OPPONENT_LATEST or OPPONENT_BOT otherwise).
+    """
+
+    players: dict[str, str]
+    learn: frozenset[str]
+    focal: str
+    opponent: int
+
+
+@dataclass
+class SelfPlayMatchmaker:
+    """Seat the latest policy on a rotating focal team and draw every other team's opponent.
+
+    The focal team rotates every episode, so sides are swapped and no seat bias
+    is learned. Teams played by a latest version are all learned from.
+    """
+
+    info: GameInfo
+    samplers: dict[str, OpponentSampler]
+
+    def __call__(self, episode: int, rng: np.random.Generator) -> Matchup:
+        teams = list(self.info.teams)
+        roles = self.info.roles
+        focal = teams[episode % len(teams)]
+        players, opponent = {}, OPPONENT_LATEST
+        for team in teams:
+            version = LATEST if team == focal else self.samplers[roles[team]].sample(rng)
+            players[team] = policy_key(roles[team], version)
+            if team != focal and version != LATEST:
+                opponent = int(version)
+        learn = frozenset(t for t, key in players.items() if parse_key(key)[1] == LATEST)
+        return Matchup(players, learn, focal, opponent)
+
+
+@dataclass
+class VersusMatchmaker:
+    """Seat `player` on a rotating focal team against `opponent` everywhere else; learn nothing."""
+
+    info: GameInfo
+    player: str
+    opponent: str
+
+    def __call__(self, episode: int, rng: np.random.Generator) -> Matchup:
+        teams = list(self.info.teams)
+        roles = self.info.roles
+        focal = teams[episode % len(teams)]
+
+        def seat(key: str, team: str) -> str:
+            return policy_key(roles[team], LATEST) if key == LATEST else key
+
+        players = {t: seat(self.player if t == focal else self.opponent, t) for t in teams}
+        return Matchup(players, frozenset(), focal, OPPONENT_BOT)
+
+
+@dataclass
+class Episode:
+    """One finished episode: who played, the outcome, and its length."""
+
+    id: int
+    players: dict[str, str]
+    learn: list[str]
+    focal: str
+    opponent: int
+    result: dict[str, float]
+    """Team -> 1 win, 0.5 draw, 0 loss (from summed env rewards); empty for one team."""
+    length: int
+    returns: dict[str, float]
+
+
+@dataclass
+class RolloutResult:
+    """What one call of `rollout()` produced."""
+
+    batches: dict[str, Batch]
+    episodes: list[Episode]
+    env_steps: int
+    agent_steps: int
+
+
+class _Stream:
+    """One learning agent's steps in one episode, appended as it acts."""
+
+    __slots__ = ("rows", "reward", "components", "done", "bootstrap", "team", "episode", "opponent")
+
+    def __init__(self, *, team: int, episode: int, opponent: int) -> None:
+        self.team, self.episode, self.opponent = team, episode, opponent
+        self.rows: list[tuple] = []
+        self.reward: list[float] = []
+        self.components: list[np.ndarray] = []
+        self.done = False
+        self.bootstrap = 0.0
+
+
+@dataclass
+class _Running:
+    """Book-keeping for one env copy's current episode."""
+
+    id: int
+    matchup: Matchup
+    streams: dict[str, _Stream] = field(default_factory=dict)
+    t: int = 0
+    returns: np.ndarray | None = None
+
+
+def rollout(
+    envs: list[GameEnv],
+    pool: PlayerPool,
+    matchmaker: Callable[[int, np.random.Generator], Matchup],
+    *,
+    shaping: ShapingParams,
+    rng: np.random.Generator,
+    min_steps: int = 0,
+    episodes: int = 0,
+    first_episode: int = 0,
+) -> RolloutResult:
+    """Play whole episodes on `envs` until `min_steps` learning steps and `episodes` episodes.
+
+    New episodes start while either target is unmet; every started episode is
+    played to its end, so each agent's stream is complete.
+    """
+    info = envs[0].info
+    agents = list(info.agents)
+    team_of, member_of, roles = info.team_of, info.member_of, info.roles
+    team_ids = {team: i for i, team in enumerate(info.teams)}
+    team_index = np.array([team_ids[team_of[a]] for a in agents])
+    names = shaping.components
+    weights = shaping.weight_vector()
+    out: dict[str, list[_Stream]] = {role: [] for role in set(roles.values())}
+    finished: list[Episode] = []
+    running: dict[int, _Running] = {}
+    started = collected = env_steps = agent_steps = 0
+
+    def start(i: int) -> None:
+        nonlocal started
+        matchup = matchmaker(first_episode + started, rng)
+        running[i] = _Running(first_episode + started, matchup)
+        running[i].returns = np.zeros(len(agents))
+        envs[i].reset(seed=int(rng.integers(2**31)))
+        started += 1
+
+    def wanted() -> bool:
+        return collected < min_steps or started < episodes
+
+    for i in range(len(envs)):
+        if wanted():
+            start(i)
+
+    while running:
+        # Gather the acting agents of every running copy, grouped by player.
+        groups: dict[tuple[str, str], list[tuple[int, str, np.ndarray, np.ndarray | None]]] = {}
+        for i, run in running.items():
+            for agent in envs[i].acting():
+                obs, mask = envs[i].observe(agent)
+                role = roles[team_of[agent]]
+                groups.setdefault((run.matchup.players[team_of[agent]], role), []).append(
+                    (i, agent, obs, mask)
+                )
+        actions: dict[int, dict[str, Any]] = {i: {} for i in running}
+        for (key, role), items in groups.items():
+            player = pool.get(key, role)
+            spaces = info.role_spaces[role]
+            obs = np.stack([it[2] for it in items])
+            member = np.array([member_of[it[1]] for it in items], dtype=np.int64)
+            mask = None
+            if spaces.discrete:
+                mask = np.stack(
+                    [
+                        it[3] if it[3] is not None else np.ones(spaces.n_actions, dtype=bool)
+                        for it in items
+                    ]
+                )
+            act = player.act(obs, member, mask)
+            for j, (i, agent, _, _) in enumerate(items):
+                action = act.action[j]
+                if spaces.discrete:
+                    actions[i][agent] = int(action)
+                else:
+                    actions[i][agent] = np.clip(
+                        action,
+                        np.reshape(spaces.action_low, spaces.action_shape),
+                        np.reshape(spaces.action_high, spaces.action_shape),
+                    ).astype(np.float32)
+                run = running[i]
+                agent_steps += 1
+                if team_of[agent] in run.matchup.learn:
+                    stream = run.streams.get(agent)
+                    if stream is None:
+                        stream = run.streams[agent] = _Stream(
+                            team=team_ids[team_of[agent]],
+                            episode=run.id,
+                            opponent=run.matchup.opponent,
+                        )
+                    stream.rows.append(
+                        (
+                            obs[j],
+                            mask[j] if mask is not None else np.zeros(0, dtype=bool),
+                            member[j],
+                            action,
+                            act.logp[j],
+                            act.value[j],
+                            act.probs[j],
+                            player.version,
+                        )
+                    )
+                    stream.reward.append(0.0)
+                    stream.components.append(np.zeros(len(names)))
+                    collected += 1
+
+        for i in list(running):
+            run, env = running[i], envs[i]
+            res = env.step(actions[i])
+            env_steps += 1
+            comps = reward_components(names, agents, res.rewards, res.infos)
+            shaped = shape_rewards(
+                comps,
+                weights,
+                team_index,
+                tau=shaping.tau,
+                zero_sum=shaping.zero_sum,
+                decay=time_decay(shaping, run.t),
+            )
+            run.t += 1
+            run.returns += comps[:, 0]
+            for k, agent in enumerate(agents):
+                stream = run.streams.get(agent)
+                if stream is not None and stream.rows and not stream.done:
+                    stream.reward[-1] += shaped[k]
+                    stream.components[-1] += comps[k]
+            for agent in res.terminated:
+                if agent in run.streams:
+                    run.streams[agent].done = True
+            for agent, final_obs in res.truncated.items():
+                stream = run.streams.get(agent)
+                if stream is not None and stream.rows and not stream.done:
+                    stream.done = True
+                    role = roles[team_of[agent]]
+                    value = pool.latest[role].policy.value_of(
+                        final_obs[None], np.array([member_of[agent]], dtype=np.int64)
+                    )
+                    stream.bootstrap = float(value[0])
+            if res.over:
+                finished.append(_finish(run, info, agents))
+                for agent, stream in run.streams.items():
+                    if stream.rows:
+                        stream.done = True
+                        out[roles[team_of[agent]]].append(stream)
+                del running[i]
+                if wanted():
+                    start(i)
+
+    batches = {
+        role: _to_batch(streams)
+        for role, streams in out.items()
+        if streams
+    }
+    return RolloutResult(batches, finished, env_steps, agent_steps)
+
+
+def _finish(run: _Running, info: GameInfo, agents: list[str]) -> Episode:
+    """Decide the outcome from each team's summed env reward."""
+    returns = {
+        team: float(sum(run.returns[agents.index(a)] for a in members))
+        for team, members in info.teams.items()
+    }
+    result: dict[str, float] = {}
+    if len(returns) > 1:
+        best = max(returns.values())
+        winners = [t for t, r in returns.items() if r == best]
+        for team in returns:
+            if len(winners) == len(returns):
+                result[team] = 0.5
+            else:
+                result[team] = (1.0 / len(winners)) if team in winners else 0.0
+    m = run.matchup
+    return Episode(
+        id=run.id,
+        players=dict(m.players),
+        learn=sorted(m.learn),
+        focal=m.focal,
+        opponent=m.opponent,
+        result=result,
+        length=run.t,
+        returns=returns,
+    )
+
+
+def _to_batch(streams: list[_Stream]) -> Batch:
+    """Flatten streams into one Batch (streams stay contiguous, done at each end)."""
+    rows = [row for s in streams for row in s.rows]
+    cols = list(zip(*rows, strict=True))
+    n = len(rows)
+    done = np.zeros(n, dtype=bool)
+    bootstrap = np.zeros(n, dtype=np.float32)
+    pos = 0
+    for s in streams:
+        pos += len(s.rows)
+        done[pos - 1] = True
+        bootstrap[pos - 1] = s.bootstrap
+    return Batch(
+        obs=np.stack(cols[0]),
+        mask=np.stack(cols[1]),
+        member=np.asarray(cols[2], dtype=np.int64),
+        action=np.stack(cols[3]),
+        logp=np.asarray(cols[4], dtype=np.float32),
+        value=np.asarray(cols[5], dtype=np.float32),
+        probs=np.stack(cols[6]).astype(np.float32),
+        reward=np.asarray([r for s in streams for r in s.reward], dtype=np.float32),
+        components=np.stack([c for s in streams for c in s.components]).astype(np.float32),
+        done=done,
+        bootstrap=bootstrap,
+        version=np.asarray(cols[7], dtype=np.int64),
+        team=np.repeat([s.team for s in streams], [len(s.rows) for s in streams]),
+        episode=np.repeat([s.episode for s in streams], [len(s.rows) for s in streams]),
+        opponent=np.repeat([s.opponent for s in streams], [len(s.rows) for s in streams]),
+    )

@@ -1,0 +1,411 @@
+"""The training loop: collect, learn, snapshot, evaluate, checkpoint, log."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+
+from agents import PPO, PPOConfig, Schedule, resolve_device
+from envs import GameInfo, ShapingParams
+from league.checkpoint import load_checkpoint, save_checkpoint
+from league.config import Config, dump_config, parse_config
+from league.games import resolve_game
+from league.players import RANDOM, PolicyFactory, policy_key
+from league.registry import Registry
+from league.rollout import Episode, SelfPlayMatchmaker, VersusMatchmaker
+from league.runner import SerialRunner
+from matchmaking import OpponentSampler
+
+logger = logging.getLogger(__name__)
+
+CONFIG_FILE = "config.yaml"
+CHECKPOINT_FILE = "checkpoint.safetensors"
+TENSORBOARD_DIR = "tb"
+
+
+class RunError(RuntimeError):
+    """A run directory cannot be created or resumed."""
+
+
+@dataclass
+class Counters:
+    """Progress that a resumed run continues exactly."""
+
+    iteration: int = 0
+    env_steps: int = 0
+    agent_steps: int = 0
+    episodes: int = 0
+    seconds: float = 0.0
+    last_snapshot: dict[str, int] = field(default_factory=dict)
+
+
+def schedule(cfg: Any) -> Schedule:
+    """Build a Schedule from a ScheduleConfig."""
+    return Schedule(cfg.start, cfg.end, cfg.steps, cfg.interpolation)
+
+
+def cpu_weights(policy: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """Return a detached CPU copy of a network's weights."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in policy.state_dict().items()}
+
+
+class Trainer:
+    """One league run: learners per role, opponent samplers, registry, logs."""
+
+    def __init__(self, config: Config, run_dir: Path, *, resume: bool = False) -> None:
+        self.config, self.run_dir = config, Path(run_dir)
+        self.spec = resolve_game(config, source=str(self.run_dir / CONFIG_FILE))
+        self.info: GameInfo = self.spec.info()
+        self.roles = sorted(set(self.info.roles.values()))
+        self.device = resolve_device(config.device)
+        torch.manual_seed(config.seed)
+        self.rng = np.random.default_rng(config.seed)
+        random.seed(config.seed)
+        self.factory = PolicyFactory(self.info, tuple(config.model.hidden), config.model.kind)
+        ppo = PPOConfig(**config.learner.ppo.model_dump())
+        self.learners = {
+            role: PPO(self.factory(role), ppo, device=self.device, seed=config.seed + i)
+            for i, role in enumerate(self.roles)
+        }
+        lg = config.league
+        self.samplers = {
+            role: OpponentSampler(
+                p_latest=lg.p_latest,
+                method=lg.history,
+                quality_lr=lg.quality_lr,
+                max_pool=lg.max_pool,
+            )
+            for role in self.roles
+        }
+        self.gamma = schedule(config.gamma)
+        self.tau = schedule(config.reward.tau)
+        self.counters = Counters()
+        self.registry = Registry(self.run_dir)
+        if resume:
+            self._restore()
+        else:
+            self.registry.set_meta("game", self.spec.name)
+            self.registry.set_meta("created", time.time())
+        self.runner = SerialRunner(
+            self.spec, self.info, envs=config.train.envs, factory=self.factory
+        )
+        for role in self.roles:
+            pool = self.samplers[role].pool
+            self.runner.add_snapshots(
+                {policy_key(role, sid): self.registry.load_snapshot(sid) for sid in pool}
+            )
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(
+            str(self.run_dir / TENSORBOARD_DIR), purge_step=self.counters.iteration + 1
+        )
+
+    # ---------------------------------------------------------------- shaping
+
+    def shaping(self) -> ShapingParams:
+        """Return the reward shaping for the current iteration."""
+        r = self.config.reward
+        return ShapingParams(
+            weights=dict(r.weights),
+            tau=self.tau.value(self.counters.iteration),
+            zero_sum=r.zero_sum,
+            decay_base=r.time_decay.base,
+            decay_period=r.time_decay.period,
+        )
+
+    # ---------------------------------------------------------------- loop
+
+    def train(
+        self,
+        *,
+        iterations: int | None = None,
+        on_iteration: Callable[[dict[str, float]], None] | None = None,
+    ) -> dict[str, Any]:
+        """Run until `iterations` (total) or the time budget; return the summary."""
+        total = iterations or self.config.train.iterations
+        tcfg = self.config.train
+        budget = None if tcfg.max_minutes is None else tcfg.max_minutes * 60.0
+        start_seconds = self.counters.seconds
+        t0 = time.monotonic()
+        last_metrics: dict[str, float] = {}
+        interrupted = False
+        try:
+            while self.counters.iteration < total:
+                if budget is not None and self.counters.seconds >= budget:
+                    break
+                it_start = time.monotonic()
+                last_metrics = self.iterate()
+                self.counters.seconds = start_seconds + (time.monotonic() - t0)
+                last_metrics["charts/iteration_seconds"] = time.monotonic() - it_start
+                self._log(last_metrics)
+                if self.counters.iteration % tcfg.checkpoint_every == 0:
+                    self.checkpoint()
+                if on_iteration is not None:
+                    on_iteration(last_metrics)
+        except KeyboardInterrupt:
+            interrupted = True
+            logger.warning("interrupted: writing a checkpoint before exit")
+        finally:
+            self.counters.seconds = start_seconds + (time.monotonic() - t0)
+            self.checkpoint()
+        return self.summary(last_metrics, interrupted=interrupted)
+
+    def iterate(self) -> dict[str, float]:
+        """Run one iteration: collect, learn, book-keep, maybe snapshot and evaluate."""
+        c, tcfg = self.counters, self.config.train
+        gamma = self.gamma.value(c.iteration)
+        for learner in self.learners.values():
+            learner.gamma = gamma
+        shaping = self.shaping()
+        self.runner.set_latest(
+            {role: cpu_weights(lr.policy) for role, lr in self.learners.items()}, c.iteration
+        )
+        t = time.monotonic()
+        result = self.runner.run(
+            SelfPlayMatchmaker(self.info, self.samplers),
+            shaping=shaping,
+            seed=int(self.rng.integers(2**31)),
+            min_steps=tcfg.steps_per_iteration,
+            first_episode=c.episodes,
+        )
+        collect_s = time.monotonic() - t
+        metrics: dict[str, float] = {}
+        t = time.monotonic()
+        for role, batch in result.batches.items():
+            prefix = "losses" if len(self.roles) == 1 else f"losses/{role}"
+            for key, value in self.learners[role].update(batch).items():
+                metrics[key.replace("losses", prefix, 1)] = value
+            metrics[f"league/staleness{'' if len(self.roles) == 1 else '/' + role}"] = float(
+                np.mean(c.iteration - batch.version)
+            )
+            per_stream = max(int(batch.done.sum()), 1)
+            for j, name in enumerate(shaping.components):
+                metrics[f"rewards/{name}"] = float(batch.components[:, j].sum() / per_stream)
+            metrics["rewards/shaped"] = float(batch.reward.sum() / per_stream)
+        learn_s = time.monotonic() - t
+        self._book_episodes(result.episodes)
+        c.iteration += 1
+        c.env_steps += result.env_steps
+        c.agent_steps += result.agent_steps
+        c.episodes += len(result.episodes)
+        metrics.update(self._episode_metrics(result.episodes))
+        metrics["charts/gamma"] = gamma
+        metrics["charts/tau"] = shaping.tau
+        metrics["charts/env_steps"] = float(c.env_steps)
+        metrics["charts/SPS"] = result.env_steps / max(collect_s + learn_s, 1e-9)
+        metrics["charts/collect_seconds"] = collect_s
+        metrics["charts/learn_seconds"] = learn_s
+        if c.iteration % tcfg.snapshot_every == 0:
+            self.snapshot()
+        for role in self.roles:
+            metrics[f"league/pool_size{'' if len(self.roles) == 1 else '/' + role}"] = len(
+                self.samplers[role]
+            )
+        if tcfg.eval_every and c.iteration % tcfg.eval_every == 0:
+            metrics.update(self.evaluate_vs_random(tcfg.eval_episodes))
+        return metrics
+
+    def _book_episodes(self, episodes: list[Episode]) -> None:
+        """Update quality scores and record the training matches."""
+        roles = self.info.roles
+        rows = []
+        for ep in episodes:
+            if ep.opponent >= 0 and ep.result:
+                opponent_team = next(t for t in ep.players if t != ep.focal)
+                self.samplers[roles[opponent_team]].update(
+                    ep.opponent, learner_won=ep.result[ep.focal] == 1.0
+                )
+            rows.append(
+                {
+                    "iteration": self.counters.iteration + 1,
+                    "kind": "train",
+                    "participants": sorted(set(ep.players.values())),
+                    "sides": ep.players,
+                    "result": ep.result,
+                    "length": ep.length,
+                }
+            )
+        self.registry.add_matches(rows)
+
+    def _episode_metrics(self, episodes: list[Episode]) -> dict[str, float]:
+        out = {"charts/episode_length": float(np.mean([e.length for e in episodes]))}
+        if episodes and episodes[0].result:
+            vs_latest = [e.result[e.focal] for e in episodes if e.opponent < 0]
+            vs_history = [e.result[e.focal] for e in episodes if e.opponent >= 0]
+            if vs_latest:
+                out["league/win_rate_vs_latest"] = float(np.mean(vs_latest))
+            if vs_history:
+                out["league/win_rate_vs_history"] = float(np.mean(vs_history))
+        return out
+
+    def evaluate_vs_random(self, episodes: int) -> dict[str, float]:
+        """Play the latest policy against the random bot, seats alternating."""
+        if len(self.info.teams) < 2:
+            return {}
+        result = self.runner.run(
+            VersusMatchmaker(self.info, "latest", RANDOM),
+            shaping=ShapingParams(),
+            seed=int(self.rng.integers(2**31)),
+            episodes=episodes,
+        )
+        scores = [e.result[e.focal] for e in result.episodes]
+        wins = [e.result[e.focal] == 1.0 for e in result.episodes]
+        self.registry.add_matches(
+            [
+                {
+                    "iteration": self.counters.iteration,
+                    "kind": "eval",
+                    "participants": sorted(set(e.players.values())),
+                    "sides": e.players,
+                    "result": e.result,
+                    "length": e.length,
+                }
+                for e in result.episodes
+            ]
+        )
+        return {
+            "league/win_rate_vs_random": float(np.mean(wins)),
+            "league/score_vs_random": float(np.mean(scores)),
+        }
+
+    # ---------------------------------------------------------------- state
+
+    def snapshot(self) -> dict[str, int]:
+        """Register each role's current weights and add them to its opponent pool."""
+        c = self.counters
+        added = {}
+        for role, learner in self.learners.items():
+            weights = cpu_weights(learner.policy)
+            sid = self.registry.add_snapshot(
+                role=role,
+                iteration=c.iteration,
+                env_steps=c.env_steps,
+                tensors=weights,
+                parent=c.last_snapshot.get(role),
+                config=self.config.model_dump(mode="json"),
+            )
+            self.samplers[role].add(sid)
+            self.runner.add_snapshots({policy_key(role, sid): weights})
+            c.last_snapshot[role] = sid
+            added[role] = sid
+        return added
+
+    def checkpoint(self) -> Path:
+        """Write the full training state atomically."""
+        c = self.counters
+        state = {
+            "counters": {
+                "iteration": c.iteration,
+                "env_steps": c.env_steps,
+                "agent_steps": c.agent_steps,
+                "episodes": c.episodes,
+                "seconds": c.seconds,
+                "last_snapshot": dict(c.last_snapshot),
+            },
+            "learners": {role: lr.state_dict() for role, lr in self.learners.items()},
+            "samplers": {role: s.state_dict() for role, s in self.samplers.items()},
+            "rng": {
+                "numpy": self.rng.bit_generator.state,
+                "torch": torch.get_rng_state(),
+                "python": random.getstate(),
+            },
+            "gamma": self.gamma.value(c.iteration),
+        }
+        path = self.run_dir / CHECKPOINT_FILE
+        save_checkpoint(path, state)
+        return path
+
+    def _restore(self) -> None:
+        path = self.run_dir / CHECKPOINT_FILE
+        if not path.exists():
+            raise RunError(f"{self.run_dir}: no checkpoint to resume from ({path} is missing)")
+        state = load_checkpoint(path)
+        counters = state["counters"]
+        self.counters = Counters(
+            iteration=int(counters["iteration"]),
+            env_steps=int(counters["env_steps"]),
+            agent_steps=int(counters["agent_steps"]),
+            episodes=int(counters["episodes"]),
+            seconds=float(counters["seconds"]),
+            last_snapshot={k: int(v) for k, v in counters["last_snapshot"].items()},
+        )
+        for role, learner in self.learners.items():
+            learner.load_state_dict(state["learners"][role])
+        for role, sampler in self.samplers.items():
+            sampler.load_state_dict(state["samplers"][role])
+        self.rng.bit_generator.state = state["rng"]["numpy"]
+        torch.set_rng_state(state["rng"]["torch"])
+        random.setstate(state["rng"]["python"])
+        dropped = self.registry.rollback_after(self.counters.iteration)
+        if dropped:
+            logger.info("dropped %d registry rows written after the checkpoint", dropped)
+
+    # ---------------------------------------------------------------- output
+
+    def _log(self, metrics: dict[str, float]) -> None:
+        step = self.counters.iteration
+        for key, value in metrics.items():
+            if np.isfinite(value):
+                self.writer.add_scalar(key, value, step)
+        self.writer.flush()
+
+    def summary(self, metrics: dict[str, float], *, interrupted: bool) -> dict[str, Any]:
+        """Return the end-of-run summary (what `--json` prints)."""
+        c = self.counters
+        return {
+            "run_dir": str(self.run_dir),
+            "game": self.spec.name,
+            "iterations": c.iteration,
+            "env_steps": c.env_steps,
+            "agent_steps": c.agent_steps,
+            "episodes": c.episodes,
+            "seconds": round(c.seconds, 2),
+            "gamma": self.gamma.value(c.iteration),
+            "snapshots": len(self.registry.snapshots()),
+            "last_snapshot": dict(c.last_snapshot),
+            "interrupted": interrupted,
+            "metrics": {k: v for k, v in metrics.items() if np.isfinite(v)},
+        }
+
+    def close(self) -> None:
+        """Release the writer, the envs and the database."""
+        self.writer.close()
+        self.runner.close()
+        self.registry.close()
+
+
+def new_run(config: Config, runs_dir: Path) -> Path:
+    """Create runs/<name> and save the config there; refuse to overwrite a run."""
+    run_dir = Path(runs_dir) / str(config.name)
+    if (run_dir / CONFIG_FILE).exists():
+        raise RunError(
+            f"{run_dir} already holds a run; resume it with --resume {run_dir} "
+            "or pick another --name"
+        )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / CONFIG_FILE).write_text(dump_config(config))
+    return run_dir
+
+
+def load_run_config(run_dir: Path, overrides: list[str] | None = None) -> Config:
+    """Read a run directory's saved config (with optional overrides)."""
+    from league.config import apply_overrides
+
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.exists():
+        raise RunError(f"{run_dir} is not a run directory ({CONFIG_FILE} is missing)")
+    raw = yaml.safe_load(path.read_text())
+    raw = apply_overrides(raw, list(overrides or []), source=str(path))
+    return parse_config(raw, source=str(path))
+
+
+__all__ = ["Trainer", "load_run_config", "new_run"]

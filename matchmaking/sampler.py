@@ -1,0 +1,313 @@
+from __future__ import annotations
+
+# Choose self-play opponents: the latest policy or a historical snapshot.
+#
+# The history draw follows OpenAI Five's opponent sampling (Berner et al., 2019,
+# "Dota 2 with Large Scale Deep Reinforcement Learning", appendix on opponent
+# sampling): every snapshot ``i`` in the pool carries a quality score ``q_i`` and
+# is drawn with the softmax probability ``p_i = exp(q_i) / sum_j exp(q_j)``.  A new
+# snapshot enters with the current maximum score of the pool, and whenever the
+# learner beats snapshot ``i`` its score is lowered by ``quality_lr / (N * p_i)``,
+# where ``N`` is the pool size.
+import logging
+import math
+from numbers import Integral, Real
+from typing import Any
+
+import numpy as np
+
+__all__ = ["LATEST", "OpponentSampler"]
+
+logger = logging.getLogger(__name__)
+
+#: Value returned by :meth:`OpponentSampler.sample` to mean "play the current policy".
+LATEST = "latest"
+
+_METHODS = ("quality", "uniform")
+_STATE_VERSION = 1
+# Floor for p_i in the quality update so the decrement stays finite when a
+# snapshot's probability underflows; it only matters once p_i < 1e-12, i.e. for
+# snapshots that are practically never drawn.
+_MIN_UPDATE_PROB = 1e-12
+
+
+def _check_snapshot_id(snapshot_id: Any) -> int:
+    """Return ``snapshot_id`` as an ``int`` or raise ValueError."""
+    if isinstance(snapshot_id, bool) or not isinstance(snapshot_id, Integral):
+        # ValueError (not TypeError) for every bad argument is part of the API contract.
+        raise ValueError(f"snapshot_id must be an int, got {snapshot_id!r}")  # noqa: TRY004
+    return int(snapshot_id)
+
+
+def _check_p_latest(p_latest: Any) -> float:
+    """Return ``p_latest`` as a float in [0, 1] or raise ValueError."""
+    # The chained comparison is False for NaN, so NaN is rejected too.
+    if isinstance(p_latest, bool) or not isinstance(p_latest, Real) or not 0.0 <= p_latest <= 1.0:
+        raise ValueError(f"p_latest must be a number in [0, 1], got {p_latest!r}")
+    return float(p_latest)
+
+
+def _check_method(method: Any) -> str:
+    """Return ``method`` if it names a known sampling method or raise ValueError."""
+    if method not in _METHODS:
+        raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
+    return str(method)
+
+
+def _check_quality_lr(quality_lr: Any) -> float:
+    """Return ``quality_lr`` as a positive finite float or raise ValueError."""
+    if (
+        isinstance(quality_lr, bool)
+        or not isinstance(quality_lr, Real)
+        or not (math.isfinite(quality_lr) and quality_lr > 0.0)
+    ):
+        raise ValueError(f"quality_lr must be a positive finite number, got {quality_lr!r}")
+    return float(quality_lr)
+
+
+def _check_max_pool(max_pool: Any) -> int | None:
+    """Return ``max_pool`` as ``None`` or an int >= 1, else raise ValueError."""
+    if max_pool is None:
+        return None
+    if isinstance(max_pool, bool) or not isinstance(max_pool, Integral) or max_pool < 1:
+        raise ValueError(f"max_pool must be None or an int >= 1, got {max_pool!r}")
+    return int(max_pool)
+
+
+def _softmax(scores: np.ndarray) -> np.ndarray:
+    """Return the numerically stable softmax of a 1-D score array."""
+    shifted = np.exp(scores - scores.max())
+    return shifted / shifted.sum()
+
+
+class OpponentSampler:
+    """Pick self-play opponents: ``"latest"`` or a historical snapshot id.
+
+    With probability ``p_latest`` (or always, while the pool is empty)
+    :meth:`sample` returns the string ``"latest"``; otherwise it returns a
+    snapshot id from the pool, drawn by softmax over quality scores
+    (``method="quality"``, OpenAI Five) or uniformly (``method="uniform"``).
+
+    Quality scores are maintained under both methods, so :meth:`update` is
+    meaningful either way; only the history-draw distribution differs.
+    """
+
+    def __init__(
+        self,
+        *,
+        p_latest: float = 0.8,
+        method: str = "quality",
+        quality_lr: float = 0.01,
+        max_pool: int | None = None,
+    ) -> None:
+        """Create an empty sampler.
+
+        Args:
+            p_latest: probability of returning ``"latest"`` when the pool is non-empty.
+            method: ``"quality"`` (softmax over quality scores) or ``"uniform"``.
+            quality_lr: step size of the quality-score update.
+            max_pool: if set, adding beyond this many snapshots drops the oldest.
+
+        Raises:
+            ValueError: if an argument is out of range or of the wrong type.
+        """
+        self._p_latest = _check_p_latest(p_latest)
+        self._method = _check_method(method)
+        self._quality_lr = _check_quality_lr(quality_lr)
+        self._max_pool = _check_max_pool(max_pool)
+        # Insertion-ordered: oldest snapshot first.
+        self._scores: dict[int, float] = {}
+
+    # ------------------------------------------------------------------ info
+    @property
+    def p_latest(self) -> float:
+        """Return the probability of drawing ``"latest"`` from a non-empty pool."""
+        return self._p_latest
+
+    @property
+    def method(self) -> str:
+        """Return the history-draw method (``"quality"`` or ``"uniform"``)."""
+        return self._method
+
+    @property
+    def quality_lr(self) -> float:
+        """Return the quality-score step size."""
+        return self._quality_lr
+
+    @property
+    def max_pool(self) -> int | None:
+        """Return the pool capacity, or ``None`` if unbounded."""
+        return self._max_pool
+
+    @property
+    def pool(self) -> list[int]:
+        """Return the snapshot ids in the pool, oldest first."""
+        return list(self._scores)
+
+    def __len__(self) -> int:
+        """Return the number of snapshots in the pool."""
+        return len(self._scores)
+
+    def __contains__(self, snapshot_id: object) -> bool:
+        """Return whether ``snapshot_id`` is in the pool."""
+        return snapshot_id in self._scores
+
+    def __repr__(self) -> str:
+        """Return a short description of the sampler."""
+        return (
+            f"{type(self).__name__}(p_latest={self._p_latest}, method={self._method!r}, "
+            f"quality_lr={self._quality_lr}, max_pool={self._max_pool}, pool_size={len(self)})"
+        )
+
+    def scores(self) -> dict[int, float]:
+        """Return a copy of the quality score of every snapshot, oldest first."""
+        return dict(self._scores)
+
+    def probabilities(self) -> dict[int, float]:
+        """Return each snapshot's probability in a history draw.
+
+        The values sum to 1 when the pool is non-empty; the dict is empty
+        otherwise. They do not include the ``p_latest`` mixing.
+        """
+        if not self._scores:
+            return {}
+        ids = list(self._scores)
+        if self._method == "uniform":
+            return {i: 1.0 / len(ids) for i in ids}
+        probs = self._quality_probs()
+        return {i: float(p) for i, p in zip(ids, probs)}
+
+    # -------------------------------------------------------------- mutation
+    def add(self, snapshot_id: int) -> None:
+        """Add a snapshot to the pool at the pool's current maximum score.
+
+        The first snapshot gets score 0.0. Adding an id already in the pool is
+        a no-op. If ``max_pool`` is set and the pool is full, the oldest
+        snapshot is dropped after the new score has been computed.
+        """
+        sid = _check_snapshot_id(snapshot_id)
+        if sid in self._scores:
+            return
+        score = max(self._scores.values()) if self._scores else 0.0
+        self._scores[sid] = score
+        if self._max_pool is not None:
+            while len(self._scores) > self._max_pool:
+                oldest = next(iter(self._scores))
+                del self._scores[oldest]
+                logger.debug("dropped oldest snapshot %d (max_pool=%d)", oldest, self._max_pool)
+
+    def update(self, snapshot_id: int, learner_won: bool) -> None:
+        """Apply OpenAI Five's quality update after a game against a snapshot.
+
+        If the learner beat snapshot ``i``, ``q_i -= quality_lr / (N * p_i)``
+        with ``N`` the pool size and ``p_i`` the snapshot's current softmax
+        probability (the softmax is used even under ``method="uniform"``);
+        ``p_i`` is floored at 1e-12 to keep scores finite. Otherwise nothing
+        changes. Unknown ids (e.g. snapshots already dropped by ``max_pool``,
+        or the ``"latest"`` opponent) are silently ignored.
+        """
+        if not learner_won or isinstance(snapshot_id, bool):
+            return
+        if not isinstance(snapshot_id, Integral) or int(snapshot_id) not in self._scores:
+            logger.debug("ignoring update for unknown snapshot %r", snapshot_id)
+            return
+        sid = int(snapshot_id)
+        ids = list(self._scores)
+        p_i = float(self._quality_probs()[ids.index(sid)])
+        p_i = max(p_i, _MIN_UPDATE_PROB)
+        self._scores[sid] -= self._quality_lr / (len(ids) * p_i)
+
+    # -------------------------------------------------------------- sampling
+    def sample(self, rng: np.random.Generator) -> int | str:
+        """Draw an opponent: ``"latest"`` or a snapshot id from the pool.
+
+        Returns ``"latest"`` without consuming randomness when the pool is
+        empty. Otherwise one uniform number decides between ``"latest"``
+        (probability ``p_latest``) and the history, and a history draw
+        consumes further randomness from ``rng``.
+        """
+        if not self._scores:
+            return LATEST
+        if rng.random() < self._p_latest:
+            return LATEST
+        ids = list(self._scores)
+        if self._method == "uniform":
+            idx = int(rng.integers(len(ids)))
+        else:
+            idx = int(rng.choice(len(ids), p=self._quality_probs()))
+        return ids[idx]
+
+    # ----------------------------------------------------------------- state
+    def state_dict(self) -> dict[str, Any]:
+        """Return a JSON-serialisable snapshot of the configuration and pool.
+
+        The result contains only str keys and int, float, str and list
+        values; ``max_pool`` is omitted when it is ``None``.
+        """
+        state: dict[str, Any] = {
+            "version": _STATE_VERSION,
+            "p_latest": self._p_latest,
+            "method": self._method,
+            "quality_lr": self._quality_lr,
+            "pool": list(self._scores),
+            "scores": [float(s) for s in self._scores.values()],
+        }
+        if self._max_pool is not None:
+            state["max_pool"] = self._max_pool
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore configuration and pool from :meth:`state_dict` output.
+
+        The sampler is left unchanged if ``state`` is invalid.
+
+        Raises:
+            ValueError: if ``state`` is malformed.
+        """
+        if not isinstance(state, dict):
+            raise ValueError(f"state must be a dict, got {type(state).__name__}")  # noqa: TRY004
+        version = state.get("version")
+        if version != _STATE_VERSION:
+            raise ValueError(f"state['version'] must be {_STATE_VERSION}, got {version!r}")
+        for key in ("p_latest", "method", "quality_lr", "pool", "scores"):
+            if key not in state:
+                raise ValueError(f"state is missing key {key!r}")
+        p_latest = _check_p_latest(state["p_latest"])
+        method = _check_method(state["method"])
+        quality_lr = _check_quality_lr(state["quality_lr"])
+        max_pool = _check_max_pool(state.get("max_pool"))
+        pool, scores = state["pool"], state["scores"]
+        if not isinstance(pool, list) or not isinstance(scores, list):
+            raise ValueError("state['pool'] and state['scores'] must be lists")  # noqa: TRY004
+        if len(pool) != len(scores):
+            raise ValueError(
+                f"state['pool'] and state['scores'] differ in length: {len(pool)} != {len(scores)}"
+            )
+        if max_pool is not None and len(pool) > max_pool:
+            raise ValueError(
+                f"state['pool'] has {len(pool)} snapshots, more than max_pool={max_pool}"
+            )
+        restored: dict[int, float] = {}
+        for raw_id, raw_score in zip(pool, scores):
+            sid = _check_snapshot_id(raw_id)
+            if sid in restored:
+                raise ValueError(f"state['pool'] contains duplicate snapshot id {sid}")
+            if (
+                isinstance(raw_score, bool)
+                or not isinstance(raw_score, Real)
+                or not math.isfinite(raw_score)
+            ):
+                raise ValueError(
+                    f"score for snapshot {sid} must be a finite number, got {raw_score!r}"
+                )
+            restored[sid] = float(raw_score)
+        self._p_latest = p_latest
+        self._method = method
+        self._quality_lr = quality_lr
+        self._max_pool = max_pool
+        self._scores = restored
+
+    # -------------------------------------------------------------- internal
+    def _quality_probs(self) -> np.ndarray:
+        """Return the softmax over quality scores in pool order (pool must be non-empty)."""
+        return _softmax(np.fromiter(self._scores.values(), dtype=np.float64, count=len(self)))
