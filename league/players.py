@@ -76,12 +76,15 @@ class PolicyFactory:
     kind: str
 
     def __call__(self, role: str) -> ActorCritic:
-        return ActorCritic(
-            self.info.role_spaces[role],
-            n_members=self.info.max_team_size,
-            hidden=self.hidden,
-            kind=self.kind,
-        )
+        # Building a network must not advance the global torch RNG (which samples
+        # actions): a resumed run builds its players at a different time.
+        with torch.random.fork_rng(devices=[]):
+            return ActorCritic(
+                self.info.role_spaces[role],
+                n_members=self.info.max_team_size,
+                hidden=self.hidden,
+                kind=self.kind,
+            )
 
 
 class PlayerPool:

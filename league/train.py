@@ -72,10 +72,13 @@ class Trainer:
         random.seed(config.seed)
         self.factory = PolicyFactory(self.info, tuple(config.model.hidden), config.model.kind)
         ppo = PPOConfig(**config.learner.ppo.model_dump())
-        self.learners = {
-            role: PPO(self.factory(role), ppo, device=self.device, seed=config.seed + i)
-            for i, role in enumerate(self.roles)
-        }
+        self.learners = {}
+        for i, role in enumerate(self.roles):
+            torch.manual_seed(config.seed + i)  # each role's own initial weights
+            self.learners[role] = PPO(
+                self.factory(role), ppo, device=self.device, seed=config.seed + i
+            )
+        torch.manual_seed(config.seed)
         lg = config.league
         self.samplers = {
             role: OpponentSampler(

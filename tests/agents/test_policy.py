@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from agents import PPO, ActorCritic, Batch, PPOConfig, resolve_device
+from envs import Spaces
+
+DISCRETE = Spaces(obs_shape=(4,), obs_dtype="float32", image=False, has_mask=True, n_actions=3)
+CONTINUOUS = Spaces(
+    obs_shape=(3,),
+    obs_dtype="float32",
+    image=False,
+    has_mask=False,
+    n_actions=0,
+    action_shape=(2,),
+    action_low=(-1.0, -1.0),
+    action_high=(1.0, 1.0),
+)
+IMAGE = Spaces(obs_shape=(42, 42, 4), obs_dtype="uint8", image=True, has_mask=False, n_actions=6)
+
+
+def test_masked_categorical_never_picks_illegal_actions():
+    torch.manual_seed(0)
+    net = ActorCritic(DISCRETE, n_members=1, hidden=(16,))
+    obs = np.random.default_rng(0).normal(size=(500, 4)).astype(np.float32)
+    mask = np.zeros((500, 3), dtype=bool)
+    mask[:, 1] = True
+    mask[::2, 2] = True
+    out = net.act(obs, np.zeros(500, dtype=np.int64), mask)
+    assert mask[np.arange(500), out.action].all()
+    assert out.probs.shape == (500, 3)
+    np.testing.assert_allclose(out.probs.sum(1), 1.0, rtol=1e-5)
+    assert (out.probs[~mask] == 0).all()
+    greedy = net.act(obs, np.zeros(500, dtype=np.int64), mask, greedy=True)
+    assert mask[np.arange(500), greedy.action].all()
+
+
+def test_gaussian_policy_for_box_actions():
+    net = ActorCritic(CONTINUOUS, n_members=2, hidden=(16,))
+    out = net.act(np.zeros((5, 3), np.float32), np.array([0, 1, 0, 1, 0]), None)
+    assert out.action.shape == (5, 2)
+    assert out.logp.shape == (5,)
+    assert out.probs.shape == (5, 0)
+
+
+def test_cnn_chosen_for_images_and_member_index_changes_output():
+    net = ActorCritic(IMAGE, n_members=2)
+    assert net.cnn
+    obs = np.random.default_rng(1).integers(0, 255, size=(2, 42, 42, 4), dtype=np.uint8)
+    obs[1] = obs[0]
+    dist, value = net(torch.as_tensor(obs), torch.tensor([0, 1]))
+    assert not torch.allclose(value[0], value[1])
+
+
+def test_device_resolution():
+    assert resolve_device("cpu").type == "cpu"
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device("auto").type == expected
+    with pytest.raises(ValueError, match="device"):
+        resolve_device("tpu")
+
+
+def _bandit_batch(net: ActorCritic, n: int, rng: np.random.Generator) -> Batch:
+    """One-step episodes where action 2 pays 1 and the others pay 0."""
+    obs = np.zeros((n, 4), np.float32)
+    mask = np.ones((n, 3), bool)
+    out = net.act(obs, np.zeros(n, np.int64), mask)
+    reward = (out.action == 2).astype(np.float32)
+    return Batch(
+        obs=obs, mask=mask, member=np.zeros(n, np.int64), action=out.action, logp=out.logp,
+        value=out.value, probs=out.probs, reward=reward, components=reward[:, None],
+        done=np.ones(n, bool), bootstrap=np.zeros(n, np.float32),
+        version=np.zeros(n, np.int64), team=np.zeros(n, np.int64),
+        episode=np.arange(n), opponent=np.full(n, -1),
+    )
+
+
+def test_ppo_learns_a_bandit_and_round_trips_its_state():
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    ppo = PPO(ActorCritic(DISCRETE, n_members=1, hidden=(16,)),
+              PPOConfig(lr=0.01, minibatch_size=64), device=torch.device("cpu"))
+    before = _bandit_batch(ppo.policy, 512, rng).probs[:, 2].mean()
+    for _ in range(15):
+        metrics = ppo.update(_bandit_batch(ppo.policy, 512, rng))
+    after = _bandit_batch(ppo.policy, 512, rng).probs[:, 2].mean()
+    assert after > 0.9 > before
+    assert {"losses/policy_loss", "losses/value_loss", "losses/entropy",
+            "losses/approx_kl", "losses/clipfrac"} <= set(metrics)
+    clone = PPO(ActorCritic(DISCRETE, n_members=1, hidden=(16,)), PPOConfig(),
+                device=torch.device("cpu"))
+    clone.load_state_dict(ppo.state_dict())
+    for a, b in zip(clone.policy.parameters(), ppo.policy.parameters(), strict=True):
+        assert torch.equal(a, b)
+    assert clone.updates == ppo.updates

@@ -1,0 +1,73 @@
+"""Shared fixtures: tiny configs and a helper to run the real CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = ROOT / "configs"
+
+# Tests share two cores: keep torch from spawning a thread pool per process.
+torch.set_num_threads(1)
+
+
+def tiny_overrides(game: str) -> list[str]:
+    """Return --set overrides that make a built-in game's config train in seconds."""
+    common = [
+        "train.iterations=2",
+        "train.snapshot_every=1",
+        "train.checkpoint_every=1",
+        "train.eval_every=1",
+        "train.eval_episodes=2",
+        "learner.ppo.minibatch_size=64",
+        "learner.ppo.epochs=1",
+    ]
+    per_game = {
+        "connect_four": ["train.steps_per_iteration=128", "train.envs=4"],
+        "tictactoe": ["train.steps_per_iteration=64", "train.envs=4"],
+        "simple_tag": ["train.steps_per_iteration=100", "train.envs=2"],
+        "volleyball_pong": [
+            "train.steps_per_iteration=64",
+            "train.envs=1",
+            "game.kwargs.max_cycles=16",
+        ],
+    }
+    return common + per_game[game]
+
+
+def run_cli(*args: str, cwd: Path | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    """Run `python -m league ...` in a subprocess, as a user would."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "league", *args],
+        cwd=cwd or ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"league {' '.join(args)} exited {proc.returncode}\n"
+            f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+        )
+    return proc
+
+
+def cli_json(*args: str, cwd: Path | None = None) -> dict:
+    """Run the CLI with --json and parse the one JSON object it prints."""
+    proc = run_cli(*args, "--json", cwd=cwd)
+    return json.loads(proc.stdout)
+
+
+@pytest.fixture
+def tiny():
+    """Expose the tiny-override helper to tests."""
+    return tiny_overrides

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import pytest
+
+from league.config import ConfigError, load_config, parse_config
+from league.games import resolve_game
+
+from conftest import CONFIGS
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.stem)
+def test_shipped_configs_load_and_name_a_game(path):
+    config = load_config(path)
+    assert config.name == path.stem
+    assert resolve_game(config).info().agents
+
+
+def test_unknown_key_is_named_with_file(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("train:\n  iterations: 3\n  itterations: 4\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert str(path) in str(err.value)
+    assert "train.itterations" in str(err.value)
+
+
+def test_bad_value_is_named_with_key_and_value(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("train:\n  envs: lots\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    msg = str(err.value)
+    assert str(path) in msg and "train.envs" in msg and "'lots'" in msg
+
+
+def test_out_of_range_values_are_refused():
+    with pytest.raises(ConfigError, match="league.p_latest"):
+        parse_config({"league": {"p_latest": 1.5}}, source="x.yaml")
+    with pytest.raises(ConfigError, match="gamma.end"):
+        parse_config({"gamma": {"start": 0.9, "end": 1.0}}, source="x.yaml")
+    with pytest.raises(ConfigError, match="tau.start"):
+        parse_config({"reward": {"tau": {"start": -0.1, "end": 0.5}}}, source="x.yaml")
+
+
+def test_overrides_apply_and_unknown_override_keys_fail(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("game: {name: tictactoe_v3}\n")
+    config = load_config(path, ["train.iterations=7", "gamma.start=0.9", "gamma.end=0.95"])
+    assert config.train.iterations == 7 and config.gamma.start == 0.9
+    with pytest.raises(ConfigError, match="train.nope"):
+        load_config(path, ["train.nope=1"])
+    with pytest.raises(ConfigError, match="key.path=value"):
+        load_config(path, ["train.iterations"])
+
+
+def test_unknown_game_names_the_key(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("game: {name: chess_v99}\n")
+    with pytest.raises(ConfigError, match="game.name.*chess_v99"):
+        resolve_game(load_config(path), source=str(path))
+
+
+def test_missing_file_and_bad_yaml(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "missing.yaml")
+    path = tmp_path / "broken.yaml"
+    path.write_text("train: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(path)

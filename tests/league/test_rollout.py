@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from envs import GameEnv, ShapingParams, builtin_game
+from league.players import PlayerPool, PolicyFactory, policy_key
+from league.rollout import SelfPlayMatchmaker, VersusMatchmaker, rollout
+from matchmaking import OpponentSampler
+
+
+def _setup(name: str, n_envs: int = 4, p_latest: float = 0.8):
+    spec = builtin_game(name)
+    info = spec.info()
+    factory = PolicyFactory(info, (32,), "auto")
+    rng = np.random.default_rng(0)
+    pool = PlayerPool(factory, info=info, rng=rng)
+    roles = sorted(set(info.roles.values()))
+    torch.manual_seed(0)
+    for role in roles:
+        pool.set_latest(role, factory(role).state_dict(), version=3)
+    samplers = {role: OpponentSampler(p_latest=p_latest) for role in roles}
+    envs = [GameEnv(spec, info) for _ in range(n_envs)]
+    return info, factory, pool, samplers, envs, rng
+
+
+def _check_streams(batch):
+    # Streams are contiguous: within a stream the episode id is constant, and
+    # every stream ends with done.
+    ends = np.flatnonzero(batch.done)
+    assert ends[-1] == len(batch) - 1
+    starts = np.concatenate([[0], ends[:-1] + 1])
+    for s, e in zip(starts, ends, strict=True):
+        assert (batch.episode[s : e + 1] == batch.episode[s]).all()
+        assert (batch.team[s : e + 1] == batch.team[s]).all()
+
+
+def test_self_play_vs_latest_trains_both_seats_of_a_turn_based_game():
+    info, _, pool, samplers, envs, rng = _setup("connect_four_v3")
+    res = rollout(envs, pool, SelfPlayMatchmaker(info, samplers), shaping=ShapingParams(),
+                  rng=rng, min_steps=300)
+    batch = res.batches["main"]
+    assert len(batch) >= 300
+    _check_streams(batch)
+    assert set(np.unique(batch.team)) == {0, 1}  # both seats learned from
+    assert (batch.version == 3).all()
+    # Connect four pays +-1 (or 0) at the end only: each stream's reward sums to its outcome.
+    per_stream = np.add.reduceat(batch.reward, np.concatenate([[0], np.flatnonzero(batch.done)[:-1] + 1]))
+    assert set(np.round(per_stream, 6)) <= {-1.0, 0.0, 1.0}
+    # Sides swap between episodes: each team is focal in about half of them.
+    focal = [e.focal for e in res.episodes]
+    assert abs(focal.count("player_0") - focal.count("player_1")) <= 1
+    # Every learning step is legal under its mask.
+    assert batch.mask[np.arange(len(batch)), batch.action].all()
+    assert res.agent_steps == len(batch)  # all seats were learning players
+
+
+def test_snapshot_opponents_are_not_trained_on():
+    info, factory, pool, samplers, envs, rng = _setup("connect_four_v3", p_latest=0.0)
+    samplers["main"].add(7)
+    pool.add_snapshot(policy_key("main", 7), factory("main").state_dict())
+    res = rollout(envs, pool, SelfPlayMatchmaker(info, samplers), shaping=ShapingParams(),
+                  rng=rng, min_steps=200)
+    batch = res.batches["main"]
+    assert (batch.opponent == 7).all()
+    assert all(e.opponent == 7 and e.learn == [e.focal] for e in res.episodes)
+    # Only the focal side's moves are in the batch, about half of all moves.
+    assert len(batch) < res.agent_steps
+    for e in res.episodes:
+        assert sum(e.result.values()) == pytest.approx(1.0)
+
+
+def test_asymmetric_simultaneous_game_gives_one_batch_per_role_with_components():
+    info, _, pool, samplers, envs, rng = _setup("simple_tag_v3", n_envs=2)
+    shaping = ShapingParams(weights={"env": 1.0, "proximity": 0.1}, tau=0.5)
+    res = rollout(envs, pool, SelfPlayMatchmaker(info, samplers), shaping=shaping, rng=rng,
+                  min_steps=200)
+    assert set(res.batches) == {"adversary", "agent"}
+    for batch in res.batches.values():
+        _check_streams(batch)
+        assert batch.components.shape[1] == 2
+        # Truncated at max_cycles: the last step of each stream bootstraps from V(s_T).
+        assert (batch.bootstrap[batch.done] != 0).all()
+    adv = res.batches["adversary"]
+    assert (adv.components[:, 1] <= 0).all()  # chasers' proximity is minus a distance
+    assert set(np.unique(adv.member)) == {0, 1, 2}
+
+
+def test_versus_random_bot_learns_nothing_and_alternates_seats():
+    info, _, pool, samplers, envs, rng = _setup("tictactoe_v3")
+    res = rollout(envs, pool, VersusMatchmaker(info, "latest", "random"),
+                  shaping=ShapingParams(), rng=rng, episodes=10)
+    assert res.batches == {}
+    assert len(res.episodes) >= 10
+    focal = [e.focal for e in res.episodes]
+    assert set(focal) == {"player_1", "player_2"}
+    assert all("random" in e.players.values() for e in res.episodes)

@@ -1,0 +1,130 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from league.checkpoint import load_checkpoint
+from league.config import load_config
+from league.registry import Registry
+from league.train import CHECKPOINT_FILE, RunError, Trainer, load_run_config, new_run
+
+from conftest import CONFIGS, tiny_overrides
+
+
+def _config(tmp_path, name="run", extra=()):
+    overrides = [*tiny_overrides("connect_four"), "train.iterations=4", "train.snapshot_every=2",
+                 "train.checkpoint_every=2", "train.eval_every=2", *extra]
+    config = load_config(CONFIGS / "connect_four.yaml", overrides)
+    return config.model_copy(update={"name": name})
+
+
+def _train(config, run_dir, *, resume=False, iterations=None):
+    trainer = Trainer(config, run_dir, resume=resume)
+    try:
+        summary = trainer.train(iterations=iterations)
+        weights = {k: v.clone() for k, v in trainer.learners["main"].policy.state_dict().items()}
+        pool = trainer.samplers["main"].state_dict()
+        return summary, weights, pool
+    finally:
+        trainer.close()
+
+
+def test_resume_continues_counters_and_state_exactly(tmp_path):
+    # One run straight through 4 iterations ...
+    straight_cfg = _config(tmp_path, "straight")
+    straight_dir = new_run(straight_cfg, tmp_path)
+    straight, w_straight, pool_straight = _train(straight_cfg, straight_dir)
+    # ... and one stopped after 2 and resumed to 4.
+    cfg = _config(tmp_path, "resumed")
+    run_dir = new_run(cfg, tmp_path)
+    first, _, _ = _train(cfg, run_dir, iterations=2)
+    assert first["iterations"] == 2
+    state = load_checkpoint(run_dir / CHECKPOINT_FILE)
+    assert state["counters"]["iteration"] == 2
+    assert state["counters"]["env_steps"] == first["env_steps"]
+    resumed, w_resumed, pool_resumed = _train(load_run_config(run_dir), run_dir, resume=True)
+
+    assert resumed["iterations"] == straight["iterations"] == 4
+    assert resumed["env_steps"] == straight["env_steps"]
+    assert resumed["episodes"] == straight["episodes"]
+    assert resumed["gamma"] == pytest.approx(straight["gamma"])
+    assert pool_resumed == pool_straight
+    for key, value in w_straight.items():
+        torch.testing.assert_close(w_resumed[key], value)
+    with Registry(run_dir) as reg:
+        snaps = reg.snapshots()
+        assert [s["iteration"] for s in snaps] == [2, 4]
+        assert snaps[1]["parent"] == snaps[0]["id"]
+        assert reg.integrity_ok()
+
+
+def test_resume_drops_registry_rows_written_after_the_checkpoint(tmp_path):
+    cfg = _config(tmp_path, extra=["train.checkpoint_every=100"])
+    run_dir = new_run(cfg, tmp_path)
+    trainer = Trainer(cfg, run_dir)
+    try:
+        trainer.train(iterations=2)
+        trainer.checkpoint()  # at iteration 2
+        trainer.iterate()
+        trainer.iterate()  # iteration 4 registers a snapshot, no checkpoint follows
+        assert len(trainer.registry.snapshots()) == 2
+    finally:
+        # Simulate a crash: close without the final checkpoint.
+        trainer.writer.close()
+        trainer.runner.close()
+        trainer.registry.close()
+    trainer = Trainer(load_run_config(run_dir), run_dir, resume=True)
+    try:
+        assert trainer.counters.iteration == 2
+        assert [s["iteration"] for s in trainer.registry.snapshots()] == [2]
+        assert trainer.samplers["main"].pool == [trainer.registry.snapshots()[0]["id"]]
+        assert max(m["iteration"] for m in trainer.registry.matches()) <= 2
+    finally:
+        trainer.close()
+
+
+def test_new_run_refuses_to_overwrite_and_resume_needs_a_run(tmp_path):
+    cfg = _config(tmp_path)
+    new_run(cfg, tmp_path)
+    with pytest.raises(RunError, match="already holds a run"):
+        new_run(cfg, tmp_path)
+    with pytest.raises(RunError, match="not a run directory"):
+        load_run_config(tmp_path / "nothing-here")
+
+
+def test_training_metrics_are_namespaced_and_logged(tmp_path):
+    cfg = _config(tmp_path)
+    run_dir = new_run(cfg, tmp_path)
+    trainer = Trainer(cfg, run_dir)
+    try:
+        metrics = trainer.iterate()
+        metrics.update(trainer.iterate())
+    finally:
+        trainer.close()
+    for key in ("losses/policy_loss", "losses/value_loss", "losses/entropy", "losses/approx_kl",
+                "losses/clipfrac", "charts/SPS", "charts/gamma", "charts/tau",
+                "charts/episode_length", "rewards/env", "league/win_rate_vs_latest",
+                "league/win_rate_vs_random", "league/staleness"):
+        assert key in metrics, key
+    assert metrics["league/staleness"] == 0.0
+    assert 0.0 <= metrics["league/win_rate_vs_random"] <= 1.0
+    assert list((run_dir / "tb").glob("events.out.tfevents.*"))
+    with Registry(run_dir) as reg:
+        kinds = {m["kind"] for m in reg.matches()}
+        assert kinds == {"train", "eval"}
+
+
+def test_history_quality_scores_drop_for_beaten_snapshots(tmp_path):
+    cfg = _config(tmp_path, extra=["league.p_latest=0.0", "train.snapshot_every=1"])
+    run_dir = new_run(cfg, tmp_path)
+    trainer = Trainer(cfg, run_dir)
+    try:
+        trainer.iterate()  # snapshot 1 enters the pool
+        trainer.iterate()  # every opponent is a snapshot: scores are updated
+        scores = trainer.samplers["main"].scores()
+    finally:
+        trainer.close()
+    assert len(scores) == 2
+    assert min(scores.values()) < 0.0
+    assert np.isfinite(list(scores.values())).all()
