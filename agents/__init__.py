@@ -5,7 +5,7 @@ from __future__ import annotations
 from agents.batch import Batch
 from agents.learner import Learner, resolve_device
 from agents.maths import gae
-from agents.policy import ActOutput, ActorCritic
+from agents.policy import ActorCritic, ActOutput
 from agents.ppo import PPO, PPOConfig
 from agents.schedules import Schedule
 

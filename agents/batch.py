@@ -58,8 +58,5 @@ class Batch:
         if not batches:
             raise ValueError("cannot concatenate an empty list of batches")
         return Batch(
-            **{
-                f.name: np.concatenate([getattr(b, f.name) for b in batches])
-                for f in fields(Batch)
-            }
+            **{f.name: np.concatenate([getattr(b, f.name) for b in batches]) for f in fields(Batch)}
         )

@@ -167,5 +167,7 @@ class ActorCritic(nn.Module):
     def value_of(self, obs: np.ndarray, member: np.ndarray) -> np.ndarray:
         """Return V(obs) for a batch. Shape [B]."""
         device = next(self.parameters()).device
-        x = self._features(torch.as_tensor(obs, device=device), torch.as_tensor(member, device=device))
+        x = self._features(
+            torch.as_tensor(obs, device=device), torch.as_tensor(member, device=device)
+        )
         return self.critic(x).squeeze(-1).cpu().numpy()

@@ -59,8 +59,12 @@ class PPO:
         """Run the PPO epochs on one batch and return the mean losses."""
         cfg, dev = self.config, self.device
         adv, ret = gae(
-            batch.reward, batch.value, batch.done, batch.bootstrap,
-            gamma=self.gamma, lam=cfg.gae_lambda,
+            batch.reward,
+            batch.value,
+            batch.done,
+            batch.bootstrap,
+            gamma=self.gamma,
+            lam=cfg.gae_lambda,
         )
         n = len(batch)
         obs = torch.as_tensor(batch.obs, device=dev)
@@ -80,7 +84,9 @@ class PPO:
             order = self._rng.permutation(n)
             for start in range(0, n, mb):
                 idx = torch.as_tensor(order[start : start + mb], device=dev)
-                dist, value = self.policy(obs[idx], member[idx], None if mask is None else mask[idx])
+                dist, value = self.policy(
+                    obs[idx], member[idx], None if mask is None else mask[idx]
+                )
                 logp = ActorCritic.log_prob(dist, action[idx])
                 log_ratio = logp - old_logp[idx]
                 ratio = log_ratio.exp()
@@ -93,9 +99,10 @@ class PPO:
                 pg_loss = torch.max(-a * ratio, -a * ratio.clamp(1 - cfg.clip, 1 + cfg.clip)).mean()
                 if cfg.clip_vloss:
                     v_clipped = old_value[idx] + (value - old_value[idx]).clamp(-cfg.clip, cfg.clip)
-                    v_loss = 0.5 * torch.max(
-                        (value - ret_t[idx]) ** 2, (v_clipped - ret_t[idx]) ** 2
-                    ).mean()
+                    v_loss = (
+                        0.5
+                        * torch.max((value - ret_t[idx]) ** 2, (v_clipped - ret_t[idx]) ** 2).mean()
+                    )
                 else:
                     v_loss = 0.5 * ((value - ret_t[idx]) ** 2).mean()
                 entropy = ActorCritic.entropy(dist).mean()
@@ -104,8 +111,13 @@ class PPO:
                 loss.backward()
                 nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm)
                 self.optimizer.step()
-                for key, val in (("pg", pg_loss.item()), ("v", v_loss.item()),
-                                 ("ent", entropy.item()), ("kl", approx_kl), ("clip", clipfrac)):
+                for key, val in (
+                    ("pg", pg_loss.item()),
+                    ("v", v_loss.item()),
+                    ("ent", entropy.item()),
+                    ("kl", approx_kl),
+                    ("clip", clipfrac),
+                ):
                     stats[key].append(val)
             if cfg.target_kl is not None and np.mean(stats["kl"][-per_epoch:]) > cfg.target_kl:
                 stopped_early = 1.0

@@ -43,6 +43,9 @@ class GameEnv:
     def __init__(self, spec: GameSpec, info: GameInfo) -> None:
         self.spec, self.info = spec, info
         self.env = spec.create()
+        # Reads of agents, rewards and flags go to the unwrapped env: PettingZoo's
+        # wrappers forward them through several __getattr__ layers per access.
+        self._raw = self.env.unwrapped
         self._parallel = isinstance(self.env, ParallelEnv)
         self._obs: dict[str, Any] = {}
         self._infos: dict[str, dict[str, Any]] = {}
@@ -62,7 +65,7 @@ class GameEnv:
             return []
         if self._parallel:
             return [a for a in self.env.agents if a in self._obs]
-        return [self.env.agent_selection] if self.env.agents else []
+        return [self._raw.agent_selection] if self._raw.agents else []
 
     def observe(self, agent: str) -> tuple[np.ndarray, np.ndarray | None]:
         """Return an agent's observation array and action mask (None if the game has none)."""
@@ -71,7 +74,7 @@ class GameEnv:
         if self._parallel:
             raw, info = self._obs[agent], self._infos.get(agent, {})
         else:
-            raw, info = self.env.observe(agent), self.env.infos.get(agent, {})
+            raw, info = self.env.observe(agent), self._raw.infos.get(agent, {})
         return split_observation(raw, info)
 
     def step(self, actions: dict[str, Any]) -> StepResult:
@@ -93,31 +96,31 @@ class GameEnv:
                 terms.get(a) or truncs.get(a) for a in self.env.agents
             )
         else:
-            env = self.env
+            env, raw = self.env, self._raw
             (agent,) = self.acting()
             env.step(actions[agent])
             self._collect(out)
-            while env.agents and (
-                env.terminations[env.agent_selection] or env.truncations[env.agent_selection]
+            while raw.agents and (
+                raw.terminations[raw.agent_selection] or raw.truncations[raw.agent_selection]
             ):
-                dead = env.agent_selection
-                if env.terminations[dead]:
+                dead = raw.agent_selection
+                if raw.terminations[dead]:
                     out.terminated.append(dead)
                 else:
                     out.truncated[dead] = split_observation(
-                        env.observe(dead), env.infos.get(dead, {})
+                        env.observe(dead), raw.infos.get(dead, {})
                     )[0]
                 env.step(None)
                 self._collect(out)
-            out.over = not env.agents
+            out.over = not raw.agents
         if out.over:
             self._live = False
         return out
 
     def _collect(self, out: StepResult) -> None:
-        for agent, reward in self.env.rewards.items():
+        for agent, reward in self._raw.rewards.items():
             out.rewards[agent] = out.rewards.get(agent, 0.0) + float(reward)
-        for agent, info in self.env.infos.items():
+        for agent, info in self._raw.infos.items():
             out.infos[agent] = info
 
     def close(self) -> None:

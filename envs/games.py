@@ -12,15 +12,15 @@ from envs.spec import GameError, GameSpec
 
 
 def _connect_four(**kwargs: Any):
-    from pettingzoo.classic import connect_four_v3
+    import pettingzoo
 
-    return connect_four_v3.env(**kwargs)
+    return pettingzoo.make("aec", "classic/connect_four-v3", **kwargs)
 
 
 def _tictactoe(**kwargs: Any):
-    from pettingzoo.classic import tictactoe_v3
+    import pettingzoo
 
-    return tictactoe_v3.env(**kwargs)
+    return pettingzoo.make("aec", "classic/tictactoe-v3", **kwargs)
 
 
 class ProximityInfo(BaseParallelWrapper):
@@ -71,10 +71,10 @@ def atari_rom_path() -> str:
 
 
 def _volleyball_pong(**kwargs: Any):
-    from pettingzoo.atari import volleyball_pong_v3
+    import pettingzoo
 
     kwargs.setdefault("auto_rom_install_path", atari_rom_path())
-    return volleyball_pong_v3.parallel_env(**kwargs)
+    return pettingzoo.make("parallel", "atari/volleyball_pong-v3", **kwargs)
 
 
 BUILTIN_GAMES: dict[str, GameSpec] = {

@@ -35,8 +35,7 @@ class ShapingParams:
     @property
     def components(self) -> tuple[str, ...]:
         """Return the component names, the env reward first."""
-        names = [ENV_COMPONENT] + sorted(k for k in self.weights if k != ENV_COMPONENT)
-        return tuple(names)
+        return (ENV_COMPONENT, *sorted(k for k in self.weights if k != ENV_COMPONENT))
 
     def weight_vector(self) -> np.ndarray:
         """Return the weights in `components` order. Shape [C]."""
@@ -86,6 +85,8 @@ def shape_rewards(
         decay: factor applied last (time decay for this step).
     """
     reward = components @ weights
+    if not tau and not zero_sum:
+        return reward * decay
     teams = np.unique(team_index)
     if tau:
         team_mean = np.zeros_like(reward)

@@ -212,8 +212,8 @@ class GameInfo:
             team_spaces[team] = per_agent[first]
         sizes = {len(m) for m in teams.values()}
         same_spaces = len(set(team_spaces.values())) == 1
-        symmetric = spec.symmetric if spec.symmetric is not None else (
-            len(sizes) == 1 and same_spaces
+        symmetric = (
+            spec.symmetric if spec.symmetric is not None else (len(sizes) == 1 and same_spaces)
         )
         if symmetric and not same_spaces:
             raise GameError(
@@ -276,8 +276,6 @@ def _expand(patterns: Sequence[str], agents: Sequence[str]) -> list[str]:
             continue
         hits = [a for a in agents if re.fullmatch(pattern, a)]
         if not hits:
-            raise GameError(
-                f"team member {pattern!r} matches no agent; agents are {list(agents)}"
-            )
+            raise GameError(f"team member {pattern!r} matches no agent; agents are {list(agents)}")
         out.extend(h for h in hits if h not in out)
     return out

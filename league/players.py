@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from agents import ActOutput, ActorCritic
+from agents import ActorCritic, ActOutput
 from envs import GameInfo, Spaces
 
 LATEST = "latest"

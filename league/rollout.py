@@ -114,7 +114,7 @@ class RolloutResult:
 class _Stream:
     """One learning agent's steps in one episode, appended as it acts."""
 
-    __slots__ = ("rows", "reward", "components", "done", "bootstrap", "team", "episode", "opponent")
+    __slots__ = ("bootstrap", "components", "done", "episode", "opponent", "reward", "rows", "team")
 
     def __init__(self, *, team: int, episode: int, opponent: int) -> None:
         self.team, self.episode, self.opponent = team, episode, opponent
@@ -282,11 +282,7 @@ def rollout(
                 if wanted():
                     start(i)
 
-    batches = {
-        role: _to_batch(streams)
-        for role, streams in out.items()
-        if streams
-    }
+    batches = {role: _to_batch(streams) for role, streams in out.items() if streams}
     return RolloutResult(batches, finished, env_steps, agent_steps)
 
 

@@ -35,7 +35,7 @@ def _check_snapshot_id(snapshot_id: Any) -> int:
     """Return ``snapshot_id`` as an ``int`` or raise ValueError."""
     if isinstance(snapshot_id, bool) or not isinstance(snapshot_id, Integral):
         # ValueError (not TypeError) for every bad argument is part of the API contract.
-        raise ValueError(f"snapshot_id must be an int, got {snapshot_id!r}")  # noqa: TRY004
+        raise ValueError(f"snapshot_id must be an int, got {snapshot_id!r}")
     return int(snapshot_id)
 
 
@@ -175,7 +175,7 @@ class OpponentSampler:
         if self._method == "uniform":
             return {i: 1.0 / len(ids) for i in ids}
         probs = self._quality_probs()
-        return {i: float(p) for i, p in zip(ids, probs)}
+        return {i: float(p) for i, p in zip(ids, probs, strict=True)}
 
     # -------------------------------------------------------------- mutation
     def add(self, snapshot_id: int) -> None:
@@ -265,7 +265,7 @@ class OpponentSampler:
             ValueError: if ``state`` is malformed.
         """
         if not isinstance(state, dict):
-            raise ValueError(f"state must be a dict, got {type(state).__name__}")  # noqa: TRY004
+            raise ValueError(f"state must be a dict, got {type(state).__name__}")
         version = state.get("version")
         if version != _STATE_VERSION:
             raise ValueError(f"state['version'] must be {_STATE_VERSION}, got {version!r}")
@@ -278,7 +278,7 @@ class OpponentSampler:
         max_pool = _check_max_pool(state.get("max_pool"))
         pool, scores = state["pool"], state["scores"]
         if not isinstance(pool, list) or not isinstance(scores, list):
-            raise ValueError("state['pool'] and state['scores'] must be lists")  # noqa: TRY004
+            raise ValueError("state['pool'] and state['scores'] must be lists")
         if len(pool) != len(scores):
             raise ValueError(
                 f"state['pool'] and state['scores'] differ in length: {len(pool)} != {len(scores)}"
@@ -288,7 +288,7 @@ class OpponentSampler:
                 f"state['pool'] has {len(pool)} snapshots, more than max_pool={max_pool}"
             )
         restored: dict[int, float] = {}
-        for raw_id, raw_score in zip(pool, scores):
+        for raw_id, raw_score in zip(pool, scores, strict=True):
             sid = _check_snapshot_id(raw_id)
             if sid in restored:
                 raise ValueError(f"state['pool'] contains duplicate snapshot id {sid}")

@@ -30,9 +30,7 @@ def test_gae_matches_hand_computed_values():
 def test_gae_with_lambda_one_is_discounted_return_minus_value():
     rewards = np.array([1.0, 1.0, 1.0])
     values = np.array([0.1, 0.2, 0.3])
-    adv, ret = gae(
-        rewards, values, np.array([0, 0, 1], bool), np.zeros(3), gamma=0.5, lam=1.0
-    )
+    adv, ret = gae(rewards, values, np.array([0, 0, 1], bool), np.zeros(3), gamma=0.5, lam=1.0)
     np.testing.assert_allclose(ret, [1 + 0.5 + 0.25, 1 + 0.5, 1.0], rtol=1e-6)
 
 

@@ -69,28 +69,47 @@ def _bandit_batch(net: ActorCritic, n: int, rng: np.random.Generator) -> Batch:
     out = net.act(obs, np.zeros(n, np.int64), mask)
     reward = (out.action == 2).astype(np.float32)
     return Batch(
-        obs=obs, mask=mask, member=np.zeros(n, np.int64), action=out.action, logp=out.logp,
-        value=out.value, probs=out.probs, reward=reward, components=reward[:, None],
-        done=np.ones(n, bool), bootstrap=np.zeros(n, np.float32),
-        version=np.zeros(n, np.int64), team=np.zeros(n, np.int64),
-        episode=np.arange(n), opponent=np.full(n, -1),
+        obs=obs,
+        mask=mask,
+        member=np.zeros(n, np.int64),
+        action=out.action,
+        logp=out.logp,
+        value=out.value,
+        probs=out.probs,
+        reward=reward,
+        components=reward[:, None],
+        done=np.ones(n, bool),
+        bootstrap=np.zeros(n, np.float32),
+        version=np.zeros(n, np.int64),
+        team=np.zeros(n, np.int64),
+        episode=np.arange(n),
+        opponent=np.full(n, -1),
     )
 
 
 def test_ppo_learns_a_bandit_and_round_trips_its_state():
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
-    ppo = PPO(ActorCritic(DISCRETE, n_members=1, hidden=(16,)),
-              PPOConfig(lr=0.01, minibatch_size=64), device=torch.device("cpu"))
+    ppo = PPO(
+        ActorCritic(DISCRETE, n_members=1, hidden=(16,)),
+        PPOConfig(lr=0.01, minibatch_size=64),
+        device=torch.device("cpu"),
+    )
     before = _bandit_batch(ppo.policy, 512, rng).probs[:, 2].mean()
     for _ in range(15):
         metrics = ppo.update(_bandit_batch(ppo.policy, 512, rng))
     after = _bandit_batch(ppo.policy, 512, rng).probs[:, 2].mean()
     assert after > 0.9 > before
-    assert {"losses/policy_loss", "losses/value_loss", "losses/entropy",
-            "losses/approx_kl", "losses/clipfrac"} <= set(metrics)
-    clone = PPO(ActorCritic(DISCRETE, n_members=1, hidden=(16,)), PPOConfig(),
-                device=torch.device("cpu"))
+    assert {
+        "losses/policy_loss",
+        "losses/value_loss",
+        "losses/entropy",
+        "losses/approx_kl",
+        "losses/clipfrac",
+    } <= set(metrics)
+    clone = PPO(
+        ActorCritic(DISCRETE, n_members=1, hidden=(16,)), PPOConfig(), device=torch.device("cpu")
+    )
     clone.load_state_dict(ppo.state_dict())
     for a, b in zip(clone.policy.parameters(), ppo.policy.parameters(), strict=True):
         assert torch.equal(a, b)

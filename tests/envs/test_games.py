@@ -24,15 +24,16 @@ def test_team_inference():
         "adversary": ["adversary_0", "adversary_1", "adversary_2"],
         "agent": ["agent_0"],
     }
-    assert infer_teams(["player_0", "player_1"]) == {"player_0": ["player_0"],
-                                                     "player_1": ["player_1"]}
+    assert infer_teams(["player_0", "player_1"]) == {
+        "player_0": ["player_0"],
+        "player_1": ["player_1"],
+    }
     assert infer_teams(["piston_0", "piston_1"]) == {"piston": ["piston_0", "piston_1"]}
 
 
 def test_builtin_infos():
     c4 = builtin_game("connect_four_v3").info()
-    assert c4.api == "aec" and c4.symmetric and c4.roles == {"player_0": "main",
-                                                           "player_1": "main"}
+    assert c4.api == "aec" and c4.symmetric and c4.roles == {"player_0": "main", "player_1": "main"}
     tag = builtin_game("simple_tag_v3").info()
     assert tag.api == "parallel" and not tag.symmetric
     assert tag.roles == {"adversary": "adversary", "agent": "agent"}

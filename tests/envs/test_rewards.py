@@ -44,8 +44,14 @@ def test_team_spirit_then_zero_sum_then_decay():
     shaped = shape_rewards(comps, np.array([1.0]), TEAMS, tau=1.0, zero_sum=True, decay=0.5)
     # team means 2 and 2 -> zero-sum gives 0 everywhere.
     np.testing.assert_allclose(shaped, [0, 0, 0, 0])
-    shaped = shape_rewards(np.array([[2.0], [2.0], [0.0], [0.0]]), np.array([1.0]), TEAMS,
-                           tau=1.0, zero_sum=True, decay=0.5)
+    shaped = shape_rewards(
+        np.array([[2.0], [2.0], [0.0], [0.0]]),
+        np.array([1.0]),
+        TEAMS,
+        tau=1.0,
+        zero_sum=True,
+        decay=0.5,
+    )
     np.testing.assert_allclose(shaped, [1, 1, -1, -1])
 
 

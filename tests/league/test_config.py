@@ -2,10 +2,9 @@ from __future__ import annotations
 
 import pytest
 
+from conftest import CONFIGS
 from league.config import ConfigError, load_config, parse_config
 from league.games import resolve_game
-
-from conftest import CONFIGS
 
 
 @pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.stem)

@@ -38,15 +38,23 @@ def _check_streams(batch):
 
 def test_self_play_vs_latest_trains_both_seats_of_a_turn_based_game():
     info, _, pool, samplers, envs, rng = _setup("connect_four_v3")
-    res = rollout(envs, pool, SelfPlayMatchmaker(info, samplers), shaping=ShapingParams(),
-                  rng=rng, min_steps=300)
+    res = rollout(
+        envs,
+        pool,
+        SelfPlayMatchmaker(info, samplers),
+        shaping=ShapingParams(),
+        rng=rng,
+        min_steps=300,
+    )
     batch = res.batches["main"]
     assert len(batch) >= 300
     _check_streams(batch)
     assert set(np.unique(batch.team)) == {0, 1}  # both seats learned from
     assert (batch.version == 3).all()
     # Connect four pays +-1 (or 0) at the end only: each stream's reward sums to its outcome.
-    per_stream = np.add.reduceat(batch.reward, np.concatenate([[0], np.flatnonzero(batch.done)[:-1] + 1]))
+    per_stream = np.add.reduceat(
+        batch.reward, np.concatenate([[0], np.flatnonzero(batch.done)[:-1] + 1])
+    )
     assert set(np.round(per_stream, 6)) <= {-1.0, 0.0, 1.0}
     # Sides swap between episodes: each team is focal in about half of them.
     focal = [e.focal for e in res.episodes]
@@ -60,8 +68,14 @@ def test_snapshot_opponents_are_not_trained_on():
     info, factory, pool, samplers, envs, rng = _setup("connect_four_v3", p_latest=0.0)
     samplers["main"].add(7)
     pool.add_snapshot(policy_key("main", 7), factory("main").state_dict())
-    res = rollout(envs, pool, SelfPlayMatchmaker(info, samplers), shaping=ShapingParams(),
-                  rng=rng, min_steps=200)
+    res = rollout(
+        envs,
+        pool,
+        SelfPlayMatchmaker(info, samplers),
+        shaping=ShapingParams(),
+        rng=rng,
+        min_steps=200,
+    )
     batch = res.batches["main"]
     assert (batch.opponent == 7).all()
     assert all(e.opponent == 7 and e.learn == [e.focal] for e in res.episodes)
@@ -74,8 +88,9 @@ def test_snapshot_opponents_are_not_trained_on():
 def test_asymmetric_simultaneous_game_gives_one_batch_per_role_with_components():
     info, _, pool, samplers, envs, rng = _setup("simple_tag_v3", n_envs=2)
     shaping = ShapingParams(weights={"env": 1.0, "proximity": 0.1}, tau=0.5)
-    res = rollout(envs, pool, SelfPlayMatchmaker(info, samplers), shaping=shaping, rng=rng,
-                  min_steps=200)
+    res = rollout(
+        envs, pool, SelfPlayMatchmaker(info, samplers), shaping=shaping, rng=rng, min_steps=200
+    )
     assert set(res.batches) == {"adversary", "agent"}
     for batch in res.batches.values():
         _check_streams(batch)
@@ -89,8 +104,14 @@ def test_asymmetric_simultaneous_game_gives_one_batch_per_role_with_components()
 
 def test_versus_random_bot_learns_nothing_and_alternates_seats():
     info, _, pool, samplers, envs, rng = _setup("tictactoe_v3")
-    res = rollout(envs, pool, VersusMatchmaker(info, "latest", "random"),
-                  shaping=ShapingParams(), rng=rng, episodes=10)
+    res = rollout(
+        envs,
+        pool,
+        VersusMatchmaker(info, "latest", "random"),
+        shaping=ShapingParams(),
+        rng=rng,
+        episodes=10,
+    )
     assert res.batches == {}
     assert len(res.episodes) >= 10
     focal = [e.focal for e in res.episodes]

@@ -4,17 +4,22 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import CONFIGS, tiny_overrides
 from league.checkpoint import load_checkpoint
 from league.config import load_config
 from league.registry import Registry
 from league.train import CHECKPOINT_FILE, RunError, Trainer, load_run_config, new_run
 
-from conftest import CONFIGS, tiny_overrides
-
 
 def _config(tmp_path, name="run", extra=()):
-    overrides = [*tiny_overrides("connect_four"), "train.iterations=4", "train.snapshot_every=2",
-                 "train.checkpoint_every=2", "train.eval_every=2", *extra]
+    overrides = [
+        *tiny_overrides("connect_four"),
+        "train.iterations=4",
+        "train.snapshot_every=2",
+        "train.checkpoint_every=2",
+        "train.eval_every=2",
+        *extra,
+    ]
     config = load_config(CONFIGS / "connect_four.yaml", overrides)
     return config.model_copy(update={"name": name})
 
@@ -102,10 +107,21 @@ def test_training_metrics_are_namespaced_and_logged(tmp_path):
         metrics.update(trainer.iterate())
     finally:
         trainer.close()
-    for key in ("losses/policy_loss", "losses/value_loss", "losses/entropy", "losses/approx_kl",
-                "losses/clipfrac", "charts/SPS", "charts/gamma", "charts/tau",
-                "charts/episode_length", "rewards/env", "league/win_rate_vs_latest",
-                "league/win_rate_vs_random", "league/staleness"):
+    for key in (
+        "losses/policy_loss",
+        "losses/value_loss",
+        "losses/entropy",
+        "losses/approx_kl",
+        "losses/clipfrac",
+        "charts/SPS",
+        "charts/gamma",
+        "charts/tau",
+        "charts/episode_length",
+        "rewards/env",
+        "league/win_rate_vs_latest",
+        "league/win_rate_vs_random",
+        "league/staleness",
+    ):
         assert key in metrics, key
     assert metrics["league/staleness"] == 0.0
     assert 0.0 <= metrics["league/win_rate_vs_random"] <= 1.0

@@ -1,0 +1,115 @@
+"""Measure how fast the default connect-four league beats the random bot.
+
+Trains with the shipped config for 10 minutes of wall-clock time, keeps the
+weights at 2.5, 5 and 10 minutes, and scores each against the uniformly random
+bot over 200 games (both seats, sampled actions). Repeats with `p_latest: 1.0`
+(self-play against the latest version only) for comparison.
+
+    python bench/learning.py [--minutes 10] [--games 200] [--out bench/learning.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from league.config import load_config
+from league.evaluate import play_versus_random
+from league.train import Trainer, cpu_weights, new_run
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(p_latest: float, minutes: float, games: int, marks: list[float]) -> dict:
+    """Train one league for `minutes` and score the weights kept at each mark."""
+    config = load_config(
+        ROOT / "configs" / "connect_four.yaml",
+        [f"league.p_latest={p_latest}", "train.iterations=1000000",
+         f"train.max_minutes={minutes}"],
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        run_dir = new_run(config.model_copy(update={"name": "bench"}), Path(tmp))
+        trainer = Trainer(config, run_dir)
+        kept: dict[float, dict] = {}
+        start = time.monotonic()
+
+        def keep(_metrics: dict) -> None:
+            elapsed = time.monotonic() - start
+            for mark in marks:
+                if mark not in kept and elapsed >= mark * 60:
+                    kept[mark] = {
+                        "weights": {"main": cpu_weights(trainer.learners["main"].policy)},
+                        "seconds": elapsed,
+                        "iteration": trainer.counters.iteration,
+                        "env_steps": trainer.counters.env_steps,
+                    }
+
+        try:
+            trainer.train(on_iteration=keep)
+            keep({})
+            # The last iteration may end just short of the final mark: keep the end state.
+            for mark in marks:
+                kept.setdefault(
+                    mark,
+                    {
+                        "weights": {"main": cpu_weights(trainer.learners["main"].policy)},
+                        "seconds": time.monotonic() - start,
+                        "iteration": trainer.counters.iteration,
+                        "env_steps": trainer.counters.env_steps,
+                    },
+                )
+            rows = []
+            for mark in marks:
+                k = kept[mark]
+                stats = play_versus_random(
+                    trainer.spec, trainer.info, trainer.factory, k["weights"], games=games, seed=1
+                )
+                rows.append(
+                    {
+                        "minutes": mark,
+                        "seconds": round(k["seconds"], 1),
+                        "iteration": k["iteration"],
+                        "env_steps": k["env_steps"],
+                        "score": stats.score,
+                        "wins": stats.wins,
+                        "draws": stats.draws,
+                        "losses": stats.losses,
+                    }
+                )
+        finally:
+            trainer.close()
+    return {"p_latest": p_latest, "rows": rows}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--games", type=int, default=200)
+    parser.add_argument("--out", default=str(ROOT / "bench" / "learning.json"))
+    args = parser.parse_args()
+    marks = [args.minutes / 4, args.minutes / 2, args.minutes]
+    results = {
+        "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads, "
+        f"Python {platform.python_version()}, torch {torch.__version__}",
+        "runs": [run(p, args.minutes, args.games, marks) for p in (0.8, 1.0)],
+    }
+    Path(args.out).write_text(json.dumps(results, indent=2))
+    print("| p_latest | minutes | iteration | env steps | score vs random (W/D/L) |")
+    print("|---|---|---|---|---|")
+    for r in results["runs"]:
+        for row in r["rows"]:
+            print(
+                f"| {r['p_latest']} | {row['minutes']} | {row['iteration']} | "
+                f"{row['env_steps']:,} | {row['score']:.3f} "
+                f"({row['wins']}/{row['draws']}/{row['losses']}) |"
+            )
+
+
+if __name__ == "__main__":
+    main()

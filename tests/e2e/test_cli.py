@@ -1,0 +1,95 @@
+"""Run the real `league` CLI on tiny budgets, as a user would."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import CONFIGS, cli_json, run_cli, tiny_overrides
+from league.registry import Registry
+
+pytestmark = pytest.mark.slow
+
+GAMES = {
+    "connect_four": "connect_four_v3",
+    "tictactoe": "tictactoe_v3",
+    "simple_tag": "simple_tag_v3",
+    "volleyball_pong": "volleyball_pong_v3",
+}
+
+
+@pytest.mark.parametrize("config", sorted(GAMES))
+def test_train_every_builtin_game_on_a_tiny_budget(config, tmp_path):
+    sets = [arg for o in tiny_overrides(config) for arg in ("--set", o)]
+    summary = cli_json("train", str(CONFIGS / f"{config}.yaml"), "--runs-dir", str(tmp_path), *sets)
+    assert summary["game"] == GAMES[config]
+    assert summary["iterations"] == 2
+    assert summary["env_steps"] > 0
+    assert summary["snapshots"] >= 2
+    run_dir = tmp_path / config
+    assert (run_dir / "checkpoint.safetensors").exists()
+    assert list((run_dir / "tb").glob("events.out.tfevents.*"))
+    with Registry(run_dir) as reg:
+        assert reg.integrity_ok()
+        for snap in reg.snapshots():
+            assert reg.load_snapshot(snap["id"])  # hash verified on load
+        assert reg.matches("train")
+
+
+def test_resume_from_the_cli_continues_the_run(tmp_path):
+    sets = [arg for o in tiny_overrides("tictactoe") for arg in ("--set", o)]
+    first = cli_json(
+        "train", str(CONFIGS / "tictactoe.yaml"), "--runs-dir", str(tmp_path), "--name", "t", *sets
+    )
+    second = cli_json("train", "--resume", str(tmp_path / "t"), "--iterations", "3")
+    assert first["iterations"] == 2 and second["iterations"] == 3
+    assert second["env_steps"] > first["env_steps"]
+    assert second["episodes"] > first["episodes"]
+
+
+def test_games_lists_the_builtin_games():
+    out = cli_json("games")
+    names = {g["name"] for g in out["games"]}
+    assert names == set(GAMES.values())
+    tag = next(g for g in out["games"] if g["name"] == "simple_tag_v3")
+    assert tag["symmetric"] is False and tag["api"] == "parallel"
+
+
+def test_config_errors_name_file_key_and_value(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("game: {name: connect_four_v3}\ntrain: {envs: 0, colour: red}\n")
+    proc = run_cli("train", str(bad), "--runs-dir", str(tmp_path), check=False)
+    assert proc.returncode == 2
+    assert str(bad) in proc.stderr
+    assert "train.colour" in proc.stderr
+    assert "train.envs" in proc.stderr and "0" in proc.stderr
+    assert not (tmp_path / "bad").exists()  # nothing created for a bad config
+    proc = run_cli(
+        "train",
+        str(CONFIGS / "tictactoe.yaml"),
+        "--set",
+        "gamma.start=2",
+        "--runs-dir",
+        str(tmp_path),
+        check=False,
+    )
+    assert proc.returncode == 2 and "gamma.start" in proc.stderr
+
+
+def test_resume_of_a_missing_run_is_a_clear_error(tmp_path):
+    proc = run_cli("train", "--resume", str(tmp_path / "nope"), check=False)
+    assert proc.returncode == 2
+    assert "not a run directory" in proc.stderr
+
+
+def test_tampered_snapshot_is_refused_on_resume(tmp_path):
+    sets = [arg for o in tiny_overrides("tictactoe") for arg in ("--set", o)]
+    cli_json(
+        "train", str(CONFIGS / "tictactoe.yaml"), "--runs-dir", str(tmp_path), "--name", "t", *sets
+    )
+    weights = sorted((tmp_path / "t" / "weights").glob("*.safetensors"))
+    data = bytearray(weights[0].read_bytes())
+    data[-1] ^= 0xFF
+    weights[0].write_bytes(bytes(data))
+    proc = run_cli("train", "--resume", str(tmp_path / "t"), "--iterations", "3", check=False)
+    assert proc.returncode == 2
+    assert weights[0].name in proc.stderr
