@@ -30,8 +30,7 @@ def run(p_latest: float, minutes: float, games: int, marks: list[float]) -> dict
     """Train one league for `minutes` and score the weights kept at each mark."""
     config = load_config(
         ROOT / "configs" / "connect_four.yaml",
-        [f"league.p_latest={p_latest}", "train.iterations=1000000",
-         f"train.max_minutes={minutes}"],
+        [f"league.p_latest={p_latest}", "train.iterations=1000000", f"train.max_minutes={minutes}"],
     )
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = new_run(config.model_copy(update={"name": "bench"}), Path(tmp))

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from league.config import ConfigError, load_config
+from league.config import ConfigError, find_config, load_config
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -46,6 +46,7 @@ def _progress(total: int, start: int, *, enabled: bool):
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Start or resume a run."""
+    from league.games import resolve_game
     from league.train import Trainer, load_run_config, new_run
 
     overrides = list(args.set or [])
@@ -53,17 +54,21 @@ def cmd_train(args: argparse.Namespace) -> int:
         overrides.append(f"seed={args.seed}")
     if args.iterations is not None:
         overrides.append(f"train.iterations={args.iterations}")
+    if args.workers is not None:
+        overrides.append(f"train.workers={args.workers}")
+    if args.envs_per_worker is not None:
+        overrides.append(f"train.envs={args.envs_per_worker}")
     if args.resume:
         run_dir = Path(args.resume)
         config = load_run_config(run_dir, overrides)
     else:
-        if not args.config:
-            raise ConfigError("league train needs a CONFIG file (or --resume RUN_DIR)")
-        config = load_config(args.config, overrides)
+        path = find_config(args.config)
+        config = load_config(path, overrides)
         if args.name:
             config = config.model_copy(update={"name": args.name})
+        resolve_game(config, source=str(path)).info()  # fail before creating the run
         run_dir = new_run(config, Path(args.runs_dir))
-    trainer = Trainer(config, run_dir, resume=bool(args.resume))
+    trainer = Trainer(config, run_dir, resume=bool(args.resume), address=args.address)
     total = config.train.iterations
     progress, task = _progress(total, trainer.counters.iteration, enabled=not args.json)
     wr = {"v": "-"}
@@ -138,7 +143,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser("train", help="train a league (or resume a run)")
-    train.add_argument("config", nargs="?", help="YAML config, e.g. configs/connect_four.yaml")
+    train.add_argument(
+        "config",
+        nargs="?",
+        help="YAML config file or shipped config name (default: connect_four)",
+    )
     train.add_argument("--name", help="run name (default: config's name or file stem)")
     train.add_argument("--runs-dir", default="runs", help="where runs live (default: runs)")
     train.add_argument("--iterations", type=int, help="total iterations to train to")
@@ -147,6 +156,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run")
     train.add_argument("--seed", type=int, help="seed (overrides the config)")
+    train.add_argument(
+        "--workers",
+        type=int,
+        help="Ray rollout workers (0: in this process; default: CPUs Ray sees minus one)",
+    )
+    train.add_argument("--envs-per-worker", type=int, help="env copies per worker")
+    train.add_argument(
+        "--address",
+        help="join a running Ray cluster ('auto' or host:port) instead of starting one",
+    )
     train.add_argument("--json", action="store_true", help="print one JSON summary on stdout")
     train.set_defaults(func=cmd_train)
 

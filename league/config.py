@@ -19,7 +19,9 @@ class _Strict(BaseModel):
 
 class GameConfig(_Strict):
     name: str = "connect_four_v3"
-    """Built-in game name (see `league games`)."""
+    """Built-in game name (see `league games`), or a display name when `env` is set."""
+    env: str | None = None
+    """Import path `package.module:callable` of a PettingZoo env factory (AEC or Parallel)."""
     kwargs: dict[str, Any] = Field(default_factory=dict)
     """Keyword arguments for the game's env factory (merged over the game's defaults)."""
     teams: dict[str, list[str]] | None = None
@@ -47,7 +49,9 @@ class TrainConfig(_Strict):
     steps_per_iteration: int = Field(4096, ge=1)
     """Agent-steps of learning experience collected per iteration."""
     envs: int = Field(32, ge=1)
-    """Env copies stepped together (batched inference)."""
+    """Env copies stepped together (batched inference), per rollout worker."""
+    workers: int | None = Field(None, ge=0)
+    """Ray rollout workers; 0 runs rollouts in the driver; None: the CPUs Ray sees minus one."""
     snapshot_every: int = Field(10, ge=1)
     """Register a snapshot of each learning policy every K iterations."""
     checkpoint_every: int = Field(10, ge=1)
@@ -221,6 +225,28 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
     if config.name is None:
         config = config.model_copy(update={"name": path.stem})
     return config
+
+
+BUILTIN_CONFIGS = Path(__file__).resolve().parent / "configs"
+"""The shipped configs (also reachable as the top-level `configs/` folder)."""
+DEFAULT_CONFIG = "connect_four"
+"""What `league train` runs when no config is given."""
+
+
+def find_config(name_or_path: str | None) -> Path:
+    """Resolve a config path, or the name of a shipped config (`connect_four`)."""
+    if name_or_path is None:
+        name_or_path = DEFAULT_CONFIG
+    path = Path(name_or_path)
+    if path.exists() or path.suffix in (".yaml", ".yml") or "/" in name_or_path:
+        return path
+    shipped = BUILTIN_CONFIGS / f"{name_or_path}.yaml"
+    if shipped.exists():
+        return shipped
+    names = ", ".join(sorted(p.stem for p in BUILTIN_CONFIGS.glob("*.yaml")))
+    raise ConfigError(
+        f"no config file {name_or_path!r} and no shipped config of that name ({names})"
+    )
 
 
 def dump_config(config: Config) -> str:

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
 
 from envs import GameError, GameSpec, builtin_game
 from league.config import Config, ConfigError
@@ -11,10 +16,13 @@ from league.config import Config, ConfigError
 def resolve_game(config: Config, *, source: str = "config") -> GameSpec:
     """Build the GameSpec a config names, with its overrides applied."""
     game = config.game
-    try:
-        spec = builtin_game(game.name)
-    except GameError as err:
-        raise ConfigError(f"{source}: key 'game.name': {err}") from None
+    if game.env is not None:
+        spec = GameSpec(name=game.name, make=import_callable(game.env, source=source))
+    else:
+        try:
+            spec = builtin_game(game.name)
+        except GameError as err:
+            raise ConfigError(f"{source}: key 'game.name': {err}") from None
     changes: dict = {"kwargs": {**spec.kwargs, **game.kwargs}}
     if game.teams is not None:
         changes["teams"] = game.teams
@@ -32,3 +40,26 @@ def resolve_game(config: Config, *, source: str = "config") -> GameSpec:
             steps.append((name, kwargs or {}))
         changes["preprocessing"] = tuple(steps)
     return dataclasses.replace(spec, **changes)
+
+
+def import_callable(path: str, *, source: str) -> Callable[..., Any]:
+    """Import `package.module:callable`; errors name the config key and the path."""
+    module_name, sep, attr = path.partition(":")
+    if not sep or not module_name or not attr:
+        raise ConfigError(
+            f"{source}: key 'game.env': {path!r} is not of the form 'package.module:callable'"
+        )
+    # Like `python -m`, look in the working directory first for the user's module.
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise ConfigError(
+            f"{source}: key 'game.env': cannot import {module_name!r}: {err}"
+        ) from None
+    target = getattr(module, attr, None)
+    if not callable(target):
+        raise ConfigError(f"{source}: key 'game.env': {module_name!r} has no callable {attr!r}")
+    return target

@@ -6,6 +6,8 @@ runners all go through `rollout()`.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +26,8 @@ from league.players import (
     policy_key,
 )
 from matchmaking import OpponentSampler
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,8 @@ class RolloutResult:
     episodes: list[Episode]
     env_steps: int
     agent_steps: int
+    env_errors: int = 0
+    """Env copies that raised and were rebuilt (their partial episodes dropped)."""
 
 
 class _Stream:
@@ -146,11 +152,16 @@ def rollout(
     min_steps: int = 0,
     episodes: int = 0,
     first_episode: int = 0,
+    episode_stride: int = 1,
+    max_env_errors: int = 100,
 ) -> RolloutResult:
     """Play whole episodes on `envs` until `min_steps` learning steps and `episodes` episodes.
 
     New episodes start while either target is unmet; every started episode is
-    played to its end, so each agent's stream is complete.
+    played to its end, so each agent's stream is complete. The k-th episode
+    started here gets id `first_episode + k * episode_stride` (workers use
+    disjoint ids) and seat rotation `first_episode + k`. An env that raises is
+    rebuilt and its partial episode dropped (counted in `env_errors`).
     """
     info = envs[0].info
     agents = list(info.agents)
@@ -162,15 +173,37 @@ def rollout(
     out: dict[str, list[_Stream]] = {role: [] for role in set(roles.values())}
     finished: list[Episode] = []
     running: dict[int, _Running] = {}
-    started = collected = env_steps = agent_steps = 0
+    started = collected = env_steps = agent_steps = env_errors = 0
 
     def start(i: int) -> None:
         nonlocal started
         matchup = matchmaker(first_episode + started, rng)
-        running[i] = _Running(first_episode + started, matchup)
+        running[i] = _Running(first_episode + started * episode_stride, matchup)
         running[i].returns = np.zeros(len(agents))
-        envs[i].reset(seed=int(rng.integers(2**31)))
         started += 1
+        guarded(i, lambda: envs[i].reset(seed=int(rng.integers(2**31))))
+
+    def guarded(i: int, call: Callable[[], Any]) -> Any:
+        """Run an env call; on an exception rebuild the env and drop its episode."""
+        nonlocal env_errors, collected
+        try:
+            return call()
+        except Exception:
+            env_errors += 1
+            logger.warning(
+                "env copy %d raised; rebuilding it and dropping its episode", i, exc_info=True
+            )
+            run = running.pop(i, None)
+            if run is not None:
+                collected -= sum(len(s.rows) for s in run.streams.values())
+            with contextlib.suppress(Exception):
+                envs[i].close()
+            envs[i] = GameEnv(envs[i].spec, envs[i].info)
+            if env_errors > max_env_errors:
+                raise
+            if wanted():
+                start(i)
+            return None
 
     def wanted() -> bool:
         return collected < min_steps or started < episodes
@@ -182,9 +215,9 @@ def rollout(
     while running:
         # Gather the acting agents of every running copy, grouped by player.
         groups: dict[tuple[str, str], list[tuple[int, str, np.ndarray, np.ndarray | None]]] = {}
-        for i, run in running.items():
-            for agent in envs[i].acting():
-                obs, mask = envs[i].observe(agent)
+        for i, run in list(running.items()):
+            observed = guarded(i, lambda i=i: [(a, *envs[i].observe(a)) for a in envs[i].acting()])
+            for agent, obs, mask in observed or ():
                 role = roles[team_of[agent]]
                 groups.setdefault((run.matchup.players[team_of[agent]], role), []).append(
                     (i, agent, obs, mask)
@@ -241,8 +274,12 @@ def rollout(
                     collected += 1
 
         for i in list(running):
-            run, env = running[i], envs[i]
-            res = env.step(actions[i])
+            run = running.get(i)
+            if run is None or not actions.get(i):
+                continue
+            res = guarded(i, lambda i=i, act=actions[i]: envs[i].step(act))
+            if res is None:
+                continue
             env_steps += 1
             comps = reward_components(names, agents, res.rewards, res.infos)
             shaped = shape_rewards(
@@ -283,7 +320,7 @@ def rollout(
                     start(i)
 
     batches = {role: _to_batch(streams) for role, streams in out.items() if streams}
-    return RolloutResult(batches, finished, env_steps, agent_steps)
+    return RolloutResult(batches, finished, env_steps, agent_steps, env_errors)
 
 
 def _finish(run: _Running, info: GameInfo, agents: list[str]) -> Episode:

@@ -15,6 +15,9 @@ from league.rollout import Matchup, RolloutResult, rollout
 class SerialRunner:
     """Hold env copies and players in this process and run `rollout()` on them."""
 
+    restarts = 0
+    """Worker restarts so far (always 0 here: there are no workers)."""
+
     def __init__(
         self, spec: GameSpec, info: GameInfo, *, envs: int, factory: PolicyFactory
     ) -> None:
@@ -42,9 +45,11 @@ class SerialRunner:
         min_steps: int = 0,
         episodes: int = 0,
         first_episode: int = 0,
+        episode_stride: int = 1,
     ) -> RolloutResult:
-        """Play episodes until both targets are met."""
+        """Play episodes until both targets are met (seeded: envs and action sampling)."""
         self._rng.bit_generator.state = np.random.default_rng(seed).bit_generator.state
+        torch.manual_seed(seed)
         return rollout(
             self.envs,
             self.pool,
@@ -54,6 +59,7 @@ class SerialRunner:
             min_steps=min_steps,
             episodes=episodes,
             first_episode=first_episode,
+            episode_stride=episode_stride,
         )
 
     def close(self) -> None:

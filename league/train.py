@@ -8,14 +8,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 import yaml
 
 from agents import PPO, PPOConfig, Schedule, resolve_device
-from envs import GameInfo, ShapingParams
+from envs import GameInfo, GameSpec, ShapingParams
 from league.checkpoint import load_checkpoint, save_checkpoint
 from league.config import Config, dump_config, parse_config
 from league.games import resolve_game
@@ -24,6 +24,9 @@ from league.registry import Registry
 from league.rollout import Episode, SelfPlayMatchmaker, VersusMatchmaker
 from league.runner import SerialRunner
 from matchmaking import OpponentSampler
+
+if TYPE_CHECKING:
+    from league.ray_runner import RayRunner
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +49,8 @@ class Counters:
     episodes: int = 0
     seconds: float = 0.0
     last_snapshot: dict[str, int] = field(default_factory=dict)
+    env_errors: int = 0
+    worker_restarts: int = 0
 
 
 def schedule(cfg: Any) -> Schedule:
@@ -61,7 +66,9 @@ def cpu_weights(policy: torch.nn.Module) -> dict[str, torch.Tensor]:
 class Trainer:
     """One league run: learners per role, opponent samplers, registry, logs."""
 
-    def __init__(self, config: Config, run_dir: Path, *, resume: bool = False) -> None:
+    def __init__(
+        self, config: Config, run_dir: Path, *, resume: bool = False, address: str | None = None
+    ) -> None:
         self.config, self.run_dir = config, Path(run_dir)
         self.spec = resolve_game(config, source=str(self.run_dir / CONFIG_FILE))
         self.info: GameInfo = self.spec.info()
@@ -98,9 +105,8 @@ class Trainer:
         else:
             self.registry.set_meta("game", self.spec.name)
             self.registry.set_meta("created", time.time())
-        self.runner = SerialRunner(
-            self.spec, self.info, envs=config.train.envs, factory=self.factory
-        )
+        self.runner = make_runner(config, self.spec, self.info, self.factory, address=address)
+        self._restarts_at_start = self.counters.worker_restarts
         for role in self.roles:
             pool = self.samplers[role].pool
             self.runner.add_snapshots(
@@ -196,6 +202,10 @@ class Trainer:
             metrics["rewards/shaped"] = float(batch.reward.sum() / per_stream)
         learn_s = time.monotonic() - t
         self._book_episodes(result.episodes)
+        c.env_errors += result.env_errors
+        c.worker_restarts = self._restarts_at_start + self.runner.restarts
+        metrics["charts/env_errors"] = float(c.env_errors)
+        metrics["charts/worker_restarts"] = float(c.worker_restarts)
         c.iteration += 1
         c.env_steps += result.env_steps
         c.agent_steps += result.agent_steps
@@ -313,6 +323,8 @@ class Trainer:
                 "episodes": c.episodes,
                 "seconds": c.seconds,
                 "last_snapshot": dict(c.last_snapshot),
+                "env_errors": c.env_errors,
+                "worker_restarts": c.worker_restarts,
             },
             "learners": {role: lr.state_dict() for role, lr in self.learners.items()},
             "samplers": {role: s.state_dict() for role, s in self.samplers.items()},
@@ -340,6 +352,8 @@ class Trainer:
             episodes=int(counters["episodes"]),
             seconds=float(counters["seconds"]),
             last_snapshot={k: int(v) for k, v in counters["last_snapshot"].items()},
+            env_errors=int(counters["env_errors"]),
+            worker_restarts=int(counters["worker_restarts"]),
         )
         for role, learner in self.learners.items():
             learner.load_state_dict(state["learners"][role])
@@ -375,6 +389,9 @@ class Trainer:
             "gamma": self.gamma.value(c.iteration),
             "snapshots": len(self.registry.snapshots()),
             "last_snapshot": dict(c.last_snapshot),
+            "workers": len(getattr(self.runner, "workers", ())),
+            "env_errors": c.env_errors,
+            "worker_restarts": c.worker_restarts,
             "interrupted": interrupted,
             "metrics": {k: v for k, v in metrics.items() if np.isfinite(v)},
         }
@@ -384,6 +401,26 @@ class Trainer:
         self.writer.close()
         self.runner.close()
         self.registry.close()
+
+
+def make_runner(
+    config: Config,
+    spec: GameSpec,
+    info: GameInfo,
+    factory: PolicyFactory,
+    *,
+    address: str | None = None,
+) -> SerialRunner | RayRunner:
+    """Build the in-process runner (`workers: 0`) or the Ray runner (the default)."""
+    workers = config.train.workers
+    if workers == 0:
+        return SerialRunner(spec, info, envs=config.train.envs, factory=factory)
+    from league.ray_runner import RayRunner, default_workers, start_ray
+
+    start_ray(address)
+    return RayRunner(
+        spec, info, workers=workers or default_workers(), envs=config.train.envs, factory=factory
+    )
 
 
 def new_run(config: Config, runs_dir: Path) -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,7 @@ torch.set_num_threads(1)
 def tiny_overrides(game: str) -> list[str]:
     """Return --set overrides that make a built-in game's config train in seconds."""
     common = [
+        "train.workers=0",
         "train.iterations=2",
         "train.snapshot_every=1",
         "train.checkpoint_every=1",
@@ -71,3 +73,51 @@ def cli_json(*args: str, cwd: Path | None = None) -> dict:
 def tiny():
     """Expose the tiny-override helper to tests."""
     return tiny_overrides
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """Start a real Ray cluster on loopback once per session: a head and a second node.
+
+    The test process joins it with `ray.init(address)`; CLI subprocesses join with
+    `--address`. Stopped at the end of the session.
+    """
+    import ray
+
+    os.environ["RAY_AUTH_MODE"] = "disabled"  # loopback test cluster: no token set-up
+    ray_bin = str(Path(sys.executable).parent / "ray")
+    port = _free_port()
+    address = f"127.0.0.1:{port}"
+    common = ["--node-ip-address=127.0.0.1", "--disable-usage-stats"]
+    subprocess.run(
+        [
+            ray_bin,
+            "start",
+            "--head",
+            f"--port={port}",
+            "--num-cpus=2",
+            "--include-dashboard=false",
+            *common,
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    try:
+        subprocess.run(
+            [ray_bin, "start", f"--address={address}", "--num-cpus=1", *common],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        ray.init(address=address, log_to_driver=False)
+        yield address
+    finally:
+        ray.shutdown()
+        subprocess.run([ray_bin, "stop", "--force"], capture_output=True, timeout=120)

@@ -1,0 +1,199 @@
+"""Run rollouts on Ray actors: a thin transport shell around `SerialRunner`.
+
+Weights travel through the object store, put once per iteration (latest) or once
+per snapshot; each worker fetches a snapshot the first time it draws it and keeps
+a bounded cache of built networks. A worker that dies is replaced and its share
+of the iteration is run again on the replacement.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import numpy as np
+import ray
+import torch
+from ray.exceptions import RayActorError, RayTaskError
+
+from agents import Batch
+from envs import GameInfo, GameSpec, ShapingParams
+from league.players import PolicyFactory
+from league.rollout import Matchup, RolloutResult
+from league.runner import SerialRunner
+
+logger = logging.getLogger(__name__)
+
+MAX_RESTARTS_PER_CALL = 8
+"""Give up on an iteration after this many worker failures within it."""
+
+
+def start_ray(address: str | None = None) -> None:
+    """Join the Ray cluster at `address`, or start an embedded local one (once per process)."""
+    if ray.is_initialized():
+        return
+    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": True}
+    if address is None:
+        kwargs["num_cpus"] = os.cpu_count()
+    ray.init(address=address, **kwargs)
+
+
+def default_workers() -> int:
+    """Return the CPUs Ray sees minus one for the learner (at least one worker)."""
+    return max(1, int(ray.cluster_resources().get("CPU", 1)) - 1)
+
+
+class _SnapshotRefs(Mapping):
+    """Snapshot weights by player key, fetched from the object store on first use."""
+
+    def __init__(self, refs: Mapping[str, ray.ObjectRef]) -> None:
+        self.refs = refs
+
+    def __getitem__(self, key: str) -> Mapping[str, torch.Tensor]:
+        return ray.get(self.refs[key])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.refs)
+
+    def __len__(self) -> int:
+        return len(self.refs)
+
+
+@ray.remote(num_cpus=1)
+class RolloutWorker:
+    """A Ray actor holding E env copies; `run` is `SerialRunner.run` plus weight transport."""
+
+    def __init__(self, spec: GameSpec, info: GameInfo, envs: int, factory: PolicyFactory):
+        torch.set_num_threads(1)  # two cores: a torch thread pool per worker fights the others
+        logging.basicConfig(level=logging.WARNING)
+        self.runner = SerialRunner(spec, info, envs=envs, factory=factory)
+
+    def run(
+        self,
+        latest: Mapping[str, Mapping[str, torch.Tensor]],
+        version: int,
+        snapshots: dict[str, ray.ObjectRef],
+        matchmaker: Callable[[int, np.random.Generator], Matchup],
+        kwargs: dict[str, Any],
+    ) -> RolloutResult:
+        """Load the latest weights, point the pool at the snapshots, and roll out."""
+        self.runner.set_latest(latest, version)
+        self.runner.pool.weights = _SnapshotRefs(snapshots)
+        return self.runner.run(matchmaker, **kwargs)
+
+    def pid(self) -> int:
+        """Return the worker's process id (tests kill it)."""
+        return os.getpid()
+
+
+class RayRunner:
+    """Spread `run` over Ray rollout workers and merge their results."""
+
+    def __init__(
+        self,
+        spec: GameSpec,
+        info: GameInfo,
+        *,
+        workers: int,
+        envs: int,
+        factory: PolicyFactory,
+    ) -> None:
+        if workers < 1:
+            raise ValueError(f"RayRunner needs at least one worker, not {workers}")
+        self.info = info
+        self._spawn_args = (spec, info, envs, factory)
+        self.workers = [self._spawn() for _ in range(workers)]
+        self.restarts = 0
+        self._latest: ray.ObjectRef | None = None
+        self._version = 0
+        self._snapshots: dict[str, ray.ObjectRef] = {}
+
+    def _spawn(self) -> Any:
+        return RolloutWorker.remote(*self._spawn_args)
+
+    def set_latest(self, weights: Mapping[str, Mapping[str, torch.Tensor]], version: int) -> None:
+        """Put the learners' weights in the object store once for all workers."""
+        self._latest = ray.put(dict(weights))
+        self._version = version
+
+    def add_snapshots(self, snapshots: Mapping[str, Mapping[str, torch.Tensor]]) -> None:
+        """Put each snapshot's weights in the object store once."""
+        for key, state in snapshots.items():
+            if key not in self._snapshots:
+                self._snapshots[key] = ray.put(dict(state))
+
+    def run(
+        self,
+        matchmaker: Callable[[int, np.random.Generator], Matchup],
+        *,
+        shaping: ShapingParams,
+        seed: int,
+        min_steps: int = 0,
+        episodes: int = 0,
+        first_episode: int = 0,
+    ) -> RolloutResult:
+        """Split the targets over the workers, gather, and replace any that die."""
+        n = len(self.workers)
+        seeds = np.random.SeedSequence(seed).generate_state(n)
+        shares = [
+            {
+                "shaping": shaping,
+                "seed": int(seeds[w]),
+                "min_steps": math.ceil(min_steps / n),
+                "episodes": math.ceil(episodes / n),
+                "first_episode": first_episode + w,
+                "episode_stride": n,
+            }
+            for w in range(n)
+        ]
+        pending = {self._submit(w, matchmaker, shares[w]): w for w in range(n)}
+        results: dict[int, RolloutResult] = {}
+        failures = 0
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            ref = ready[0]
+            w = pending.pop(ref)
+            try:
+                results[w] = ray.get(ref)
+            except (RayActorError, RayTaskError) as err:
+                failures += 1
+                self.restarts += 1
+                logger.warning("rollout worker %d failed (%s); replacing it", w, type(err).__name__)
+                if failures > MAX_RESTARTS_PER_CALL:
+                    raise
+                with contextlib.suppress(Exception):
+                    ray.kill(self.workers[w])
+                self.workers[w] = self._spawn()
+                pending[self._submit(w, matchmaker, shares[w])] = w
+        return _merge([results[w] for w in range(n)])
+
+    def _submit(self, w: int, matchmaker: Callable, share: dict[str, Any]) -> ray.ObjectRef:
+        return self.workers[w].run.remote(
+            self._latest, self._version, self._snapshots, matchmaker, share
+        )
+
+    def close(self) -> None:
+        """Stop the workers (the Ray cluster itself stays up)."""
+        for worker in self.workers:
+            with contextlib.suppress(Exception):
+                ray.kill(worker)
+        self.workers = []
+
+
+def _merge(results: list[RolloutResult]) -> RolloutResult:
+    """Join the workers' results into one."""
+    roles = sorted({role for r in results for role in r.batches})
+    return RolloutResult(
+        batches={
+            role: Batch.concat([r.batches[role] for r in results if role in r.batches])
+            for role in roles
+        },
+        episodes=[e for r in results for e in r.episodes],
+        env_steps=sum(r.env_steps for r in results),
+        agent_steps=sum(r.agent_steps for r in results),
+        env_errors=sum(r.env_errors for r in results),
+    )

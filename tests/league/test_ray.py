@@ -1,0 +1,116 @@
+"""Rollouts on Ray workers: training, faults, and agreement with the serial path."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+
+import pytest
+import ray
+
+from league.config import load_config
+from league.ray_runner import RayRunner
+from league.registry import Registry
+from league.train import Trainer, new_run
+
+from conftest import CONFIGS, tiny_overrides
+
+pytestmark = pytest.mark.ray
+
+
+def _config(name: str, *extra: str, game: str = "connect_four"):
+    overrides = [*tiny_overrides(game), "train.workers=2", "train.iterations=3", *extra]
+    config = load_config(CONFIGS / f"{game}.yaml", overrides)
+    return config.model_copy(update={"name": name})
+
+
+def _run(config, tmp_path, *, on_iteration=None, address=None):
+    run_dir = new_run(config, tmp_path)
+    trainer = Trainer(config, run_dir, address=address)
+    try:
+        summary = trainer.train(
+            on_iteration=lambda m: on_iteration(trainer, m) if on_iteration else None
+        )
+    finally:
+        trainer.close()
+    return summary, run_dir
+
+
+@pytest.mark.parametrize("game", ["connect_four", "simple_tag"])
+def test_two_ray_workers_train_turn_based_and_simultaneous_games(game, tmp_path, ray_cluster):
+    summary, run_dir = _run(_config(game, game=game), tmp_path, address=ray_cluster)
+    assert summary["workers"] == 2
+    assert summary["iterations"] == 3
+    assert summary["worker_restarts"] == 0
+    with Registry(run_dir) as reg:
+        assert len(reg.snapshots()) == 3 * (1 if game == "connect_four" else 2)
+        assert reg.integrity_ok()
+
+
+def test_a_killed_worker_is_replaced_and_the_run_finishes(tmp_path, ray_cluster):
+    config = _config("killed", "train.iterations=4", "train.steps_per_iteration=2000")
+    killed = []
+
+    def kill_one(trainer, _metrics):
+        if trainer.counters.iteration == 1:
+            pid = ray.get(trainer.runner.workers[0].pid.remote())
+            # Kill it shortly after the next iteration has started on it.
+            timer = threading.Timer(0.3, os.kill, (pid, signal.SIGKILL))
+            timer.start()
+            killed.append(pid)
+
+    summary, _ = _run(config, tmp_path, on_iteration=kill_one)
+    assert killed
+    assert summary["iterations"] == 4
+    assert summary["worker_restarts"] >= 1
+    assert summary["metrics"]["charts/worker_restarts"] >= 1
+
+
+def test_an_env_that_raises_is_rebuilt_and_the_run_goes_on(tmp_path, ray_cluster):
+    config = _config(
+        "flaky",
+        "game.name=flaky",
+        "game.env=tests.fixtures.flaky_game:flaky_connect_four",
+        "game.kwargs.every=53",
+    )
+    summary, _ = _run(config, tmp_path)
+    assert summary["iterations"] == 3
+    assert summary["env_errors"] >= 1
+    assert summary["worker_restarts"] == 0  # handled inside the worker
+
+
+def test_serial_and_ray_runs_agree_in_shape_and_bookkeeping(tmp_path, ray_cluster):
+    serial, serial_dir = _run(_config("serial", "train.workers=0"), tmp_path / "a")
+    spread, spread_dir = _run(_config("spread"), tmp_path / "b")
+    assert serial["workers"] == 0 and spread["workers"] == 2
+    for key in ("iterations", "snapshots", "last_snapshot", "worker_restarts"):
+        assert serial[key] == spread[key], key
+    assert set(serial["metrics"]) == set(spread["metrics"])
+    for summary in (serial, spread):
+        assert summary["env_steps"] >= 3 * 128
+    with Registry(serial_dir) as a, Registry(spread_dir) as b:
+        assert [s["iteration"] for s in a.snapshots()] == [s["iteration"] for s in b.snapshots()]
+        assert {m["kind"] for m in a.matches()} == {m["kind"] for m in b.matches()}
+        assert sum(m["kind"] == "train" for m in a.matches()) == serial["episodes"]
+        assert sum(m["kind"] == "train" for m in b.matches()) == spread["episodes"]
+
+
+def test_weights_are_put_once_per_iteration(monkeypatch, ray_cluster):
+    from envs import builtin_game
+    from league.players import PolicyFactory
+
+    spec = builtin_game("tictactoe_v3")
+    info = spec.info()
+    factory = PolicyFactory(info, (16,), "auto")
+    runner = RayRunner(spec, info, workers=2, envs=2, factory=factory)
+    puts = []
+    real_put = ray.put
+    monkeypatch.setattr(ray, "put", lambda obj: puts.append(obj) or real_put(obj))
+    try:
+        runner.set_latest({"main": factory("main").state_dict()}, version=1)
+        runner.add_snapshots({"main@1": factory("main").state_dict()})
+        runner.add_snapshots({"main@1": factory("main").state_dict()})  # already there
+        assert len(puts) == 2
+    finally:
+        runner.close()
