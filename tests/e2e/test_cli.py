@@ -93,3 +93,111 @@ def test_tampered_snapshot_is_refused_on_resume(tmp_path):
     proc = run_cli("train", "--resume", str(tmp_path / "t"), "--iterations", "3", check=False)
     assert proc.returncode == 2
     assert weights[0].name in proc.stderr
+
+
+@pytest.mark.ray
+def test_train_joins_a_real_ray_cluster(tmp_path, ray_cluster):
+    summary = cli_json(
+        "train",
+        str(CONFIGS / "simple_tag.yaml"),
+        "--runs-dir",
+        str(tmp_path),
+        "--address",
+        ray_cluster,
+        "--workers",
+        "2",
+        "--envs-per-worker",
+        "2",
+        "--iterations",
+        "2",
+        "--set",
+        "train.steps_per_iteration=200",
+        "--set",
+        "train.eval_every=1",
+        "--set",
+        "train.eval_episodes=2",
+    )
+    assert summary["workers"] == 2 and summary["iterations"] == 2
+
+
+@pytest.mark.ray
+def test_sigkill_of_the_driver_then_resume_loses_at_most_a_checkpoint(tmp_path, ray_cluster):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from league.checkpoint import load_checkpoint
+
+    from conftest import ROOT
+
+    run_dir = tmp_path / "k"
+    args = [
+        sys.executable,
+        "-m",
+        "league",
+        "train",
+        str(CONFIGS / "connect_four.yaml"),
+        "--runs-dir",
+        str(tmp_path),
+        "--name",
+        "k",
+        "--address",
+        ray_cluster,
+        "--workers",
+        "2",
+        "--iterations",
+        "1000",
+        "--set",
+        "train.steps_per_iteration=256",
+        "--set",
+        "train.envs=4",
+        "--set",
+        "train.snapshot_every=1",
+        "--set",
+        "train.checkpoint_every=2",
+        "--set",
+        "train.eval_every=1",
+        "--set",
+        "train.eval_episodes=2",
+        "--json",
+    ]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            ckpt = run_dir / "checkpoint.safetensors"
+            if ckpt.exists() and load_checkpoint(ckpt)["counters"]["iteration"] >= 4:
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail("the run never reached iteration 4")
+        time.sleep(0.7)  # land somewhere in the middle of later iterations
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    saved = load_checkpoint(run_dir / "checkpoint.safetensors")["counters"]
+    with Registry(run_dir) as reg:
+        assert reg.integrity_ok()
+    target = saved["iteration"] + 2
+    resumed = cli_json(
+        "train",
+        "--resume",
+        str(run_dir),
+        "--iterations",
+        str(target),
+        "--address",
+        ray_cluster,
+        "--workers",
+        "2",
+    )
+    assert resumed["iterations"] == target
+    assert resumed["env_steps"] > saved["env_steps"]
+    with Registry(run_dir) as reg:
+        assert reg.integrity_ok()
+        iterations = [s["iteration"] for s in reg.snapshots()]
+        assert iterations == list(range(1, target + 1))  # nothing lost, nothing twice

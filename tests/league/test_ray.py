@@ -9,12 +9,11 @@ import threading
 import pytest
 import ray
 
+from conftest import CONFIGS, tiny_overrides
 from league.config import load_config
 from league.ray_runner import RayRunner
 from league.registry import Registry
 from league.train import Trainer, new_run
-
-from conftest import CONFIGS, tiny_overrides
 
 pytestmark = pytest.mark.ray
 
