@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 from pettingzoo.utils.wrappers import BaseParallelWrapper
 
+from envs.bots import connect_four_bot, tictactoe_bot
 from envs.spec import GameError, GameSpec
 
 
@@ -83,11 +84,13 @@ BUILTIN_GAMES: dict[str, GameSpec] = {
         GameSpec(
             name="connect_four_v3",
             make=_connect_four,
+            bot=connect_four_bot,
             description="Connect four (classic, turn-based, action masks), 1v1",
         ),
         GameSpec(
             name="tictactoe_v3",
             make=_tictactoe,
+            bot=tictactoe_bot,
             description="Tic-tac-toe (classic, turn-based, action masks), 1v1",
         ),
         GameSpec(

@@ -51,6 +51,8 @@ class GameSpec:
     preprocessing: Sequence[tuple[str, Mapping[str, Any]]] = ()
     components: Sequence[str] = ()
     description: str = ""
+    bot: Callable[[np.ndarray, np.ndarray | None], Any] | None = None
+    """A scripted bot `act(observation, action_mask) -> action`, if the game has one."""
 
     def create(self) -> AECEnv | ParallelEnv:
         """Build one env copy with the preprocessing applied."""

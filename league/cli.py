@@ -1,4 +1,4 @@
-"""The `league` command line: train, games."""
+"""The `league` command line: train, eval, tournament, table, games."""
 
 from __future__ import annotations
 
@@ -116,6 +116,95 @@ def cmd_games(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Play A against B and report A's results."""
+    from league.evaluate import Arena
+
+    arena = Arena.open(args.run, args.game)
+    try:
+        a, b = arena.resolve(args.a), arena.resolve(args.b)
+        workers = args.workers if args.workers is not None else (0 if args.games < 200 else 2)
+        stats = arena.play(
+            a,
+            b,
+            games=args.games,
+            greedy=args.greedy,
+            random_opening=args.random_opening,
+            seed=args.seed,
+            workers=workers,
+        )
+    finally:
+        arena.close()
+    out = {"a": a, "b": b, "game": arena.spec.name, **stats.to_json()}
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    low, high = stats.interval
+    print(
+        f"{a} vs {b} on {arena.spec.name}: {stats.wins} wins, {stats.draws} draws, "
+        f"{stats.losses} losses in {stats.games} games\n"
+        f"score {stats.score:.3f} (95% CI {low:.3f}-{high:.3f}), mean length "
+        f"{stats.mean_length:.1f}, {stats.distinct_games} distinct games"
+    )
+    return 0
+
+
+def _print_board(board: Any, title: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    for col in ("#", "player", "rating", "95% CI", "games", "env steps"):
+        table.add_column(col, justify="right" if col != "player" else "left")
+    for i, row in enumerate(board.rows, 1):
+        lo, hi = row["rating_95ci"]
+        table.add_row(
+            str(i),
+            row["player"],
+            f"{row['rating']:.0f}",
+            f"{lo:.0f} .. {hi:.0f}",
+            str(row["games"]),
+            "" if row["env_steps"] is None else f"{row['env_steps']:,}",
+        )
+    Console().print(table)
+
+
+def cmd_tournament(args: argparse.Namespace) -> int:
+    """Round-robin the latest snapshots and the bots; print and plot the leaderboard."""
+    from league.evaluate import Arena, plot_leaderboard, tournament
+
+    arena = Arena.open(args.run, None)
+    try:
+        board = tournament(
+            arena, top=args.top, games=args.games, seed=args.seed, workers=args.workers or 0
+        )
+        plots = plot_leaderboard(board, Path(args.run) / "plots")
+    finally:
+        arena.close()
+    if args.json:
+        print(json.dumps({**board.to_json(), "plots": [str(p) for p in plots]}))
+        return 0
+    _print_board(board, f"leaderboard ({arena.spec.name}, random = 0)")
+    print("plots: " + ", ".join(str(p) for p in plots))
+    return 0
+
+
+def cmd_table(args: argparse.Namespace) -> int:
+    """Print the leaderboard from the stored evaluation results."""
+    from league.evaluate import leaderboard
+    from league.registry import Registry
+    from league.train import load_run_config
+
+    load_run_config(Path(args.run))  # a clear error if this is not a run
+    with Registry(args.run) as registry:
+        board = leaderboard(registry)
+    if args.json:
+        print(json.dumps(board.to_json()))
+    else:
+        _print_board(board, f"leaderboard ({args.run}, random = 0)")
+    return 0
+
+
 def _report(summary: dict[str, Any], *, as_json: bool, title: str) -> None:
     if as_json:
         print(json.dumps(summary))
@@ -169,6 +258,39 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--json", action="store_true", help="print one JSON summary on stdout")
     train.set_defaults(func=cmd_train)
 
+    ev = sub.add_parser("eval", help="play two players against each other")
+    ev.add_argument("a", help="snapshot id, latest, random, scripted, or path/to/bot.py:function")
+    ev.add_argument("b", help="the opponent, in the same forms")
+    ev.add_argument("--games", type=int, default=100, help="games to play (default 100)")
+    ev.add_argument("--run", help="run directory whose snapshots are named")
+    ev.add_argument("--game", help="built-in game, when no run names it")
+    ev.add_argument("--greedy", action="store_true", help="policies take argmax actions")
+    ev.add_argument(
+        "--random-opening",
+        type=int,
+        default=0,
+        metavar="K",
+        help="play K uniformly random legal moves at the start of each game",
+    )
+    ev.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    ev.add_argument("--workers", type=int, help="Ray workers (default: 0 below 200 games, else 2)")
+    ev.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    ev.set_defaults(func=cmd_eval)
+
+    tour = sub.add_parser("tournament", help="round-robin snapshots and bots; rate them")
+    tour.add_argument("--run", required=True, help="run directory")
+    tour.add_argument("--top", type=int, default=5, help="most recent snapshots (default 5)")
+    tour.add_argument("--games", type=int, default=20, help="games per pair (default 20)")
+    tour.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    tour.add_argument("--workers", type=int, default=0, help="Ray workers (default 0)")
+    tour.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    tour.set_defaults(func=cmd_tournament)
+
+    table = sub.add_parser("table", help="print the leaderboard from stored results")
+    table.add_argument("--run", required=True, help="run directory")
+    table.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    table.set_defaults(func=cmd_table)
+
     games = sub.add_parser("games", help="list the built-in games")
     games.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     games.set_defaults(func=cmd_games)
@@ -185,12 +307,22 @@ def main(argv: list[str] | None = None) -> int:
     )
     from envs import GameError
     from league.checkpoint import CheckpointError
+    from league.evaluate import EvalError
+    from league.players import BotError
     from league.registry import RegistryError
     from league.train import RunError
 
     try:
         return args.func(args)
-    except (ConfigError, GameError, RunError, RegistryError, CheckpointError) as err:
+    except (
+        ConfigError,
+        GameError,
+        RunError,
+        RegistryError,
+        CheckpointError,
+        EvalError,
+        BotError,
+    ) as err:
         print(f"league: error: {err}", file=sys.stderr)
         return EXIT_USAGE
 

@@ -60,6 +60,9 @@ class TrainConfig(_Strict):
     """Play the random bot every N iterations (0: never)."""
     eval_episodes: int = Field(40, ge=2)
     """Episodes per evaluation against the random bot (seats alternate)."""
+    rating_games: int = Field(20, ge=0)
+    """Games each new snapshot plays against the bots and the previous snapshot, for its
+    rating (`league/rating`, random bot = 0); 0: no rating during training."""
     max_minutes: float | None = Field(None, gt=0)
     """Stop after this much wall-clock time (None: run all iterations)."""
 
@@ -132,8 +135,13 @@ class RewardConfig(_Strict):
 class LeagueConfig(_Strict):
     p_latest: float = Field(0.8, ge=0, le=1)
     """Probability of playing the latest version (OpenAI Five: 0.8)."""
-    history: Literal["quality", "uniform"] = "quality"
-    """How historical snapshots are drawn."""
+    history: Literal["quality", "uniform", "pfsp"] = "quality"
+    """How historical snapshots are drawn: OpenAI Five quality scores, uniform, or
+    AlphaStar's prioritised fictitious self-play over a decayed payoff table."""
+    pfsp_weighting: Literal["squared", "variance", "linear", "linear_capped"] = "squared"
+    """PFSP weighting of the learner's win rate x: (1-x)^2, x(1-x), 1-x, min(0.5, 1-x)."""
+    payoff_decay: float = Field(0.99, gt=0, le=1)
+    """PFSP payoff-table decay per game (AlphaStar); unplayed pairs count as 0.5."""
     quality_lr: float = Field(0.01, gt=0)
     """OpenAI Five's quality-score learning rate."""
     max_pool: int | None = Field(None, ge=1)

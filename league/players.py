@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -14,6 +17,7 @@ from envs import GameInfo, Spaces
 
 LATEST = "latest"
 RANDOM = "random"
+SCRIPTED = "scripted"
 OPPONENT_LATEST = -1
 """`Batch.opponent` value when the opponent was the latest version."""
 OPPONENT_BOT = -2
@@ -42,6 +46,86 @@ class PolicyPlayer:
     def act(self, obs: np.ndarray, member: np.ndarray, mask: np.ndarray | None) -> ActOutput:
         """Pick actions for a batch of agents."""
         return self.policy.act(obs, member, mask, greedy=self.greedy)
+
+
+class BotError(RuntimeError):
+    """A scripted or user bot failed: it raised or returned an illegal action."""
+
+
+class FunctionPlayer:
+    """Act with a function `act(observation, action_mask) -> action`, one agent at a time.
+
+    `observation` is the agent's raw observation (its `observation` entry when the
+    game gives a dict) and `action_mask` the legal-action mask or None.
+    """
+
+    version = -1
+
+    def __init__(self, act: Callable[..., Any], spaces: Spaces, *, name: str) -> None:
+        self.fn, self.spaces, self.name = act, spaces, name
+
+    def act(self, obs: np.ndarray, member: np.ndarray, mask: np.ndarray | None) -> ActOutput:
+        """Call the function for each agent and check that each action is legal."""
+        sp = self.spaces
+        actions = []
+        for j in range(len(obs)):
+            legal = None if mask is None or not sp.has_mask else mask[j]
+            try:
+                action = self.fn(obs[j], legal)
+            except Exception as err:
+                raise BotError(f"bot {self.name} raised {type(err).__name__}: {err}") from err
+            actions.append(self._check(action, legal))
+        n = len(obs)
+        zeros = np.zeros(n, dtype=np.float32)
+        out = np.asarray(actions, dtype=np.int64 if sp.discrete else np.float32)
+        return ActOutput(out, zeros, zeros, np.zeros((n, sp.n_actions), dtype=np.float32))
+
+    def _check(self, action: Any, legal: np.ndarray | None) -> Any:
+        sp = self.spaces
+        if sp.discrete:
+            try:
+                a = int(action)
+            except (TypeError, ValueError):
+                raise BotError(
+                    f"bot {self.name} returned {action!r}, not an action index"
+                ) from None
+            if not 0 <= a < sp.n_actions or (legal is not None and not legal[a]):
+                raise BotError(
+                    f"bot {self.name} returned illegal action {a}"
+                    + ("" if legal is None else f" (legal: {np.flatnonzero(legal).tolist()})")
+                )
+            return a
+        a = np.asarray(action, dtype=np.float32)
+        if a.shape != sp.action_shape:
+            raise BotError(
+                f"bot {self.name} returned an action of shape {a.shape}, not {sp.action_shape}"
+            )
+        return a
+
+
+def load_bot_file(spec: str) -> Callable[..., Any]:
+    """Load `path/to/bot.py:act` from a file; errors name the file."""
+    path, sep, attr = spec.rpartition(":")
+    if not sep or not path.endswith(".py"):
+        raise BotError(f"bot {spec!r} is not of the form path/to/bot.py:function")
+    file = Path(path)
+    if not file.is_file():
+        raise BotError(f"bot file {file} does not exist")
+    module_spec = importlib.util.spec_from_file_location(f"league_user_bot_{file.stem}", file)
+    module = importlib.util.module_from_spec(module_spec)
+    try:
+        module_spec.loader.exec_module(module)
+    except Exception as err:
+        raise BotError(f"bot file {file} failed to import: {type(err).__name__}: {err}") from err
+    fn = getattr(module, attr, None)
+    if not callable(fn):
+        raise BotError(f"bot file {file} has no function {attr!r}")
+    return fn
+
+
+def is_bot_file(key: str) -> bool:
+    """Return True for a player key naming a user's bot file (`path.py:function`)."""
+    return ".py:" in key
 
 
 class RandomPlayer:
@@ -102,18 +186,23 @@ class PlayerPool:
         info: GameInfo,
         rng: np.random.Generator,
         cache_size: int = 16,
+        bot: Callable[..., Any] | None = None,
+        greedy: bool = False,
     ) -> None:
         self.factory, self.info, self.rng = factory, info, rng
+        self.bot, self.greedy = bot, greedy
         self.latest: dict[str, PolicyPlayer] = {}
         self.weights: dict[str, Mapping[str, torch.Tensor]] = {}
         self.cache_size = cache_size
         self._cache: OrderedDict[str, PolicyPlayer] = OrderedDict()
-        self._bots: dict[str, RandomPlayer] = {}
+        self._bots: dict[str, RandomPlayer | FunctionPlayer] = {}
 
     def set_latest(self, role: str, state: Mapping[str, torch.Tensor], version: int) -> None:
         """Load the learner's current weights for `role`."""
         if role not in self.latest:
-            self.latest[role] = PolicyPlayer(self.factory(role), version=version)
+            self.latest[role] = PolicyPlayer(
+                self.factory(role), version=version, greedy=self.greedy
+            )
         player = self.latest[role]
         player.policy.load_state_dict(state)
         player.version = version
@@ -122,17 +211,15 @@ class PlayerPool:
         """Make a snapshot's weights available under its key."""
         self.weights[key] = state
 
-    def get(self, key: str, role: str) -> PolicyPlayer | RandomPlayer:
+    def get(self, key: str, role: str) -> PolicyPlayer | RandomPlayer | FunctionPlayer:
         """Return the player for a key, seated on a team of `role`."""
         key_role, version = parse_key(key)
         if version == LATEST:
             return self.latest[key_role]
         if version == "":
-            if key != RANDOM:
-                raise KeyError(f"unknown player {key!r}")
             bot = f"{key}#{role}"
             if bot not in self._bots:
-                self._bots[bot] = RandomPlayer(self.info.role_spaces[role], self.rng)
+                self._bots[bot] = self._make_bot(key, self.info.role_spaces[role])
             return self._bots[bot]
         if key in self._cache:
             self._cache.move_to_end(key)
@@ -141,8 +228,19 @@ class PlayerPool:
             raise KeyError(f"no weights were handed in for snapshot player {key!r}")
         policy = self.factory(key_role)
         policy.load_state_dict(self.weights[key])
-        player = PolicyPlayer(policy, version=int(version))
+        player = PolicyPlayer(policy, version=int(version), greedy=self.greedy)
         self._cache[key] = player
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
         return player
+
+    def _make_bot(self, key: str, spaces: Spaces) -> RandomPlayer | FunctionPlayer:
+        if key == RANDOM:
+            return RandomPlayer(spaces, self.rng)
+        if key == SCRIPTED:
+            if self.bot is None:
+                raise BotError(f"game {self.info.name!r} has no scripted bot")
+            return FunctionPlayer(self.bot, spaces, name=f"scripted ({self.info.name})")
+        if is_bot_file(key):
+            return FunctionPlayer(load_bot_file(key), spaces, name=key.rpartition(":")[0])
+        raise KeyError(f"unknown player {key!r}")

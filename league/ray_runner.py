@@ -67,10 +67,12 @@ class _SnapshotRefs(Mapping):
 class RolloutWorker:
     """A Ray actor holding E env copies; `run` is `SerialRunner.run` plus weight transport."""
 
-    def __init__(self, spec: GameSpec, info: GameInfo, envs: int, factory: PolicyFactory):
+    def __init__(
+        self, spec: GameSpec, info: GameInfo, envs: int, factory: PolicyFactory, greedy: bool
+    ):
         torch.set_num_threads(1)  # two cores: a torch thread pool per worker fights the others
         logging.basicConfig(level=logging.WARNING)
-        self.runner = SerialRunner(spec, info, envs=envs, factory=factory)
+        self.runner = SerialRunner(spec, info, envs=envs, factory=factory, greedy=greedy)
 
     def run(
         self,
@@ -101,11 +103,12 @@ class RayRunner:
         workers: int,
         envs: int,
         factory: PolicyFactory,
+        greedy: bool = False,
     ) -> None:
         if workers < 1:
             raise ValueError(f"RayRunner needs at least one worker, not {workers}")
         self.info = info
-        self._spawn_args = (spec, info, envs, factory)
+        self._spawn_args = (spec, info, envs, factory, greedy)
         self.workers = [self._spawn() for _ in range(workers)]
         self.restarts = 0
         self._latest: ray.ObjectRef | None = None
@@ -135,6 +138,7 @@ class RayRunner:
         min_steps: int = 0,
         episodes: int = 0,
         first_episode: int = 0,
+        random_opening: int = 0,
     ) -> RolloutResult:
         """Split the targets over the workers, gather, and replace any that die."""
         n = len(self.workers)
@@ -147,6 +151,7 @@ class RayRunner:
                 "episodes": math.ceil(episodes / n),
                 "first_episode": first_episode + w,
                 "episode_stride": n,
+                "random_opening": random_opening,
             }
             for w in range(n)
         ]

@@ -21,11 +21,12 @@ from league.players import (
     LATEST,
     OPPONENT_BOT,
     OPPONENT_LATEST,
+    RANDOM,
     PlayerPool,
     parse_key,
     policy_key,
 )
-from matchmaking import OpponentSampler
+from matchmaking import OpponentSampler, PFSPSampler
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ class SelfPlayMatchmaker:
     """
 
     info: GameInfo
-    samplers: dict[str, OpponentSampler]
+    samplers: dict[str, OpponentSampler | PFSPSampler]
 
     def __call__(self, episode: int, rng: np.random.Generator) -> Matchup:
         teams = list(self.info.teams)
@@ -72,21 +73,42 @@ class SelfPlayMatchmaker:
 
 @dataclass
 class VersusMatchmaker:
-    """Seat `player` on a rotating focal team against `opponent` everywhere else; learn nothing."""
+    """Seat `player` on a rotating focal team and `opponent` everywhere else; learn nothing.
+
+    A policy (`role@version`) only sits on teams of its role; bots sit anywhere.
+    `latest` means each team role's latest learning policy.
+    """
 
     info: GameInfo
     player: str
     opponent: str
 
+    def __post_init__(self) -> None:
+        self._seats = [t for t in self.info.teams if self._fits(self.player, t)]
+        if not self._seats:
+            raise ValueError(f"player {self.player!r} fits no team of {self.info.name!r}")
+        for focal in self._seats:
+            for team in self.info.teams:
+                if team != focal and not self._fits(self.opponent, team):
+                    raise ValueError(
+                        f"{self.opponent!r} cannot play team {team!r} of {self.info.name!r} "
+                        f"(that team plays role {self.info.roles[team]!r})"
+                    )
+
+    def _fits(self, key: str, team: str) -> bool:
+        role, version = parse_key(key)
+        return key == LATEST or version == "" or role == self.info.roles[team]
+
     def __call__(self, episode: int, rng: np.random.Generator) -> Matchup:
-        teams = list(self.info.teams)
         roles = self.info.roles
-        focal = teams[episode % len(teams)]
+        focal = self._seats[episode % len(self._seats)]
 
         def seat(key: str, team: str) -> str:
             return policy_key(roles[team], LATEST) if key == LATEST else key
 
-        players = {t: seat(self.player if t == focal else self.opponent, t) for t in teams}
+        players = {
+            t: seat(self.player if t == focal else self.opponent, t) for t in self.info.teams
+        }
         return Matchup(players, frozenset(), focal, OPPONENT_BOT)
 
 
@@ -103,6 +125,8 @@ class Episode:
     """Team -> 1 win, 0.5 draw, 0 loss (from summed env rewards); empty for one team."""
     length: int
     returns: dict[str, float]
+    signature: int = 0
+    """Hash of the whole move sequence: equal for replays of the same game."""
 
 
 @dataclass
@@ -140,6 +164,7 @@ class _Running:
     streams: dict[str, _Stream] = field(default_factory=dict)
     t: int = 0
     returns: np.ndarray | None = None
+    signature: int = 0
 
 
 def rollout(
@@ -154,6 +179,7 @@ def rollout(
     first_episode: int = 0,
     episode_stride: int = 1,
     max_env_errors: int = 100,
+    random_opening: int = 0,
 ) -> RolloutResult:
     """Play whole episodes on `envs` until `min_steps` learning steps and `episodes` episodes.
 
@@ -161,8 +187,12 @@ def rollout(
     played to its end, so each agent's stream is complete. The k-th episode
     started here gets id `first_episode + k * episode_stride` (workers use
     disjoint ids) and seat rotation `first_episode + k`. An env that raises is
-    rebuilt and its partial episode dropped (counted in `env_errors`).
+    rebuilt and its partial episode dropped (counted in `env_errors`). With
+    `random_opening` K, the first K env steps of each episode are played by the
+    random bot (evaluation only: those steps are never learned from).
     """
+    if random_opening and min_steps:
+        raise ValueError("random_opening is for evaluation; it cannot be combined with learning")
     info = envs[0].info
     agents = list(info.agents)
     team_of, member_of, roles = info.team_of, info.member_of, info.roles
@@ -219,9 +249,8 @@ def rollout(
             observed = guarded(i, lambda i=i: [(a, *envs[i].observe(a)) for a in envs[i].acting()])
             for agent, obs, mask in observed or ():
                 role = roles[team_of[agent]]
-                groups.setdefault((run.matchup.players[team_of[agent]], role), []).append(
-                    (i, agent, obs, mask)
-                )
+                key = RANDOM if run.t < random_opening else run.matchup.players[team_of[agent]]
+                groups.setdefault((key, role), []).append((i, agent, obs, mask))
         actions: dict[int, dict[str, Any]] = {i: {} for i in running}
         for (key, role), items in groups.items():
             player = pool.get(key, role)
@@ -248,6 +277,15 @@ def rollout(
                         np.reshape(spaces.action_high, spaces.action_shape),
                     ).astype(np.float32)
                 run = running[i]
+                run.signature = hash(
+                    (
+                        run.signature,
+                        agent,
+                        actions[i][agent].tobytes()
+                        if isinstance(actions[i][agent], np.ndarray)
+                        else actions[i][agent],
+                    )
+                )
                 agent_steps += 1
                 if team_of[agent] in run.matchup.learn:
                     stream = run.streams.get(agent)
@@ -348,6 +386,7 @@ def _finish(run: _Running, info: GameInfo, agents: list[str]) -> Episode:
         result=result,
         length=run.t,
         returns=returns,
+        signature=run.signature,
     )
 
 
@@ -380,3 +419,15 @@ def _to_batch(streams: list[_Stream]) -> Batch:
         episode=np.repeat([s.episode for s in streams], [len(s.rows) for s in streams]),
         opponent=np.repeat([s.opponent for s in streams], [len(s.rows) for s in streams]),
     )
+
+
+def match_row(episode: Episode, iteration: int, kind: str = "eval") -> dict[str, Any]:
+    """Describe an episode as a registry `matches` row."""
+    return {
+        "iteration": iteration,
+        "kind": kind,
+        "participants": sorted(set(episode.players.values())),
+        "sides": episode.players,
+        "result": episode.result,
+        "length": episode.length,
+    }

@@ -19,12 +19,18 @@ class SerialRunner:
     """Worker restarts so far (always 0 here: there are no workers)."""
 
     def __init__(
-        self, spec: GameSpec, info: GameInfo, *, envs: int, factory: PolicyFactory
+        self,
+        spec: GameSpec,
+        info: GameInfo,
+        *,
+        envs: int,
+        factory: PolicyFactory,
+        greedy: bool = False,
     ) -> None:
         self.info = info
         self.envs = [GameEnv(spec, info) for _ in range(envs)]
         self._rng = np.random.default_rng(0)
-        self.pool = PlayerPool(factory, info=info, rng=self._rng)
+        self.pool = PlayerPool(factory, info=info, rng=self._rng, bot=spec.bot, greedy=greedy)
 
     def set_latest(self, weights: Mapping[str, Mapping[str, torch.Tensor]], version: int) -> None:
         """Load the learners' current weights, role by role."""
@@ -46,6 +52,7 @@ class SerialRunner:
         episodes: int = 0,
         first_episode: int = 0,
         episode_stride: int = 1,
+        random_opening: int = 0,
     ) -> RolloutResult:
         """Play episodes until both targets are met (seeded: envs and action sampling)."""
         self._rng.bit_generator.state = np.random.default_rng(seed).bit_generator.state
@@ -60,6 +67,7 @@ class SerialRunner:
             episodes=episodes,
             first_episode=first_episode,
             episode_stride=episode_stride,
+            random_opening=random_opening,
         )
 
     def close(self) -> None:

@@ -17,13 +17,13 @@ import yaml
 from agents import PPO, PPOConfig, Schedule, resolve_device
 from envs import GameInfo, GameSpec, ShapingParams
 from league.checkpoint import load_checkpoint, save_checkpoint
-from league.config import Config, dump_config, parse_config
+from league.config import Config, LeagueConfig, dump_config, parse_config
 from league.games import resolve_game
-from league.players import RANDOM, PolicyFactory, policy_key
+from league.players import RANDOM, SCRIPTED, PolicyFactory, policy_key
 from league.registry import Registry
-from league.rollout import Episode, SelfPlayMatchmaker, VersusMatchmaker
+from league.rollout import Episode, SelfPlayMatchmaker, VersusMatchmaker, match_row
 from league.runner import SerialRunner
-from matchmaking import OpponentSampler
+from matchmaking import OpponentSampler, PFSPSampler
 
 if TYPE_CHECKING:
     from league.ray_runner import RayRunner
@@ -87,15 +87,7 @@ class Trainer:
             )
         torch.manual_seed(config.seed)
         lg = config.league
-        self.samplers = {
-            role: OpponentSampler(
-                p_latest=lg.p_latest,
-                method=lg.history,
-                quality_lr=lg.quality_lr,
-                max_pool=lg.max_pool,
-            )
-            for role in self.roles
-        }
+        self.samplers = {role: make_sampler(lg) for role in self.roles}
         self.gamma = schedule(config.gamma)
         self.tau = schedule(config.reward.tau)
         self.counters = Counters()
@@ -218,7 +210,10 @@ class Trainer:
         metrics["charts/collect_seconds"] = collect_s
         metrics["charts/learn_seconds"] = learn_s
         if c.iteration % tcfg.snapshot_every == 0:
-            self.snapshot()
+            previous = dict(c.last_snapshot)
+            added = self.snapshot()
+            if tcfg.rating_games:
+                metrics.update(self.rate(added, previous, games=tcfg.rating_games))
         for role in self.roles:
             metrics[f"league/pool_size{'' if len(self.roles) == 1 else '/' + role}"] = len(
                 self.samplers[role]
@@ -234,19 +229,13 @@ class Trainer:
         for ep in episodes:
             if ep.opponent >= 0 and ep.result:
                 opponent_team = next(t for t in ep.players if t != ep.focal)
-                self.samplers[roles[opponent_team]].update(
-                    ep.opponent, learner_won=ep.result[ep.focal] == 1.0
-                )
-            rows.append(
-                {
-                    "iteration": self.counters.iteration + 1,
-                    "kind": "train",
-                    "participants": sorted(set(ep.players.values())),
-                    "sides": ep.players,
-                    "result": ep.result,
-                    "length": ep.length,
-                }
-            )
+                sampler = self.samplers[roles[opponent_team]]
+                score = ep.result[ep.focal]
+                if isinstance(sampler, PFSPSampler):
+                    sampler.update(ep.opponent, score=score)  # draws count as half
+                else:
+                    sampler.update(ep.opponent, learner_won=score == 1.0)
+            rows.append(match_row(ep, self.counters.iteration + 1, kind="train"))
         self.registry.add_matches(rows)
 
     def _episode_metrics(self, episodes: list[Episode]) -> dict[str, float]:
@@ -272,23 +261,41 @@ class Trainer:
         )
         scores = [e.result[e.focal] for e in result.episodes]
         wins = [e.result[e.focal] == 1.0 for e in result.episodes]
-        self.registry.add_matches(
-            [
-                {
-                    "iteration": self.counters.iteration,
-                    "kind": "eval",
-                    "participants": sorted(set(e.players.values())),
-                    "sides": e.players,
-                    "result": e.result,
-                    "length": e.length,
-                }
-                for e in result.episodes
-            ]
-        )
+        self.registry.add_matches([match_row(e, self.counters.iteration) for e in result.episodes])
         return {
             "league/win_rate_vs_random": float(np.mean(wins)),
             "league/score_vs_random": float(np.mean(scores)),
         }
+
+    def rate(
+        self, added: dict[str, int], previous: dict[str, int], *, games: int
+    ) -> dict[str, float]:
+        """Play new snapshots against the bots and their predecessors; return their ratings."""
+        from league.evaluate import leaderboard_ratings
+
+        if len(self.info.teams) < 2:
+            return {}
+        rows = []
+        for role, sid in added.items():
+            me = policy_key(role, sid)
+            opponents = [RANDOM] + ([SCRIPTED] if self.spec.bot is not None else [])
+            if role in previous and self.info.symmetric:
+                opponents.append(policy_key(role, previous[role]))
+            for opponent in opponents:
+                result = self.runner.run(
+                    VersusMatchmaker(self.info, me, opponent),
+                    shaping=ShapingParams(),
+                    seed=int(self.rng.integers(2**31)),
+                    episodes=games,
+                )
+                rows += [match_row(e, self.counters.iteration) for e in result.episodes]
+        self.registry.add_matches(rows)
+        ratings = leaderboard_ratings(self.registry)
+        out = {}
+        for role, sid in added.items():
+            suffix = "" if len(self.roles) == 1 else f"/{role}"
+            out[f"league/rating{suffix}"] = ratings.get(policy_key(role, sid), float("nan"))
+        return out
 
     # ---------------------------------------------------------------- state
 
@@ -401,6 +408,20 @@ class Trainer:
         self.writer.close()
         self.runner.close()
         self.registry.close()
+
+
+def make_sampler(lg: LeagueConfig) -> OpponentSampler | PFSPSampler:
+    """Build a role's opponent sampler from the `league` config section."""
+    if lg.history == "pfsp":
+        return PFSPSampler(
+            p_latest=lg.p_latest,
+            weighting=lg.pfsp_weighting,
+            decay=lg.payoff_decay,
+            max_pool=lg.max_pool,
+        )
+    return OpponentSampler(
+        p_latest=lg.p_latest, method=lg.history, quality_lr=lg.quality_lr, max_pool=lg.max_pool
+    )
 
 
 def make_runner(

@@ -128,9 +128,8 @@ def test_sigkill_of_the_driver_then_resume_loses_at_most_a_checkpoint(tmp_path, 
     import sys
     import time
 
-    from league.checkpoint import load_checkpoint
-
     from conftest import ROOT
+    from league.checkpoint import load_checkpoint
 
     run_dir = tmp_path / "k"
     args = [

@@ -1,0 +1,132 @@
+"""Evaluation, scripted bots, user bots, tournaments and training-time ratings."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import CONFIGS, ROOT, tiny_overrides
+from envs.bots import connect_four_bot, tictactoe_bot
+from league.config import load_config
+from league.evaluate import Arena, EvalError, leaderboard, schedule_pairs, tournament
+from league.players import BotError
+from league.registry import Registry
+from league.train import Trainer, new_run
+
+BOTS = ROOT / "tests" / "fixtures" / "bots.py"
+
+
+def test_connect_four_bot_wins_blocks_and_prefers_the_centre():
+    obs = np.zeros((6, 7, 2), np.int8)
+    assert connect_four_bot(obs, np.ones(7)) == 3
+    obs[5, 0:3, 0] = 1  # three of ours on the bottom row: complete it
+    obs[5, 4:7, 1] = 1  # and three of theirs: winning comes first
+    assert connect_four_bot(obs, np.ones(7)) == 3
+    obs = np.zeros((6, 7, 2), np.int8)
+    obs[2:5, 6, 1] = 1  # their vertical three in column 6: block it
+    assert connect_four_bot(obs, np.ones(7)) == 6
+    mask = np.zeros(7)
+    mask[[0, 6]] = 1
+    assert connect_four_bot(np.zeros((6, 7, 2), np.int8), mask) in (0, 6)
+
+
+def test_tictactoe_bot_wins_then_blocks():
+    obs = np.zeros((3, 3, 2), np.int8)
+    obs[0, 0, 0] = obs[0, 1, 0] = 1
+    obs[1, 0, 1] = obs[1, 1, 1] = 1
+    assert tictactoe_bot(obs, np.ones(9)) == 2  # win on the top row
+    obs[0, 1, 0] = 0
+    obs[2, 2, 0] = 1
+    assert tictactoe_bot(obs, np.ones(9)) == 5  # block their middle row
+
+
+@pytest.mark.parametrize("game,floor", [("connect_four_v3", 0.9), ("tictactoe_v3", 0.8)])
+def test_scripted_bot_is_clearly_better_than_random(game, floor):
+    arena = Arena.open(None, game)
+    stats = arena.play("scripted", "random", games=60, seed=3)
+    assert stats.games == 60
+    assert stats.score > floor
+    low, high = stats.interval
+    assert low < stats.score < high or stats.score == 1.0
+
+
+def test_user_bot_file_plays_and_broken_bots_name_their_file():
+    arena = Arena.open(None, "connect_four_v3")
+    good = arena.resolve(f"{BOTS}:first_legal")
+    assert arena.play(good, "random", games=6).games == 6
+    with pytest.raises(BotError, match=r"bots\.py raised ZeroDivisionError"):
+        arena.play(arena.resolve(f"{BOTS}:raises"), "random", games=2)
+    with pytest.raises(BotError, match=r"bots\.py returned illegal action 99"):
+        arena.play(arena.resolve(f"{BOTS}:illegal"), "random", games=2)
+    with pytest.raises(BotError, match="has no function 'nope'"):
+        arena.play(arena.resolve(f"{BOTS}:nope"), "random", games=2)
+    with pytest.raises(EvalError, match="does not exist"):
+        arena.resolve("missing_bot.py:act")
+
+
+def test_unknown_players_and_missing_run_are_clear_errors():
+    arena = Arena.open(None, "tictactoe_v3")
+    with pytest.raises(EvalError, match="--run"):
+        arena.resolve("latest")
+    with pytest.raises(EvalError, match="no scripted bot"):
+        Arena.open(None, "simple_tag_v3").resolve("scripted")
+    with pytest.raises(EvalError, match="--run RUN_DIR or --game"):
+        Arena.open(None, None)
+
+
+def test_random_opening_turns_replays_into_distinct_games():
+    arena = Arena.open(None, "tictactoe_v3")
+    replay = arena.play("scripted", "scripted", games=20)
+    assert replay.distinct_games <= 2  # two deterministic players: one game per seating
+    varied = arena.play("scripted", "scripted", games=20, random_opening=2, seed=1)
+    assert varied.distinct_games > 5
+
+
+def test_pairs_are_scheduled_least_played_first():
+    results = [("a", "b", 1.0)] * 3 + [("a", "c", 0.5)]
+    pairs = schedule_pairs(["a", "b", "c"], results)
+    assert pairs[0] == ("b", "c")
+    assert pairs[-1] == ("a", "b")
+    assert schedule_pairs(["a", "b"], [], can_meet=lambda a, b: False) == []
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("run")
+    overrides = [*tiny_overrides("connect_four"), "train.iterations=3", "train.rating_games=4"]
+    config = load_config(CONFIGS / "connect_four.yaml", overrides).model_copy(
+        update={"name": "rated"}
+    )
+    run_dir = new_run(config, tmp)
+    trainer = Trainer(config, run_dir)
+    try:
+        metrics = trainer.train()["metrics"]
+    finally:
+        trainer.close()
+    return run_dir, metrics
+
+
+def test_training_rates_each_new_snapshot(trained_run):
+    run_dir, metrics = trained_run
+    assert np.isfinite(metrics["league/rating"])
+    with Registry(run_dir) as reg:
+        sides = {k for m in reg.matches("eval") for k in m["sides"].values()}
+    assert {"random", "scripted", "main@1", "main@2", "main@3"} <= sides
+
+
+def test_tournament_rates_the_scripted_bot_above_random(trained_run):
+    run_dir, _ = trained_run
+    arena = Arena.open(run_dir, None)
+    try:
+        board = tournament(arena, top=2, games=10, seed=0)
+    finally:
+        arena.close()
+    ratings = {r["player"]: r for r in board.rows}
+    assert ratings["random"]["rating"] == 0.0
+    assert ratings["random"]["rating_95ci"] == [0.0, 0.0]
+    assert ratings["scripted"]["rating"] > 200
+    assert ratings["main@3"]["env_steps"] > 0
+    assert board.payoff.shape == (len(board.players), len(board.players))
+    with Registry(run_dir) as reg:
+        again = leaderboard(reg)
+        assert [r["player"] for r in again.rows] == [r["player"] for r in board.rows]
