@@ -200,3 +200,88 @@ def test_sigkill_of_the_driver_then_resume_loses_at_most_a_checkpoint(tmp_path, 
         assert reg.integrity_ok()
         iterations = [s["iteration"] for s in reg.snapshots()]
         assert iterations == list(range(1, target + 1))  # nothing lost, nothing twice
+
+
+@pytest.fixture(scope="module")
+def c4_run(tmp_path_factory):
+    """A tiny connect-four run with three snapshots, trained through the CLI."""
+    tmp = tmp_path_factory.mktemp("c4")
+    sets = [arg for o in tiny_overrides("connect_four") for arg in ("--set", o)]
+    cli_json(
+        "train", "connect_four", "--runs-dir", str(tmp), "--name", "c4", "--iterations", "3", *sets
+    )
+    return tmp / "c4"
+
+
+@pytest.mark.parametrize(
+    "a,b",
+    [
+        ("1", "random"),  # a snapshot id
+        ("latest", "scripted"),
+        ("random", "2"),
+        ("scripted", "random"),
+        ("tests/fixtures/bots.py:first_legal", "latest"),  # a user's bot file
+    ],
+)
+def test_eval_each_kind_of_player(c4_run, a, b):
+    out = cli_json("eval", a, b, "--run", str(c4_run), "--games", "6")
+    assert out["games"] == 6
+    assert out["wins"] + out["draws"] + out["losses"] == 6
+    low, high = out["score_95ci"]
+    assert 0.0 <= low <= out["score"] <= high <= 1.0
+    assert out["mean_length"] > 0 and out["distinct_games"] >= 1
+    with Registry(c4_run) as reg:
+        evals = reg.matches("eval")
+    assert all(m["kind"] == "eval" for m in evals)
+
+
+def test_eval_without_a_run_and_bot_errors(tmp_path):
+    out = cli_json(
+        "eval",
+        "scripted",
+        "random",
+        "--game",
+        "tictactoe_v3",
+        "--games",
+        "10",
+        "--greedy",
+        "--random-opening",
+        "1",
+    )
+    assert out["games"] == 10 and out["score"] > 0.5
+    proc = run_cli(
+        "eval",
+        "tests/fixtures/bots.py:raises",
+        "random",
+        "--game",
+        "connect_four_v3",
+        "--games",
+        "2",
+        check=False,
+    )
+    assert proc.returncode == 2 and "bots.py raised ZeroDivisionError" in proc.stderr
+    proc = run_cli(
+        "eval",
+        "tests/fixtures/bots.py:illegal",
+        "random",
+        "--game",
+        "connect_four_v3",
+        "--games",
+        "2",
+        check=False,
+    )
+    assert proc.returncode == 2 and "bots.py returned illegal action 99" in proc.stderr
+    proc = run_cli("eval", "7", "random", "--game", "connect_four_v3", check=False)
+    assert proc.returncode == 2 and "--run" in proc.stderr
+
+
+def test_tournament_and_table(c4_run):
+    out = cli_json("tournament", "--run", str(c4_run), "--top", "2", "--games", "4")
+    players = {r["player"] for r in out["leaderboard"]}
+    assert {"random", "scripted", "main@2", "main@3"} <= players
+    for plot in out["plots"]:
+        assert plot.endswith(".png") and (c4_run / "plots").exists()
+    table = cli_json("table", "--run", str(c4_run))
+    assert [r["player"] for r in table["leaderboard"]] == [r["player"] for r in out["leaderboard"]]
+    proc = run_cli("tournament", "--run", str(c4_run), "--top", "2", "--games", "2")
+    assert "leaderboard" in proc.stdout and "random" in proc.stdout
