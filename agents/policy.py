@@ -10,7 +10,7 @@ The contract (Spinning Up style):
 | action  | [B] / [B, D]    | sampled (or greedy) action                      |
 | logp    | [B]             | log pi(action | obs)                            |
 | value   | [B]             | V(obs)                                          |
-| probs   | [B, A]          | pi(. | obs) for discrete actions ([B, 0] else)  |
+| probs   | [B, A]          | pi(. | obs) for (Multi)Discrete ([B, 0] for Box) |
 """
 
 from __future__ import annotations
@@ -74,6 +74,38 @@ class _ConvTorso(nn.Module):
         return self.fc(self.net(x.permute(0, 3, 1, 2)))
 
 
+class MultiCategorical:
+    """Independent categoricals, one per MultiDiscrete dimension. Shapes as Categorical's."""
+
+    def __init__(self, logits: torch.Tensor, nvec: Sequence[int]) -> None:
+        self.dists = [
+            Categorical(logits=part, validate_args=False)
+            for part in torch.split(logits, list(nvec), dim=-1)
+        ]
+
+    def sample(self) -> torch.Tensor:
+        """Sample every dimension. Shape [B, D]."""
+        return torch.stack([d.sample() for d in self.dists], dim=-1)
+
+    def mode(self) -> torch.Tensor:
+        """Take the most likely choice of every dimension. Shape [B, D]."""
+        return torch.stack([d.probs.argmax(-1) for d in self.dists], dim=-1)
+
+    def log_prob(self, action: torch.Tensor) -> torch.Tensor:
+        """Sum the dimensions' log-probabilities. Shape [B]."""
+        parts = [d.log_prob(action[..., i].long()) for i, d in enumerate(self.dists)]
+        return torch.stack(parts, dim=-1).sum(-1)
+
+    def entropy(self) -> torch.Tensor:
+        """Sum the dimensions' entropies. Shape [B]."""
+        return torch.stack([d.entropy() for d in self.dists], dim=-1).sum(-1)
+
+    @property
+    def probs(self) -> torch.Tensor:
+        """Concatenate the dimensions' distributions. Shape [B, sum(nvec)]."""
+        return torch.cat([d.probs for d in self.dists], dim=-1)
+
+
 class ActorCritic(nn.Module):
     """A team's shared network: observation plus member index in, policy and value out."""
 
@@ -91,7 +123,8 @@ class ActorCritic(nn.Module):
         self.spaces, self.n_members = spaces, n_members
         self.cnn = spaces.image if kind == "auto" else kind == "cnn"
         self.scale = 1.0 / 255.0 if spaces.obs_dtype == "uint8" else 1.0
-        n_out = spaces.n_actions if spaces.discrete else int(np.prod(spaces.action_shape))
+        categorical = spaces.discrete or spaces.multi
+        n_out = spaces.n_actions if categorical else int(np.prod(spaces.action_shape))
         if self.cnn:
             if len(spaces.obs_shape) != 3:
                 raise ValueError(f"a CNN needs [H, W, C] observations, not {spaces.obs_shape}")
@@ -104,7 +137,7 @@ class ActorCritic(nn.Module):
             feat = int(np.prod(spaces.obs_shape)) + n_members
             self.actor = _mlp([feat, *hidden, n_out], out_gain=0.01)
             self.critic = _mlp([feat, *hidden, 1], out_gain=1.0)
-        if not spaces.discrete:
+        if not categorical:
             self.log_std = nn.Parameter(torch.zeros(n_out))
             self.register_buffer("low", torch.tensor(spaces.action_low, dtype=torch.float32))
             self.register_buffer("high", torch.tensor(spaces.action_high, dtype=torch.float32))
@@ -121,11 +154,13 @@ class ActorCritic(nn.Module):
         x = self._features(obs, member)
         out = self.actor(x)
         value = self.critic(x).squeeze(-1)
+        if self.spaces.multi:
+            return MultiCategorical(out, self.spaces.nvec), value
         if self.spaces.discrete:
             if mask is not None:
                 out = out.masked_fill(~mask, _MASKED_LOGIT)
-            return Categorical(logits=out), value
-        return Normal(out, self.log_std.exp().expand_as(out)), value
+            return Categorical(logits=out, validate_args=False), value
+        return Normal(out, self.log_std.exp().expand_as(out), validate_args=False), value
 
     @staticmethod
     def log_prob(dist: torch.distributions.Distribution, action: torch.Tensor) -> torch.Tensor:
@@ -154,7 +189,10 @@ class ActorCritic(nn.Module):
         member_t = torch.as_tensor(member, device=device)
         mask_t = None if mask is None else torch.as_tensor(mask, device=device)
         dist, value = self(obs_t, member_t, mask_t)
-        if self.spaces.discrete:
+        if self.spaces.multi:
+            action = dist.mode() if greedy else dist.sample()
+            probs = dist.probs.cpu().numpy()
+        elif self.spaces.discrete:
             action = dist.probs.argmax(-1) if greedy else dist.sample()
             probs = dist.probs.cpu().numpy()
         else:

@@ -176,8 +176,11 @@ def main() -> None:
             rate, peak = training_rate(game, 2, args.seconds)
             samples[game].setdefault("ppo_2workers", []).append(rate)
             peaks[game].append(peak)
-            print(f"repeat {rep + 1}: {game} " + ", ".join(
-                f"{k}={v[-1]:.0f}" for k, v in samples[game].items()), flush=True)
+            print(
+                f"repeat {rep + 1}: {game} "
+                + ", ".join(f"{k}={v[-1]:.0f}" for k, v in samples[game].items()),
+                flush=True,
+            )
     results = {
         "machine": f"{platform.machine()}, {psutil.cpu_count()} CPUs, "
         f"{psutil.virtual_memory().total / 2**30:.0f} GiB, Python {platform.python_version()}, "

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import importlib.metadata
+import logging
 import os
 from typing import Any
 
@@ -10,6 +13,8 @@ from pettingzoo.utils.wrappers import BaseParallelWrapper
 
 from envs.bots import connect_four_bot, tictactoe_bot
 from envs.spec import GameError, GameSpec
+
+logger = logging.getLogger(__name__)
 
 
 def _connect_four(**kwargs: Any):
@@ -116,16 +121,51 @@ BUILTIN_GAMES: dict[str, GameSpec] = {
 }
 
 
-def builtin_game(name: str) -> GameSpec:
-    """Return a built-in game's spec by name."""
+ENTRY_POINT_GROUP = "league.games"
+"""Packages register games under this entry-point group: `name = "pkg.mod:spec"`,
+where `spec` is a GameSpec or a function returning one."""
+
+
+def _plugin(entry: importlib.metadata.EntryPoint) -> GameSpec:
     try:
-        return BUILTIN_GAMES[name]
-    except KeyError:
+        obj = entry.load()
+        spec = obj if isinstance(obj, GameSpec) else obj()
+    except Exception as err:
         raise GameError(
-            f"unknown game {name!r}; built-in games: {', '.join(sorted(BUILTIN_GAMES))}"
-        ) from None
+            f"game {entry.name!r} registered by entry point {entry.value!r} failed to load: "
+            f"{type(err).__name__}: {err}"
+        ) from err
+    if not isinstance(spec, GameSpec):
+        raise GameError(
+            f"entry point {entry.value!r} for game {entry.name!r} gave "
+            f"{type(spec).__name__}, not a GameSpec"
+        )
+    return spec if spec.name == entry.name else dataclasses.replace(spec, name=entry.name)
+
+
+def _entry_points() -> dict[str, importlib.metadata.EntryPoint]:
+    return {ep.name: ep for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def builtin_game(name: str) -> GameSpec:
+    """Return a built-in (or entry-point registered) game's spec by name."""
+    if name in BUILTIN_GAMES:
+        return BUILTIN_GAMES[name]
+    plugins = _entry_points()
+    if name in plugins:
+        return _plugin(plugins[name])
+    known = sorted([*BUILTIN_GAMES, *plugins])
+    raise GameError(f"unknown game {name!r}; known games: {', '.join(known)}")
 
 
 def list_games() -> list[GameSpec]:
-    """Return the built-in games, sorted by name."""
-    return [BUILTIN_GAMES[name] for name in sorted(BUILTIN_GAMES)]
+    """Return the built-in and registered games, sorted by name (broken plugins skipped)."""
+    games = dict(BUILTIN_GAMES)
+    for name, entry in _entry_points().items():
+        if name in games:
+            continue
+        try:
+            games[name] = _plugin(entry)
+        except GameError as err:
+            logger.warning("%s", err)
+    return [games[name] for name in sorted(games)]

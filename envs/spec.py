@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -53,6 +54,8 @@ class GameSpec:
     description: str = ""
     bot: Callable[[np.ndarray, np.ndarray | None], Any] | None = None
     """A scripted bot `act(observation, action_mask) -> action`, if the game has one."""
+    outcome: Callable[[dict[str, float], dict[str, dict]], dict[str, float]] | None = None
+    """`outcome(team_returns, final_infos) -> {team: 1 | 0.5 | 0}`; None: from returns."""
 
     def create(self) -> AECEnv | ParallelEnv:
         """Build one env copy with the preprocessing applied."""
@@ -71,6 +74,45 @@ class GameSpec:
             return GameInfo.from_env(env, self)
         finally:
             env.close()
+
+
+def with_padding(spec: GameSpec) -> GameSpec:
+    """Return the spec, plus SuperSuit padding if members of a team have different spaces.
+
+    Padding makes every agent's observation and action space the same size (extra
+    discrete actions mean action 0), so that a team can share one network.
+    """
+    env = spec.create()
+    try:
+        agents = tuple(env.possible_agents)
+        teams = _resolve_teams(spec, agents)
+        for members in teams.values():
+            obs = [_obs_space(env, a) for a in members]
+            act = [env.action_space(a) for a in members]
+            if any(o != obs[0] for o in obs) or any(a != act[0] for a in act):
+                names = [name for name, _ in spec.preprocessing]
+                extra = [
+                    (name, {})
+                    for name in ("pad_observations", "pad_action_space")
+                    if name not in names
+                ]
+                return dataclasses.replace(spec, preprocessing=(*spec.preprocessing, *extra))
+    finally:
+        env.close()
+    return spec
+
+
+def _obs_space(env: AECEnv | ParallelEnv, agent: str) -> spaces.Space:
+    space = env.observation_space(agent)
+    if isinstance(space, spaces.Dict) and "observation" in space.spaces:
+        return space["observation"]
+    return space
+
+
+def _resolve_teams(spec: GameSpec, agents: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    if spec.teams:
+        return {name: tuple(_expand(members, agents)) for name, members in spec.teams.items()}
+    return {name: tuple(m) for name, m in infer_teams(agents).items()}
 
 
 def apply_preprocessing(
@@ -97,7 +139,8 @@ _INDEXED = re.compile(r"^(.*?)_?(\d+)$")
 def infer_teams(agents: Sequence[str]) -> dict[str, list[str]]:
     """Group agents into teams by the name before their trailing index.
 
-    `adversary_0..2`, `agent_0` give two teams; agents that are all `player_N`
+    `adversary_0..2`, `agent_0` give two teams (a `leadadversary_0` joins the
+    adversaries); agents that are all `player_N`
     are each a team of their own (one-against-one board games); any other single
     group is one cooperative team.
     """
@@ -108,6 +151,11 @@ def infer_teams(agents: Sequence[str]) -> dict[str, list[str]]:
         groups.setdefault(prefix, []).append(agent)
     if len(groups) == 1 and next(iter(groups)) == "player" and len(agents) > 1:
         return {agent: [agent] for agent in agents}
+    # A leader joins its kind: `leadadversary_0` goes with `adversary_*` (MPE naming).
+    for prefix in list(groups):
+        home = next((q for q in groups if q != prefix and prefix.endswith(q)), None)
+        if home is not None:
+            groups[home] = groups.pop(prefix) + groups[home]
     return groups
 
 
@@ -121,7 +169,7 @@ class Spaces:
     | obs_dtype    | its numpy dtype name                                         |
     | image        | True when the observation is an image (a CNN reads it)       |
     | has_mask     | True when the game reports legal-action masks                |
-    | n_actions    | discrete action count (0 for continuous actions)             |
+    | n_actions    | discrete action count (0 for continuous; MultiDiscrete: sum) |
     | action_shape | continuous action shape (() for discrete)                    |
     """
 
@@ -133,11 +181,18 @@ class Spaces:
     action_shape: tuple[int, ...] = ()
     action_low: tuple[float, ...] = ()
     action_high: tuple[float, ...] = ()
+    nvec: tuple[int, ...] = ()
+    """Choices per dimension of a MultiDiscrete action (n_actions is their sum)."""
 
     @property
     def discrete(self) -> bool:
-        """Return True for a discrete action space."""
-        return self.n_actions > 0
+        """Return True for a (single) Discrete action space."""
+        return self.n_actions > 0 and not self.nvec
+
+    @property
+    def multi(self) -> bool:
+        """Return True for a MultiDiscrete action space."""
+        return bool(self.nvec)
 
 
 @dataclass(frozen=True)
@@ -189,10 +244,7 @@ class GameInfo:
         agents = tuple(env.possible_agents)
         if not agents:
             raise GameError(f"game {spec.name!r} has no agents")
-        if spec.teams:
-            teams = {name: tuple(_expand(members, agents)) for name, members in spec.teams.items()}
-        else:
-            teams = {name: tuple(m) for name, m in infer_teams(agents).items()}
+        teams = _resolve_teams(spec, agents)
         placed = [a for members in teams.values() for a in members]
         missing = sorted(set(agents) - set(placed))
         if missing:
@@ -245,15 +297,20 @@ def _agent_spaces(env: AECEnv | ParallelEnv, agent: str, game: str) -> Spaces:
             "are supported"
         )
     act = env.action_space(agent)
+    nvec: tuple[int, ...] = ()
     if isinstance(act, spaces.Discrete):
         n_actions, action_shape, low, high = int(act.n), (), (), ()
+    elif isinstance(act, spaces.MultiDiscrete) and act.nvec.ndim == 1:
+        nvec = tuple(int(n) for n in act.nvec)
+        n_actions, action_shape, low, high = sum(nvec), (len(nvec),), (), ()
     elif isinstance(act, spaces.Box):
         n_actions, action_shape = 0, tuple(act.shape)
         low = tuple(float(x) for x in np.ravel(act.low))
         high = tuple(float(x) for x in np.ravel(act.high))
     else:
         raise GameError(
-            f"game {game!r}: agent {agent!r} has action space {act}; supported: Discrete, Box"
+            f"game {game!r}: agent {agent!r} has action space {act}; supported: Discrete, "
+            "MultiDiscrete (one-dimensional), Box"
         )
     shape = tuple(space.shape)
     image = len(shape) == 3 and space.dtype == np.uint8 and min(shape[:2]) >= _MIN_IMAGE_SIDE
@@ -266,6 +323,7 @@ def _agent_spaces(env: AECEnv | ParallelEnv, agent: str, game: str) -> Spaces:
         action_shape=action_shape,
         action_low=low,
         action_high=high,
+        nvec=nvec,
     )
 
 

@@ -1,4 +1,4 @@
-"""The `league` command line: train, eval, tournament, table, games."""
+"""The `league` command line: train, eval, tournament, table, inspect, games."""
 
 from __future__ import annotations
 
@@ -91,6 +91,48 @@ def cmd_train(args: argparse.Namespace) -> int:
         trainer.close()
     _report(summary, as_json=args.json, title="run summary")
     return EXIT_INTERRUPTED if summary["interrupted"] else 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    """Show what the league detects in a game; optionally write a starter config."""
+    from league.config import parse_config
+    from league.games import resolve_game
+    from league.inspect import inspect_game, starter_config, write_config
+
+    try:
+        kwargs = json.loads(args.kwargs) if args.kwargs else {}
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"--kwargs is not valid JSON: {err}") from None
+    if not isinstance(kwargs, dict):
+        raise ConfigError(f"--kwargs must be a JSON object, not {args.kwargs}")
+    if ":" in args.env:
+        name = args.env.partition(":")[0].rsplit(".", 1)[-1]
+        raw = {"game": {"name": name, "env": args.env, "kwargs": kwargs}}
+    else:
+        raw = {"game": {"name": args.env, "kwargs": kwargs}}
+    spec = resolve_game(parse_config(raw, source="league inspect"), source="league inspect")
+    report = inspect_game(spec, episodes=args.episodes)
+    if args.write_config:
+        env_path = args.env if ":" in args.env else None
+        if env_path is None:
+            raise ConfigError("--write-config needs an import path package.module:callable")
+        write_config(
+            Path(args.write_config),
+            starter_config(env_path, kwargs, report),
+            header=f"written by: league inspect {args.env}",
+        )
+        report["config_written"] = args.write_config
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"league inspect {args.env}", show_header=False)
+    for key, value in report.items():
+        table.add_row(key, json.dumps(value) if isinstance(value, (dict, list)) else str(value))
+    Console().print(table)
+    return 0 if report["api_test"] == "passed" else 1
 
 
 def cmd_games(args: argparse.Namespace) -> int:
@@ -290,6 +332,14 @@ def build_parser() -> argparse.ArgumentParser:
     table.add_argument("--run", required=True, help="run directory")
     table.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     table.set_defaults(func=cmd_table)
+
+    insp = sub.add_parser("inspect", help="inspect a PettingZoo game and write a config")
+    insp.add_argument("env", help="package.module:callable returning an AEC or Parallel env")
+    insp.add_argument("--kwargs", help="JSON object of keyword arguments for the callable")
+    insp.add_argument("--episodes", type=int, default=3, help="random episodes to play")
+    insp.add_argument("--write-config", metavar="PATH", help="write a starter YAML config")
+    insp.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    insp.set_defaults(func=cmd_inspect)
 
     games = sub.add_parser("games", help="list the built-in games")
     games.add_argument("--json", action="store_true", help="print one JSON object on stdout")

@@ -28,6 +28,9 @@ class GameConfig(_Strict):
     """Team name -> agent ids or regex patterns; None infers teams from agent names."""
     symmetric: bool | None = None
     """Force symmetric (one shared learning policy) or asymmetric; None decides from spaces."""
+    outcome: str | None = None
+    """Import path `module:fn` of `fn(team_returns, final_infos) -> {team: 1|0.5|0}`, for
+    games whose winner is not the team with the highest summed env reward."""
     preprocessing: list[dict[str, dict[str, Any]]] | None = None
     """SuperSuit steps, e.g. [{resize: {x_size: 42, y_size: 42}}]; None keeps the game's."""
 

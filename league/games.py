@@ -10,6 +10,8 @@ from collections.abc import Callable
 from typing import Any
 
 from envs import GameError, GameSpec, builtin_game
+from envs.games import atari_rom_path
+from envs.spec import with_padding
 from league.config import Config, ConfigError
 
 
@@ -17,7 +19,11 @@ def resolve_game(config: Config, *, source: str = "config") -> GameSpec:
     """Build the GameSpec a config names, with its overrides applied."""
     game = config.game
     if game.env is not None:
-        spec = GameSpec(name=game.name, make=import_callable(game.env, source=source))
+        make = import_callable(game.env, source=source, key="game.env")
+        spec = GameSpec(name=game.name, make=make)
+        if game.env.startswith("pettingzoo.atari."):
+            # Atari ROMs come from ale-py: no AutoROM download needed.
+            spec = dataclasses.replace(spec, kwargs={"auto_rom_install_path": atari_rom_path()})
     else:
         try:
             spec = builtin_game(game.name)
@@ -39,15 +45,26 @@ def resolve_game(config: Config, *, source: str = "config") -> GameSpec:
             ((name, kwargs),) = step.items()
             steps.append((name, kwargs or {}))
         changes["preprocessing"] = tuple(steps)
-    return dataclasses.replace(spec, **changes)
+    if game.outcome is not None:
+        changes["outcome"] = import_callable(game.outcome, source=source, key="game.outcome")
+    spec = dataclasses.replace(spec, **changes)
+    try:
+        return with_padding(spec)
+    except GameError as err:
+        raise ConfigError(f"{source}: key 'game': {err}") from None
+    except Exception as err:
+        raise ConfigError(
+            f"{source}: key 'game': building {spec.name!r} with kwargs {dict(spec.kwargs)} "
+            f"failed: {type(err).__name__}: {err}"
+        ) from None
 
 
-def import_callable(path: str, *, source: str) -> Callable[..., Any]:
+def import_callable(path: str, *, source: str, key: str) -> Callable[..., Any]:
     """Import `package.module:callable`; errors name the config key and the path."""
     module_name, sep, attr = path.partition(":")
     if not sep or not module_name or not attr:
         raise ConfigError(
-            f"{source}: key 'game.env': {path!r} is not of the form 'package.module:callable'"
+            f"{source}: key {key!r}: {path!r} is not of the form 'package.module:callable'"
         )
     # Like `python -m`, look in the working directory first for the user's module.
     cwd = os.getcwd()
@@ -56,10 +73,8 @@ def import_callable(path: str, *, source: str) -> Callable[..., Any]:
     try:
         module = importlib.import_module(module_name)
     except ImportError as err:
-        raise ConfigError(
-            f"{source}: key 'game.env': cannot import {module_name!r}: {err}"
-        ) from None
+        raise ConfigError(f"{source}: key {key!r}: cannot import {module_name!r}: {err}") from None
     target = getattr(module, attr, None)
     if not callable(target):
-        raise ConfigError(f"{source}: key 'game.env': {module_name!r} has no callable {attr!r}")
+        raise ConfigError(f"{source}: key {key!r}: {module_name!r} has no callable {attr!r}")
     return target

@@ -77,7 +77,7 @@ class FunctionPlayer:
             actions.append(self._check(action, legal))
         n = len(obs)
         zeros = np.zeros(n, dtype=np.float32)
-        out = np.asarray(actions, dtype=np.int64 if sp.discrete else np.float32)
+        out = np.asarray(actions, dtype=np.int64 if sp.n_actions else np.float32)
         return ActOutput(out, zeros, zeros, np.zeros((n, sp.n_actions), dtype=np.float32))
 
     def _check(self, action: Any, legal: np.ndarray | None) -> Any:
@@ -95,11 +95,13 @@ class FunctionPlayer:
                     + ("" if legal is None else f" (legal: {np.flatnonzero(legal).tolist()})")
                 )
             return a
-        a = np.asarray(action, dtype=np.float32)
+        a = np.asarray(action, dtype=np.int64 if sp.multi else np.float32)
         if a.shape != sp.action_shape:
             raise BotError(
                 f"bot {self.name} returned an action of shape {a.shape}, not {sp.action_shape}"
             )
+        if sp.multi and ((a < 0) | (a >= np.array(sp.nvec))).any():
+            raise BotError(f"bot {self.name} returned illegal action {a.tolist()} (nvec {sp.nvec})")
         return a
 
 
@@ -139,7 +141,9 @@ class RandomPlayer:
     def act(self, obs: np.ndarray, member: np.ndarray, mask: np.ndarray | None) -> ActOutput:
         """Pick actions for a batch of agents."""
         n, sp = len(obs), self.spaces
-        if sp.discrete:
+        if sp.multi:
+            action = self.rng.integers(0, np.array(sp.nvec), size=(n, len(sp.nvec)))
+        elif sp.discrete:
             legal = np.ones((n, sp.n_actions)) if mask is None else mask.astype(float)
             noise = self.rng.random(legal.shape) * legal
             action = noise.argmax(1)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from agents import Batch
-from envs import GameEnv, GameInfo, ShapingParams, shape_rewards
+from envs import GameEnv, GameError, GameInfo, ShapingParams, shape_rewards
 from envs.rewards import reward_components, time_decay
 from league.players import (
     LATEST,
@@ -165,6 +165,7 @@ class _Running:
     t: int = 0
     returns: np.ndarray | None = None
     signature: int = 0
+    infos: dict[str, dict] = field(default_factory=dict)
 
 
 def rollout(
@@ -270,6 +271,8 @@ def rollout(
                 action = act.action[j]
                 if spaces.discrete:
                     actions[i][agent] = int(action)
+                elif spaces.multi:
+                    actions[i][agent] = np.asarray(action, dtype=np.int64)
                 else:
                     actions[i][agent] = np.clip(
                         action,
@@ -330,6 +333,7 @@ def rollout(
             )
             run.t += 1
             run.returns += comps[:, 0]
+            run.infos.update(res.infos)
             for k, agent in enumerate(agents):
                 stream = run.streams.get(agent)
                 if stream is not None and stream.rows and not stream.done:
@@ -348,7 +352,7 @@ def rollout(
                     )
                     stream.bootstrap = float(value[0])
             if res.over:
-                finished.append(_finish(run, info, agents))
+                finished.append(_finish(run, info, agents, envs[i].spec.outcome))
                 for agent, stream in run.streams.items():
                     if stream.rows:
                         stream.done = True
@@ -361,14 +365,26 @@ def rollout(
     return RolloutResult(batches, finished, env_steps, agent_steps, env_errors)
 
 
-def _finish(run: _Running, info: GameInfo, agents: list[str]) -> Episode:
-    """Decide the outcome from each team's summed env reward."""
+def _finish(run: _Running, info: GameInfo, agents: list[str], outcome: Callable | None) -> Episode:
+    """Decide the outcome: the game's `outcome` hook, else the highest summed env reward."""
     returns = {
         team: float(sum(run.returns[agents.index(a)] for a in members))
         for team, members in info.teams.items()
     }
     result: dict[str, float] = {}
-    if len(returns) > 1:
+    if outcome is not None and len(returns) > 1:
+        got = outcome(dict(returns), dict(run.infos))
+        if (
+            not isinstance(got, dict)
+            or set(got) != set(returns)
+            or not all(isinstance(v, (int, float)) and 0.0 <= v <= 1.0 for v in got.values())
+        ):
+            raise GameError(
+                f"game {info.name!r}: outcome hook returned {got!r}; it must map every team "
+                f"({sorted(returns)}) to 1 (win), 0.5 (draw) or 0 (loss)"
+            )
+        result = {team: float(v) for team, v in got.items()}
+    elif len(returns) > 1:
         best = max(returns.values())
         winners = [t for t, r in returns.items() if r == best]
         for team in returns:

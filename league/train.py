@@ -73,6 +73,13 @@ class Trainer:
         self.spec = resolve_game(config, source=str(self.run_dir / CONFIG_FILE))
         self.info: GameInfo = self.spec.info()
         self.roles = sorted(set(self.info.roles.values()))
+        if len(self.info.teams) == 1:
+            logger.warning(
+                "%s has a single team (%d agents): training plain multi-agent PPO, "
+                "no opponent and no evaluation against bots",
+                self.spec.name,
+                len(self.info.agents),
+            )
         self.device = resolve_device(config.device)
         torch.manual_seed(config.seed)
         self.rng = np.random.default_rng(config.seed)
@@ -388,6 +395,7 @@ class Trainer:
         return {
             "run_dir": str(self.run_dir),
             "game": self.spec.name,
+            "mode": "cooperative" if len(self.info.teams) == 1 else "self-play",
             "iterations": c.iteration,
             "env_steps": c.env_steps,
             "agent_steps": c.agent_steps,

@@ -114,3 +114,53 @@ def test_ppo_learns_a_bandit_and_round_trips_its_state():
     for a, b in zip(clone.policy.parameters(), ppo.policy.parameters(), strict=True):
         assert torch.equal(a, b)
     assert clone.updates == ppo.updates
+
+
+MULTI = Spaces(
+    obs_shape=(4,),
+    obs_dtype="float32",
+    image=False,
+    has_mask=False,
+    n_actions=5,
+    action_shape=(2,),
+    nvec=(3, 2),
+)
+
+
+def test_ppo_learns_a_multidiscrete_bandit():
+    torch.manual_seed(0)
+    ppo = PPO(
+        ActorCritic(MULTI, n_members=1, hidden=(16,)),
+        PPOConfig(lr=0.02, minibatch_size=64),
+        device=torch.device("cpu"),
+    )
+    n = 512
+
+    def batch():
+        obs = np.zeros((n, 4), np.float32)
+        out = ppo.policy.act(obs, np.zeros(n, np.int64), None)
+        assert out.action.shape == (n, 2) and out.probs.shape == (n, 5)
+        reward = ((out.action[:, 0] == 2) & (out.action[:, 1] == 1)).astype(np.float32)
+        return Batch(
+            obs=obs,
+            mask=np.zeros((n, 0), bool),
+            member=np.zeros(n, np.int64),
+            action=out.action,
+            logp=out.logp,
+            value=out.value,
+            probs=out.probs,
+            reward=reward,
+            components=reward[:, None],
+            done=np.ones(n, bool),
+            bootstrap=np.zeros(n, np.float32),
+            version=np.zeros(n, np.int64),
+            team=np.zeros(n, np.int64),
+            episode=np.arange(n),
+            opponent=np.full(n, -1),
+        )
+
+    for _ in range(20):
+        ppo.update(batch())
+    assert batch().reward.mean() > 0.8
+    greedy = ppo.policy.act(np.zeros((3, 4), np.float32), np.zeros(3, np.int64), None, greedy=True)
+    assert greedy.action.tolist() == [[2, 1]] * 3

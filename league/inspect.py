@@ -1,0 +1,141 @@
+"""`league inspect`: what the league sees in a PettingZoo game, and a starter config."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from envs import GameEnv, GameInfo, GameSpec
+from league.config import load_config
+from league.games import resolve_game
+from league.players import RandomPlayer
+
+_SMALL_IMAGE = 42
+"""Side that image observations are resized to in a written config (fits the CNN)."""
+
+
+def inspect_game(spec: GameSpec, *, episodes: int = 3, seed: int = 0) -> dict[str, Any]:
+    """Detect API kind, teams and spaces; run PettingZoo's API test; play random episodes."""
+    info = spec.info()
+    api_test = run_api_test(spec, info)
+    rng = np.random.default_rng(seed)
+    env = GameEnv(spec, info)
+    bots = {team: RandomPlayer(info.spaces[team], rng) for team in info.teams}
+    lengths, rewards, steps = [], [], 0
+    start = time.monotonic()
+    try:
+        for episode in range(episodes):
+            env.reset(seed=seed + episode)
+            length = 0
+            while env.acting():
+                actions = {}
+                for agent in env.acting():
+                    obs, mask = env.observe(agent)
+                    team = info.team_of[agent]
+                    act = bots[team].act(
+                        obs[None], np.zeros(1, np.int64), None if mask is None else mask[None]
+                    )
+                    action = act.action[0]
+                    actions[agent] = int(action) if info.spaces[team].discrete else action
+                res = env.step(actions)
+                rewards.extend(res.rewards.values())
+                length += 1
+                steps += 1
+            lengths.append(length)
+    finally:
+        env.close()
+    seconds = time.monotonic() - start
+    return {
+        "game": spec.name,
+        "api": info.api,
+        "agents": list(info.agents),
+        "teams": {team: list(members) for team, members in info.teams.items()},
+        "symmetric": info.symmetric,
+        "mode": "cooperative (one team, no opponent)" if len(info.teams) == 1 else "competitive",
+        "spaces": {
+            team: {
+                "observation_shape": list(sp.obs_shape),
+                "observation_dtype": sp.obs_dtype,
+                "image": sp.image,
+                "action_mask": sp.has_mask,
+                "actions": sp.n_actions
+                if sp.discrete
+                else f"MultiDiscrete{list(sp.nvec)}"
+                if sp.multi
+                else f"Box{list(sp.action_shape)}",
+            }
+            for team, sp in info.spaces.items()
+        },
+        "preprocessing": [name for name, _ in spec.preprocessing],
+        "reward_range_seen": [float(min(rewards, default=0.0)), float(max(rewards, default=0.0))],
+        "episode_length": {"mean": float(np.mean(lengths)), "max": int(max(lengths))},
+        "raw_steps_per_s": steps / max(seconds, 1e-9),
+        "api_test": api_test,
+    }
+
+
+def run_api_test(spec: GameSpec, info: GameInfo) -> str:
+    """Run PettingZoo's API test on a fresh copy; return "passed" or the failure."""
+    from pettingzoo.test import api_test, parallel_api_test
+
+    env = spec.create()
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            if info.api == "parallel":
+                parallel_api_test(env, num_cycles=50)
+            else:
+                api_test(env, num_cycles=50)
+    except Exception as err:  # the test's own assertion, reported rather than raised
+        return f"failed: {type(err).__name__}: {err}"
+    finally:
+        env.close()
+    return "passed"
+
+
+def starter_config(env_path: str, kwargs: dict[str, Any], report: dict[str, Any]) -> dict:
+    """Return a config dict that `league train` accepts as it is."""
+    name = env_path.rpartition(":")[0].rsplit(".", 1)[-1]
+    game: dict[str, Any] = {"name": name, "env": env_path, "kwargs": kwargs}
+    game["teams"] = report["teams"]
+    image = any(sp["image"] for sp in report["spaces"].values())
+    if image and "resize" not in report["preprocessing"]:
+        steps = []
+        if any(sp["observation_shape"][-1] == 3 for sp in report["spaces"].values()):
+            steps.append({"color_reduction": {"mode": "full"}})
+        steps.append({"resize": {"x_size": _SMALL_IMAGE, "y_size": _SMALL_IMAGE}})
+        steps.append({"frame_stack": {"stack_size": 4}})
+        game["preprocessing"] = steps
+    horizon = max(report["episode_length"]["max"], 10)
+    gamma_end = float(min(0.9997, 1.0 - 1.0 / (2 * horizon)))
+    return {
+        "name": name,
+        "game": game,
+        "train": {
+            "iterations": 100,
+            "steps_per_iteration": 2048,
+            "envs": 8,
+            "snapshot_every": 10,
+            "eval_every": 10,
+        },
+        "model": {"kind": "auto"},
+        "gamma": {
+            "start": min(0.99, gamma_end),
+            "end": gamma_end,
+            "steps": 100,
+            "interpolation": "horizon",
+        },
+        "reward": {"weights": {"env": 1.0}},
+        "league": {"p_latest": 0.8, "history": "quality"},
+    }
+
+
+def write_config(path: Path, config: dict, *, header: str) -> None:
+    """Write the config as YAML and check that it loads."""
+    path.write_text(f"# {header}\n" + yaml.safe_dump(config, sort_keys=False))
+    resolve_game(load_config(path), source=str(path))
