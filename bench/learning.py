@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from league.config import load_config
-from league.evaluate import play_versus_random
+from league.evaluate import Arena
 from league.train import Trainer, cpu_weights, new_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,9 +66,9 @@ def run(p_latest: float, minutes: float, games: int, marks: list[float]) -> dict
             rows = []
             for mark in marks:
                 k = kept[mark]
-                stats = play_versus_random(
-                    trainer.spec, trainer.info, trainer.factory, k["weights"], games=games, seed=1
-                )
+                arena = Arena(trainer.spec, trainer.info, trainer.factory)
+                arena.weights["main@0"] = k["weights"]["main"]
+                stats = arena.play("main@0", "random", games=games, seed=1)
                 rows.append(
                     {
                         "minutes": mark,
