@@ -11,12 +11,18 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from numbers import Integral, Real
+from numbers import Real
 from typing import Any
 
 import numpy as np
 
-from matchmaking.sampler import LATEST, _check_max_pool, _check_p_latest, _check_snapshot_id
+from matchmaking.sampler import (
+    LATEST,
+    SnapshotPool,
+    _check_max_pool,
+    _check_p_latest,
+    _check_snapshot_id,
+)
 
 __all__ = ["WEIGHTINGS", "PFSPSampler", "PayoffTable", "pfsp_weights"]
 
@@ -300,7 +306,7 @@ def pfsp_weights(win_rates: Sequence[float], weighting: str = "squared") -> np.n
     return weights / total
 
 
-class PFSPSampler:
+class PFSPSampler(SnapshotPool):
     """Pick self-play opponents: ``"latest"`` or a snapshot chosen by PFSP.
 
     Drop-in alternative to :class:`matchmaking.OpponentSampler`. With
@@ -332,46 +338,20 @@ class PFSPSampler:
         Raises:
             ValueError: if an argument is out of range or of the wrong type.
         """
-        self._p_latest = _check_p_latest(p_latest)
+        super().__init__(p_latest=p_latest, max_pool=max_pool)
         self._weighting = _check_weighting(weighting)
-        self._max_pool = _check_max_pool(max_pool)
         self._payoff = PayoffTable(decay=decay, prior=prior)
-        # Insertion-ordered set: oldest snapshot first.
-        self._pool: dict[int, None] = {}
 
     # ------------------------------------------------------------------ info
-    @property
-    def p_latest(self) -> float:
-        """Return the probability of drawing ``"latest"`` from a non-empty pool."""
-        return self._p_latest
-
     @property
     def weighting(self) -> str:
         """Return the PFSP weighting name."""
         return self._weighting
 
     @property
-    def max_pool(self) -> int | None:
-        """Return the pool capacity, or ``None`` if unbounded."""
-        return self._max_pool
-
-    @property
     def payoff(self) -> PayoffTable:
         """Return the sampler's payoff table (live, not a copy)."""
         return self._payoff
-
-    @property
-    def pool(self) -> list[int]:
-        """Return the snapshot ids in the pool, oldest first."""
-        return list(self._pool)
-
-    def __len__(self) -> int:
-        """Return the number of snapshots in the pool."""
-        return len(self._pool)
-
-    def __contains__(self, snapshot_id: object) -> bool:
-        """Return whether ``snapshot_id`` is in the pool."""
-        return snapshot_id in self._pool
 
     def __repr__(self) -> str:
         """Return a short description of the sampler."""
@@ -385,17 +365,6 @@ class PFSPSampler:
         """Return the learner's decayed win rate against every snapshot, oldest first."""
         return {sid: self._payoff.win_rate(LATEST, str(sid)) for sid in self._pool}
 
-    def probabilities(self) -> dict[int, float]:
-        """Return each snapshot's probability in a history draw.
-
-        The values sum to 1 when the pool is non-empty; the dict is empty
-        otherwise. They do not include the ``p_latest`` mixing.
-        """
-        if not self._pool:
-            return {}
-        probs = self._history_probs()
-        return {sid: float(p) for sid, p in zip(self._pool, probs, strict=True)}
-
     # -------------------------------------------------------------- mutation
     def add(self, snapshot_id: int) -> None:
         """Add a snapshot to the pool with no recorded games.
@@ -403,16 +372,10 @@ class PFSPSampler:
         Adding an id already in the pool is a no-op. If ``max_pool`` is set and
         the pool is full, the oldest snapshot and its payoff entries are dropped.
         """
-        sid = _check_snapshot_id(snapshot_id)
-        if sid in self._pool:
-            return
-        self._pool[sid] = None
-        if self._max_pool is not None:
-            while len(self._pool) > self._max_pool:
-                oldest = next(iter(self._pool))
-                del self._pool[oldest]
-                self._payoff.remove(str(oldest))
-                logger.debug("dropped oldest snapshot %d (max_pool=%d)", oldest, self._max_pool)
+        self._insert(snapshot_id, 0.0)
+
+    def _dropped(self, snapshot_id: int) -> None:
+        self._payoff.remove(str(snapshot_id))
 
     def update(
         self,
@@ -439,31 +402,10 @@ class PFSPSampler:
             value = 1.0 if learner_won else 0.0
         else:
             value = _check_unit("score", score)
-        if isinstance(snapshot_id, bool) or not isinstance(snapshot_id, Integral):
-            logger.debug("ignoring update for unknown snapshot %r", snapshot_id)
-            return
-        sid = int(snapshot_id)
-        if sid not in self._pool:
-            logger.debug("ignoring update for unknown snapshot %r", snapshot_id)
+        sid = self._known(snapshot_id)
+        if sid is None:
             return
         self._payoff.update(LATEST, str(sid), value)
-
-    # -------------------------------------------------------------- sampling
-    def sample(self, rng: np.random.Generator) -> int | str:
-        """Draw an opponent: ``"latest"`` or a snapshot id from the pool.
-
-        Returns ``"latest"`` without consuming randomness when the pool is
-        empty. Otherwise one uniform number decides between ``"latest"``
-        (probability ``p_latest``) and the history, and a history draw
-        consumes further randomness from ``rng``.
-        """
-        if not self._pool:
-            return LATEST
-        if rng.random() < self._p_latest:
-            return LATEST
-        ids = list(self._pool)
-        idx = int(rng.choice(len(ids), p=self._history_probs()))
-        return ids[idx]
 
     # ----------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:
@@ -508,12 +450,12 @@ class PFSPSampler:
             raise ValueError(
                 f"state['pool'] has {len(raw_pool)} snapshots, more than max_pool={max_pool}"
             )
-        pool: dict[int, None] = {}
+        pool: dict[int, float] = {}
         for raw_id in raw_pool:
             sid = _check_snapshot_id(raw_id)
             if sid in pool:
                 raise ValueError(f"state['pool'] contains duplicate snapshot id {sid}")
-            pool[sid] = None
+            pool[sid] = 0.0
         payoff = PayoffTable()
         payoff.load_state_dict(state["payoff"])
         self._p_latest = p_latest

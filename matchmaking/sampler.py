@@ -10,6 +10,7 @@ from __future__ import annotations
 # learner beats snapshot ``i`` its score is lowered by ``quality_lr / (N * p_i)``,
 # where ``N`` is the pool size.
 import logging
+from abc import ABC, abstractmethod
 import math
 from numbers import Integral, Real
 from typing import Any
@@ -80,7 +81,98 @@ def _softmax(scores: np.ndarray) -> np.ndarray:
     return shifted / shifted.sum()
 
 
-class OpponentSampler:
+class SnapshotPool(ABC):
+    """What every opponent sampler shares: the latest/history split and a bounded pool.
+
+    ``sample`` returns ``"latest"`` with probability ``p_latest`` (or always while
+    the pool is empty), else a pool snapshot drawn from ``_history_probs()``,
+    which a subclass defines. The pool is insertion-ordered (oldest first) and
+    maps each snapshot id to a per-snapshot value the subclass may use.
+    """
+
+    def __init__(self, *, p_latest: float, max_pool: int | None) -> None:
+        self._p_latest = _check_p_latest(p_latest)
+        self._max_pool = _check_max_pool(max_pool)
+        self._pool: dict[int, float] = {}
+
+    @property
+    def p_latest(self) -> float:
+        """Return the probability of drawing ``"latest"`` from a non-empty pool."""
+        return self._p_latest
+
+    @property
+    def max_pool(self) -> int | None:
+        """Return the pool capacity, or ``None`` if unbounded."""
+        return self._max_pool
+
+    @property
+    def pool(self) -> list[int]:
+        """Return the snapshot ids in the pool, oldest first."""
+        return list(self._pool)
+
+    def __len__(self) -> int:
+        """Return the number of snapshots in the pool."""
+        return len(self._pool)
+
+    def __contains__(self, snapshot_id: object) -> bool:
+        """Return whether ``snapshot_id`` is in the pool."""
+        return snapshot_id in self._pool
+
+    def probabilities(self) -> dict[int, float]:
+        """Return each snapshot's probability in a history draw.
+
+        The values sum to 1 when the pool is non-empty; the dict is empty
+        otherwise. They do not include the ``p_latest`` mixing.
+        """
+        if not self._pool:
+            return {}
+        probs = self._history_probs()
+        return {sid: float(p) for sid, p in zip(self._pool, probs, strict=True)}
+
+    def sample(self, rng: np.random.Generator) -> int | str:
+        """Draw an opponent: ``"latest"`` or a snapshot id from the pool.
+
+        Returns ``"latest"`` without consuming randomness when the pool is
+        empty. Otherwise one uniform number decides between ``"latest"``
+        (probability ``p_latest``) and the history, and a history draw
+        consumes further randomness from ``rng``.
+        """
+        if not self._pool or rng.random() < self._p_latest:
+            return LATEST
+        ids = list(self._pool)
+        return ids[int(rng.choice(len(ids), p=self._history_probs()))]
+
+    def _insert(self, snapshot_id: int, value: float) -> None:
+        """Add a snapshot (no-op if present), dropping the oldest beyond ``max_pool``."""
+        sid = _check_snapshot_id(snapshot_id)
+        if sid in self._pool:
+            return
+        self._pool[sid] = value
+        while self._max_pool is not None and len(self._pool) > self._max_pool:
+            oldest = next(iter(self._pool))
+            del self._pool[oldest]
+            self._dropped(oldest)
+            logger.debug("dropped oldest snapshot %d (max_pool=%d)", oldest, self._max_pool)
+
+    def _known(self, snapshot_id: Any) -> int | None:
+        """Return the id if it is in the pool, else None (unknown ids are ignored)."""
+        if isinstance(snapshot_id, bool) or not isinstance(snapshot_id, Integral):
+            return None
+        sid = int(snapshot_id)
+        if sid not in self._pool:
+            logger.debug("ignoring update for unknown snapshot %r", snapshot_id)
+            return None
+        return sid
+
+    def _dropped(self, snapshot_id: int) -> None:
+        """React to a snapshot leaving the pool (subclasses may forget its records)."""
+
+    @abstractmethod
+    def _history_probs(self) -> np.ndarray:
+        """Return history-draw probabilities in pool order (pool non-empty)."""
+
+
+class OpponentSampler(SnapshotPool):
     """Pick self-play opponents: ``"latest"`` or a historical snapshot id.
 
     With probability ``p_latest`` (or always, while the pool is empty)
@@ -111,19 +203,11 @@ class OpponentSampler:
         Raises:
             ValueError: if an argument is out of range or of the wrong type.
         """
-        self._p_latest = _check_p_latest(p_latest)
+        super().__init__(p_latest=p_latest, max_pool=max_pool)
         self._method = _check_method(method)
         self._quality_lr = _check_quality_lr(quality_lr)
-        self._max_pool = _check_max_pool(max_pool)
-        # Insertion-ordered: oldest snapshot first.
-        self._scores: dict[int, float] = {}
 
     # ------------------------------------------------------------------ info
-    @property
-    def p_latest(self) -> float:
-        """Return the probability of drawing ``"latest"`` from a non-empty pool."""
-        return self._p_latest
-
     @property
     def method(self) -> str:
         """Return the history-draw method (``"quality"`` or ``"uniform"``)."""
@@ -134,24 +218,6 @@ class OpponentSampler:
         """Return the quality-score step size."""
         return self._quality_lr
 
-    @property
-    def max_pool(self) -> int | None:
-        """Return the pool capacity, or ``None`` if unbounded."""
-        return self._max_pool
-
-    @property
-    def pool(self) -> list[int]:
-        """Return the snapshot ids in the pool, oldest first."""
-        return list(self._scores)
-
-    def __len__(self) -> int:
-        """Return the number of snapshots in the pool."""
-        return len(self._scores)
-
-    def __contains__(self, snapshot_id: object) -> bool:
-        """Return whether ``snapshot_id`` is in the pool."""
-        return snapshot_id in self._scores
-
     def __repr__(self) -> str:
         """Return a short description of the sampler."""
         return (
@@ -161,21 +227,7 @@ class OpponentSampler:
 
     def scores(self) -> dict[int, float]:
         """Return a copy of the quality score of every snapshot, oldest first."""
-        return dict(self._scores)
-
-    def probabilities(self) -> dict[int, float]:
-        """Return each snapshot's probability in a history draw.
-
-        The values sum to 1 when the pool is non-empty; the dict is empty
-        otherwise. They do not include the ``p_latest`` mixing.
-        """
-        if not self._scores:
-            return {}
-        ids = list(self._scores)
-        if self._method == "uniform":
-            return {i: 1.0 / len(ids) for i in ids}
-        probs = self._quality_probs()
-        return {i: float(p) for i, p in zip(ids, probs, strict=True)}
+        return dict(self._pool)
 
     # -------------------------------------------------------------- mutation
     def add(self, snapshot_id: int) -> None:
@@ -185,16 +237,8 @@ class OpponentSampler:
         a no-op. If ``max_pool`` is set and the pool is full, the oldest
         snapshot is dropped after the new score has been computed.
         """
-        sid = _check_snapshot_id(snapshot_id)
-        if sid in self._scores:
-            return
-        score = max(self._scores.values()) if self._scores else 0.0
-        self._scores[sid] = score
-        if self._max_pool is not None:
-            while len(self._scores) > self._max_pool:
-                oldest = next(iter(self._scores))
-                del self._scores[oldest]
-                logger.debug("dropped oldest snapshot %d (max_pool=%d)", oldest, self._max_pool)
+        score = max(self._pool.values()) if self._pool else 0.0
+        self._insert(snapshot_id, score)
 
     def update(self, snapshot_id: int, learner_won: bool) -> None:
         """Apply OpenAI Five's quality update after a game against a snapshot.
@@ -206,36 +250,12 @@ class OpponentSampler:
         changes. Unknown ids (e.g. snapshots already dropped by ``max_pool``,
         or the ``"latest"`` opponent) are silently ignored.
         """
-        if not learner_won or isinstance(snapshot_id, bool):
+        sid = self._known(snapshot_id)
+        if not learner_won or sid is None:
             return
-        if not isinstance(snapshot_id, Integral) or int(snapshot_id) not in self._scores:
-            logger.debug("ignoring update for unknown snapshot %r", snapshot_id)
-            return
-        sid = int(snapshot_id)
-        ids = list(self._scores)
-        p_i = float(self._quality_probs()[ids.index(sid)])
-        p_i = max(p_i, _MIN_UPDATE_PROB)
-        self._scores[sid] -= self._quality_lr / (len(ids) * p_i)
-
-    # -------------------------------------------------------------- sampling
-    def sample(self, rng: np.random.Generator) -> int | str:
-        """Draw an opponent: ``"latest"`` or a snapshot id from the pool.
-
-        Returns ``"latest"`` without consuming randomness when the pool is
-        empty. Otherwise one uniform number decides between ``"latest"``
-        (probability ``p_latest``) and the history, and a history draw
-        consumes further randomness from ``rng``.
-        """
-        if not self._scores:
-            return LATEST
-        if rng.random() < self._p_latest:
-            return LATEST
-        ids = list(self._scores)
-        if self._method == "uniform":
-            idx = int(rng.integers(len(ids)))
-        else:
-            idx = int(rng.choice(len(ids), p=self._quality_probs()))
-        return ids[idx]
+        ids = list(self._pool)
+        p_i = max(float(self._quality_probs()[ids.index(sid)]), _MIN_UPDATE_PROB)
+        self._pool[sid] -= self._quality_lr / (len(ids) * p_i)
 
     # ----------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:
@@ -249,8 +269,8 @@ class OpponentSampler:
             "p_latest": self._p_latest,
             "method": self._method,
             "quality_lr": self._quality_lr,
-            "pool": list(self._scores),
-            "scores": [float(s) for s in self._scores.values()],
+            "pool": list(self._pool),
+            "scores": [float(s) for s in self._pool.values()],
         }
         if self._max_pool is not None:
             state["max_pool"] = self._max_pool
@@ -305,9 +325,15 @@ class OpponentSampler:
         self._method = method
         self._quality_lr = quality_lr
         self._max_pool = max_pool
-        self._scores = restored
+        self._pool = restored
 
     # -------------------------------------------------------------- internal
+    def _history_probs(self) -> np.ndarray:
+        """Return softmax over quality scores, or uniform, in pool order."""
+        if self._method == "uniform":
+            return np.full(len(self), 1.0 / len(self))
+        return self._quality_probs()
+
     def _quality_probs(self) -> np.ndarray:
         """Return the softmax over quality scores in pool order (pool must be non-empty)."""
-        return _softmax(np.fromiter(self._scores.values(), dtype=np.float64, count=len(self)))
+        return _softmax(np.fromiter(self._pool.values(), dtype=np.float64, count=len(self)))
