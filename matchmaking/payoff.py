@@ -1,13 +1,15 @@
+"""Decayed payoff table and prioritised fictitious self-play (PFSP).
+
+Both follow the AlphaStar league pseudocode (Vinyals et al., 2019, "Grandmaster
+level in StarCraft II using multi-agent reinforcement learning", supplementary
+pseudocode ``payoff.py`` / ``pfsp``): the table keeps decayed win, draw and game
+counts for every ordered pair of players, and PFSP draws an opponent with a
+weight ``f(x)`` of the learner's win rate ``x`` against it, so opponents the
+learner still loses to are played more often.
+"""
+
 from __future__ import annotations
 
-# Decayed payoff table and prioritised fictitious self-play (PFSP).
-#
-# Both follow the AlphaStar league pseudocode (Vinyals et al., 2019, "Grandmaster
-# level in StarCraft II using multi-agent reinforcement learning", supplementary
-# pseudocode ``payoff.py`` / ``pfsp``): the table keeps decayed win, draw and game
-# counts for every ordered pair of players, and PFSP draws an opponent with a
-# weight ``f(x)`` of the learner's win rate ``x`` against it, so opponents the
-# learner still loses to are played more often.
 import logging
 import math
 from collections.abc import Sequence

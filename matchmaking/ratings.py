@@ -1,16 +1,18 @@
+"""Rate players from game results: Wilson intervals, Bradley-Terry (Elo scale),
+bootstrap rating intervals and payoff matrices.
+
+The Bradley-Terry fit uses the minorisation-maximisation (MM) iteration of
+Hunter (2004), "MM algorithms for generalized Bradley-Terry models", Annals of
+Statistics 32(1): with strengths ``g`` and ``P(i beats j) = g_i / (g_i + g_j)``,
+each step sets ``g_i = W_i / sum_j n_ij / (g_i + g_j)`` where ``W_i`` is i's total
+score and ``n_ij`` the number of games between i and j. Draws count as half a
+win for each side. A weak prior gives every player ``prior_games`` virtual draws
+against a virtual opponent of fixed strength 1, which keeps the strengths of
+unbeaten and winless players finite and pins down the otherwise free scale.
+"""
+
 from __future__ import annotations
 
-# Rate players from game results: Wilson intervals, Bradley-Terry (Elo scale),
-# bootstrap rating intervals and payoff matrices.
-#
-# The Bradley-Terry fit uses the minorisation-maximisation (MM) iteration of
-# Hunter (2004), "MM algorithms for generalized Bradley-Terry models", Annals of
-# Statistics 32(1): with strengths ``g`` and ``P(i beats j) = g_i / (g_i + g_j)``,
-# each step sets ``g_i = W_i / sum_j n_ij / (g_i + g_j)`` where ``W_i`` is i's total
-# score and ``n_ij`` the number of games between i and j. Draws count as half a
-# win for each side. A weak prior gives every player ``prior_games`` virtual draws
-# against a virtual opponent of fixed strength 1, which keeps the strengths of
-# unbeaten and winless players finite and pins down the otherwise free scale.
 import math
 from collections.abc import Sequence
 from numbers import Integral, Real

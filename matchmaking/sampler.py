@@ -1,17 +1,19 @@
+"""Choose self-play opponents: the latest policy or a historical snapshot.
+
+The history draw follows OpenAI Five's opponent sampling (Berner et al., 2019,
+"Dota 2 with Large Scale Deep Reinforcement Learning", appendix on opponent
+sampling): every snapshot ``i`` in the pool carries a quality score ``q_i`` and
+is drawn with the softmax probability ``p_i = exp(q_i) / sum_j exp(q_j)``.  A new
+snapshot enters with the current maximum score of the pool, and whenever the
+learner beats snapshot ``i`` its score is lowered by ``quality_lr / (N * p_i)``,
+where ``N`` is the pool size.
+"""
+
 from __future__ import annotations
 
-# Choose self-play opponents: the latest policy or a historical snapshot.
-#
-# The history draw follows OpenAI Five's opponent sampling (Berner et al., 2019,
-# "Dota 2 with Large Scale Deep Reinforcement Learning", appendix on opponent
-# sampling): every snapshot ``i`` in the pool carries a quality score ``q_i`` and
-# is drawn with the softmax probability ``p_i = exp(q_i) / sum_j exp(q_j)``.  A new
-# snapshot enters with the current maximum score of the pool, and whenever the
-# learner beats snapshot ``i`` its score is lowered by ``quality_lr / (N * p_i)``,
-# where ``N`` is the pool size.
 import logging
-from abc import ABC, abstractmethod
 import math
+from abc import ABC, abstractmethod
 from numbers import Integral, Real
 from typing import Any
 
@@ -164,7 +166,7 @@ class SnapshotPool(ABC):
             return None
         return sid
 
-    def _dropped(self, snapshot_id: int) -> None:
+    def _dropped(self, snapshot_id: int) -> None:  # noqa: B027 - an optional hook
         """React to a snapshot leaving the pool (subclasses may forget its records)."""
 
     @abstractmethod
