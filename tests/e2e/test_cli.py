@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from conftest import CONFIGS, cli_json, run_cli, tiny_overrides
@@ -285,3 +287,60 @@ def test_tournament_and_table(c4_run):
     assert [r["player"] for r in table["leaderboard"]] == [r["player"] for r in out["leaderboard"]]
     proc = run_cli("tournament", "--run", str(c4_run), "--top", "2", "--games", "2")
     assert "leaderboard" in proc.stdout and "random" in proc.stdout
+
+
+def test_ctrl_c_writes_a_checkpoint_and_exits_130(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import ROOT
+    from league.checkpoint import load_checkpoint
+
+    run_dir = tmp_path / "int"
+    args = [
+        sys.executable,
+        "-m",
+        "league",
+        "train",
+        "tictactoe",
+        "--runs-dir",
+        str(tmp_path),
+        "--name",
+        "int",
+        "--workers",
+        "0",
+        "--iterations",
+        "100000",
+        "--set",
+        "train.checkpoint_every=100000",
+        "--set",
+        "train.steps_per_iteration=64",
+        "--set",
+        "train.envs=2",
+        "--set",
+        "train.eval_every=0",
+        "--json",
+    ]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not list((run_dir / "tb").glob("events.*")) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(3)  # a few iterations in
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130
+    summary = json.loads(out)
+    assert summary["interrupted"] is True and summary["iterations"] >= 1
+    saved = load_checkpoint(run_dir / "checkpoint.safetensors")["counters"]
+    assert saved["iteration"] == summary["iterations"]
+    assert saved["env_steps"] == summary["env_steps"]
