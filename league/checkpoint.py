@@ -35,9 +35,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import safetensors.torch
 import torch
 from safetensors import SafetensorError
+from safetensors.torch import load as safetensors_load
+from safetensors.torch import save as safetensors_save
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -253,9 +254,7 @@ def save_checkpoint(path: Path, state: dict) -> None:
     skeleton = encoder.encode(state, "state")
     skeleton_json = json.dumps(skeleton, separators=(",", ":"), allow_nan=True)
     tensors = prepare_tensors_for_save(encoder.tensors)
-    data = safetensors.torch.save(
-        tensors, metadata={"state": skeleton_json, "format": CHECKPOINT_FORMAT}
-    )
+    data = safetensors_save(tensors, metadata={"state": skeleton_json, "format": CHECKPOINT_FORMAT})
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, data)
     logger.debug("saved checkpoint %s (%d tensors, %d bytes)", path, len(tensors), len(data))
@@ -301,7 +300,7 @@ def load_checkpoint(path: Path) -> dict:
         raise CheckpointError(f"cannot read checkpoint {path}: {exc}") from exc
     meta = _read_metadata(data, path)
     try:
-        tensors = safetensors.torch.load(data)
+        tensors = safetensors_load(data)
     except (SafetensorError, ValueError, RuntimeError, TypeError) as exc:
         raise CheckpointError(f"checkpoint {path} is truncated or corrupt: {exc}") from exc
     try:

@@ -20,10 +20,11 @@ from types import TracebackType
 from typing import Any, Self
 
 import numpy as np
-import safetensors.torch
 import sqlite_utils
 import torch
 from safetensors import SafetensorError
+from safetensors.torch import load as safetensors_load
+from safetensors.torch import save as safetensors_save
 
 from .checkpoint import atomic_write_bytes, prepare_tensors_for_save
 
@@ -203,7 +204,7 @@ class Registry:
         """
         iteration, env_steps = int(iteration), int(env_steps)
         parent = None if parent is None else int(parent)
-        data = safetensors.torch.save(prepare_tensors_for_save(tensors))
+        data = safetensors_save(prepare_tensors_for_save(tensors))
         digest = _sha256(data)
         rel = f"{WEIGHTS_DIR}/{digest}.safetensors"
 
@@ -290,7 +291,7 @@ class Registry:
                 f"expected sha256 {row['sha256']}, got {actual}"
             )
         try:
-            return safetensors.torch.load(data)
+            return safetensors_load(data)
         except (SafetensorError, ValueError, RuntimeError) as exc:
             raise RegistryError(f"weights file {path} is not valid safetensors: {exc}") from exc
 
