@@ -165,7 +165,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     arena = Arena.open(args.run, args.game)
     try:
         a, b = arena.resolve(args.a), arena.resolve(args.b)
-        workers = args.workers if args.workers is not None else (0 if args.games < 200 else 2)
+        # Spawning workers costs seconds: below a few thousand games one process is faster.
+        workers = args.workers if args.workers is not None else (0 if args.games < 5000 else 2)
         stats = arena.play(
             a,
             b,
@@ -315,7 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="play K uniformly random legal moves at the start of each game",
     )
     ev.add_argument("--seed", type=int, default=0, help="seed (default 0)")
-    ev.add_argument("--workers", type=int, help="Ray workers (default: 0 below 200 games, else 2)")
+    ev.add_argument("--workers", type=int, help="Ray workers (default: 0 below 5000 games, else 2)")
     ev.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     ev.set_defaults(func=cmd_eval)
 

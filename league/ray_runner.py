@@ -76,14 +76,15 @@ class RolloutWorker:
 
     def run(
         self,
-        latest: Mapping[str, Mapping[str, torch.Tensor]],
+        latest: Mapping[str, Mapping[str, torch.Tensor]] | None,
         version: int,
         snapshots: dict[str, ray.ObjectRef],
         matchmaker: Callable[[int, np.random.Generator], Matchup],
         kwargs: dict[str, Any],
     ) -> RolloutResult:
-        """Load the latest weights, point the pool at the snapshots, and roll out."""
-        self.runner.set_latest(latest, version)
+        """Load the latest weights (if any), point the pool at the snapshots, and roll out."""
+        if latest is not None:
+            self.runner.set_latest(latest, version)
         self.runner.pool.weights = _SnapshotRefs(snapshots)
         return self.runner.run(matchmaker, **kwargs)
 

@@ -113,3 +113,11 @@ def test_weights_are_put_once_per_iteration(monkeypatch, ray_cluster):
         assert len(puts) == 2
     finally:
         runner.close()
+
+
+def test_evaluation_games_run_on_ray_workers(ray_cluster):
+    from league.evaluate import Arena
+
+    arena = Arena.open(None, "connect_four_v3")
+    stats = arena.play("scripted", "random", games=40, workers=2, seed=1)
+    assert stats.games == 40 and stats.score > 0.9
