@@ -38,7 +38,8 @@ def start_ray(address: str | None = None) -> None:
         return
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": True}
     if address is None:
-        kwargs["num_cpus"] = os.cpu_count()
+        # "local": start an instance for this run even if a `ray start` cluster is up.
+        address, kwargs["num_cpus"] = "local", os.cpu_count()
     ray.init(address=address, **kwargs)
 
 

@@ -85,7 +85,8 @@ def test_serial_and_ray_runs_agree_in_shape_and_bookkeeping(tmp_path, ray_cluste
     assert serial["workers"] == 0 and spread["workers"] == 2
     for key in ("iterations", "snapshots", "last_snapshot", "worker_restarts"):
         assert serial[key] == spread[key], key
-    assert set(serial["metrics"]) == set(spread["metrics"])
+    sampled = {"league/win_rate_vs_history", "league/win_rate_vs_latest"}  # if such games
+    assert set(serial["metrics"]) - sampled == set(spread["metrics"]) - sampled
     for summary in (serial, spread):
         assert summary["env_steps"] >= 3 * 128
     with Registry(serial_dir) as a, Registry(spread_dir) as b:
