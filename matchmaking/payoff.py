@@ -21,9 +21,6 @@ import numpy as np
 from matchmaking.sampler import (
     LATEST,
     SnapshotPool,
-    _check_max_pool,
-    _check_p_latest,
-    _check_snapshot_id,
 )
 
 __all__ = ["WEIGHTINGS", "PFSPSampler", "PayoffTable", "pfsp_weights"]
@@ -434,30 +431,11 @@ class PFSPSampler(SnapshotPool):
         Raises:
             ValueError: if ``state`` is malformed.
         """
-        if not isinstance(state, dict):
-            raise ValueError(f"state must be a dict, got {type(state).__name__}")
-        version = state.get("version")
-        if version != _SAMPLER_STATE_VERSION:
-            raise ValueError(f"state['version'] must be {_SAMPLER_STATE_VERSION}, got {version!r}")
-        for key in ("p_latest", "weighting", "pool", "payoff"):
-            if key not in state:
-                raise ValueError(f"state is missing key {key!r}")
-        p_latest = _check_p_latest(state["p_latest"])
+        p_latest, max_pool = self._check_state(
+            state, version=_SAMPLER_STATE_VERSION, keys=("weighting", "payoff")
+        )
         weighting = _check_weighting(state["weighting"])
-        max_pool = _check_max_pool(state.get("max_pool"))
-        raw_pool = state["pool"]
-        if not isinstance(raw_pool, list):
-            raise ValueError(f"state['pool'] must be a list, got {type(raw_pool).__name__}")
-        if max_pool is not None and len(raw_pool) > max_pool:
-            raise ValueError(
-                f"state['pool'] has {len(raw_pool)} snapshots, more than max_pool={max_pool}"
-            )
-        pool: dict[int, float] = {}
-        for raw_id in raw_pool:
-            sid = _check_snapshot_id(raw_id)
-            if sid in pool:
-                raise ValueError(f"state['pool'] contains duplicate snapshot id {sid}")
-            pool[sid] = 0.0
+        pool = dict.fromkeys(self._check_pool_ids(state["pool"], max_pool), 0.0)
         payoff = PayoffTable()
         payoff.load_state_dict(state["payoff"])
         self._p_latest = p_latest

@@ -166,6 +166,37 @@ class SnapshotPool(ABC):
             return None
         return sid
 
+    @staticmethod
+    def _check_state(
+        state: Any, *, version: int, keys: tuple[str, ...]
+    ) -> tuple[float, int | None]:
+        """Check a state dict's type, version and keys; return its (p_latest, max_pool)."""
+        if not isinstance(state, dict):
+            raise ValueError(f"state must be a dict, got {type(state).__name__}")
+        if state.get("version") != version:
+            raise ValueError(f"state['version'] must be {version}, got {state.get('version')!r}")
+        for key in ("p_latest", "pool", *keys):
+            if key not in state:
+                raise ValueError(f"state is missing key {key!r}")
+        return _check_p_latest(state["p_latest"]), _check_max_pool(state.get("max_pool"))
+
+    @staticmethod
+    def _check_pool_ids(raw_pool: Any, max_pool: int | None) -> list[int]:
+        """Check a stored pool: a list of distinct snapshot ids within ``max_pool``."""
+        if not isinstance(raw_pool, list):
+            raise ValueError(f"state['pool'] must be a list, got {type(raw_pool).__name__}")
+        if max_pool is not None and len(raw_pool) > max_pool:
+            raise ValueError(
+                f"state['pool'] has {len(raw_pool)} snapshots, more than max_pool={max_pool}"
+            )
+        ids: list[int] = []
+        for raw_id in raw_pool:
+            sid = _check_snapshot_id(raw_id)
+            if sid in ids:
+                raise ValueError(f"state['pool'] contains duplicate snapshot id {sid}")
+            ids.append(sid)
+        return ids
+
     def _dropped(self, snapshot_id: int) -> None:  # noqa: B027 - an optional hook
         """React to a snapshot leaving the pool (subclasses may forget its records)."""
 
@@ -286,34 +317,19 @@ class OpponentSampler(SnapshotPool):
         Raises:
             ValueError: if ``state`` is malformed.
         """
-        if not isinstance(state, dict):
-            raise ValueError(f"state must be a dict, got {type(state).__name__}")
-        version = state.get("version")
-        if version != _STATE_VERSION:
-            raise ValueError(f"state['version'] must be {_STATE_VERSION}, got {version!r}")
-        for key in ("p_latest", "method", "quality_lr", "pool", "scores"):
-            if key not in state:
-                raise ValueError(f"state is missing key {key!r}")
-        p_latest = _check_p_latest(state["p_latest"])
+        p_latest, max_pool = self._check_state(
+            state, version=_STATE_VERSION, keys=("method", "quality_lr", "scores")
+        )
         method = _check_method(state["method"])
         quality_lr = _check_quality_lr(state["quality_lr"])
-        max_pool = _check_max_pool(state.get("max_pool"))
-        pool, scores = state["pool"], state["scores"]
-        if not isinstance(pool, list) or not isinstance(scores, list):
-            raise ValueError("state['pool'] and state['scores'] must be lists")
-        if len(pool) != len(scores):
+        ids, scores = self._check_pool_ids(state["pool"], max_pool), state["scores"]
+        if not isinstance(scores, list) or len(scores) != len(ids):
             raise ValueError(
-                f"state['pool'] and state['scores'] differ in length: {len(pool)} != {len(scores)}"
-            )
-        if max_pool is not None and len(pool) > max_pool:
-            raise ValueError(
-                f"state['pool'] has {len(pool)} snapshots, more than max_pool={max_pool}"
+                f"state['scores'] must be a list of the same length as state['pool'] "
+                f"({len(ids)}), got {scores!r}"
             )
         restored: dict[int, float] = {}
-        for raw_id, raw_score in zip(pool, scores, strict=True):
-            sid = _check_snapshot_id(raw_id)
-            if sid in restored:
-                raise ValueError(f"state['pool'] contains duplicate snapshot id {sid}")
+        for sid, raw_score in zip(ids, scores, strict=True):
             if (
                 isinstance(raw_score, bool)
                 or not isinstance(raw_score, Real)
