@@ -14,12 +14,17 @@ class Learner(Protocol):
     """Improve a policy from batches of experience.
 
     `gamma` is set by the training loop before each update (it follows the
-    discount schedule). `state_dict()` holds everything needed to continue
+    discount schedule), and so is the step size through `set_lr` (the
+    learning-rate schedule; a learner without one may ignore it). `state_dict()` holds everything needed to continue
     exactly: weights, optimizer state and the learner's own counters.
     """
 
     policy: ActorCritic
     gamma: float
+
+    def set_lr(self, lr: float) -> None:
+        """Set the learning rate for the next updates."""
+        ...
 
     def update(self, batch: Batch) -> dict[str, float]:
         """Learn from one batch; return namespaced metrics (`losses/...`)."""

@@ -147,18 +147,24 @@ class ActorCritic(nn.Module):
         onehot = nn.functional.one_hot(member.long(), self.n_members).float()
         return torch.cat([x, onehot], dim=1)
 
+    def _heads(
+        self, obs: torch.Tensor, member: torch.Tensor, mask: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return the actor's output (masked logits when discrete) and the value [B]."""
+        x = self._features(obs, member)
+        out = self.actor(x)
+        if self.spaces.discrete and mask is not None:
+            out = out.masked_fill(~mask, _MASKED_LOGIT)
+        return out, self.critic(x).squeeze(-1)
+
     def forward(
         self, obs: torch.Tensor, member: torch.Tensor, mask: torch.Tensor | None = None
     ) -> tuple[torch.distributions.Distribution, torch.Tensor]:
         """Return the action distribution and the value. Value shape [B]."""
-        x = self._features(obs, member)
-        out = self.actor(x)
-        value = self.critic(x).squeeze(-1)
+        out, value = self._heads(obs, member, mask)
         if self.spaces.multi:
             return MultiCategorical(out, self.spaces.nvec), value
         if self.spaces.discrete:
-            if mask is not None:
-                out = out.masked_fill(~mask, _MASKED_LOGIT)
             return Categorical(logits=out, validate_args=False), value
         return Normal(out, self.log_std.exp().expand_as(out), validate_args=False), value
 
@@ -188,12 +194,23 @@ class ActorCritic(nn.Module):
         obs_t = torch.as_tensor(obs, device=device)
         member_t = torch.as_tensor(member, device=device)
         mask_t = None if mask is None else torch.as_tensor(mask, device=device)
+        if self.spaces.discrete:
+            # The rollout's hot path: the same draw as Categorical.sample, without
+            # building a distribution object per call.
+            logits, value = self._heads(obs_t, member_t, mask_t)
+            logp_all = torch.log_softmax(logits, dim=-1)
+            probs_t = logp_all.exp()
+            if greedy:
+                action = probs_t.argmax(-1)
+            else:
+                action = torch.multinomial(probs_t, 1, True).squeeze(-1)
+            logp = logp_all.gather(-1, action[:, None]).squeeze(-1)
+            return ActOutput(
+                action.cpu().numpy(), logp.cpu().numpy(), value.cpu().numpy(), probs_t.cpu().numpy()
+            )
         dist, value = self(obs_t, member_t, mask_t)
         if self.spaces.multi:
             action = dist.mode() if greedy else dist.sample()
-            probs = dist.probs.cpu().numpy()
-        elif self.spaces.discrete:
-            action = dist.probs.argmax(-1) if greedy else dist.sample()
             probs = dist.probs.cpu().numpy()
         else:
             action = dist.mean if greedy else dist.sample()

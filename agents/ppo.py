@@ -55,6 +55,11 @@ class PPO:
         self.updates = 0
         self._rng = np.random.default_rng(seed)
 
+    def set_lr(self, lr: float) -> None:
+        """Set the optimizer's learning rate (the trainer anneals it per iteration)."""
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
     def update(self, batch: Batch) -> dict[str, float]:
         """Run the PPO epochs on one batch and return the mean losses."""
         cfg, dev = self.config, self.device

@@ -6,6 +6,7 @@ bot over 200 games (both seats, sampled actions). Repeats with `p_latest: 1.0`
 (self-play against the latest version only) for comparison.
 
     python bench/learning.py [--minutes 10] [--games 200] [--out bench/learning.json]
+                             [--p-latest 0.8 1.0] [--set key.path=value ...]
 """
 
 from __future__ import annotations
@@ -26,11 +27,18 @@ from league.train import Trainer, cpu_weights, new_run
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run(p_latest: float, minutes: float, games: int, marks: list[float]) -> dict:
+def run(
+    p_latest: float, minutes: float, games: int, marks: list[float], overrides: list[str]
+) -> dict:
     """Train one league for `minutes` and score the weights kept at each mark."""
     config = load_config(
         ROOT / "configs" / "connect_four.yaml",
-        [f"league.p_latest={p_latest}", "train.iterations=1000000", f"train.max_minutes={minutes}"],
+        [
+            *overrides,
+            f"league.p_latest={p_latest}",
+            "train.iterations=1000000",
+            f"train.max_minutes={minutes}",
+        ],
     )
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = new_run(config.model_copy(update={"name": "bench"}), Path(tmp))
@@ -83,7 +91,7 @@ def run(p_latest: float, minutes: float, games: int, marks: list[float]) -> dict
                 )
         finally:
             trainer.close()
-    return {"p_latest": p_latest, "rows": rows}
+    return {"p_latest": p_latest, "overrides": overrides, "rows": rows}
 
 
 def main() -> None:
@@ -91,12 +99,23 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--games", type=int, default=200)
     parser.add_argument("--out", default=str(ROOT / "bench" / "learning.json"))
+    parser.add_argument(
+        "--p-latest", type=float, nargs="+", default=[0.8, 1.0], help="runs to make, in order"
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config override for every run (as `league train --set`), for experiments",
+    )
     args = parser.parse_args()
     marks = [args.minutes / 4, args.minutes / 2, args.minutes]
     results = {
         "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads, "
         f"Python {platform.python_version()}, torch {torch.__version__}",
-        "runs": [run(p, args.minutes, args.games, marks) for p in (0.8, 1.0)],
+        "runs": [run(p, args.minutes, args.games, marks, args.overrides) for p in args.p_latest],
     }
     Path(args.out).write_text(json.dumps(results, indent=2))
     print("| p_latest | minutes | iteration | env steps | score vs random (W/D/L) |")

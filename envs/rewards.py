@@ -84,23 +84,26 @@ def shape_rewards(
         zero_sum: subtract the mean (after team spirit) of all enemy agents.
         decay: factor applied last (time decay for this step).
     """
-    reward = components @ weights
-    if not tau and not zero_sum:
-        return reward * decay
-    teams = np.unique(team_index)
+    return mixing_matrix(team_index, tau=tau, zero_sum=zero_sum) @ (components @ weights) * decay
+
+
+def mixing_matrix(team_index: np.ndarray, *, tau: float, zero_sum: bool) -> np.ndarray:
+    """Return M such that team spirit then zero-sum is `M @ reward`. Shape [n, n].
+
+    Both steps are linear in the weighted reward, so the rollout builds M once per
+    call and shapes each step with one small product.
+    """
+    n = len(team_index)
+    same = team_index[:, None] == team_index[None, :]
+    mix = np.eye(n)
     if tau:
-        team_mean = np.zeros_like(reward)
-        for team in teams:
-            members = team_index == team
-            team_mean[members] = reward[members].mean()
-        reward = (1.0 - tau) * reward + tau * team_mean
-    if zero_sum and len(teams) > 1:
-        shaped = reward.copy()
-        for team in teams:
-            members = team_index == team
-            shaped[members] -= reward[~members].mean()
-        reward = shaped
-    return reward * decay
+        team_mean = same / same.sum(axis=1, keepdims=True)
+        mix = (1.0 - tau) * mix + tau * team_mean
+    if zero_sum and not same.all():
+        enemy = ~same
+        enemy_mean = enemy / np.maximum(enemy.sum(axis=1, keepdims=True), 1)
+        mix = (np.eye(n) - enemy_mean) @ mix
+    return mix
 
 
 def time_decay(params: ShapingParams, step: int) -> float:

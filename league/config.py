@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    model_validator,
+)
 
 
 class ConfigError(ValueError):
@@ -46,6 +54,16 @@ class ScheduleConfig(_Strict):
     """`horizon` interpolates 1/(1-value), the natural scale for a discount."""
 
 
+_UNION_TAGS = ("number", "schedule")
+"""Branch names of `NumberOrSchedule`; left out of the key paths in error messages."""
+
+NumberOrSchedule = Annotated[
+    Annotated[float, Tag("number")] | Annotated[ScheduleConfig, Tag("schedule")],
+    Discriminator(lambda v: "schedule" if isinstance(v, (dict, ScheduleConfig)) else "number"),
+]
+"""A constant, or a value annealed as `{start, end, steps, interpolation}`."""
+
+
 class TrainConfig(_Strict):
     iterations: int = Field(200, ge=1)
     """Total training iterations (a resumed run continues to this count)."""
@@ -71,8 +89,8 @@ class TrainConfig(_Strict):
 
 
 class PPOSettings(_Strict):
-    lr: float = Field(2.5e-4, gt=0)
-    """Adam learning rate."""
+    lr: NumberOrSchedule = 2.5e-4
+    """Adam learning rate: a number, or annealed as `{start, end, steps}` (linear)."""
     epochs: int = Field(4, ge=1)
     """Passes over each batch."""
     minibatch_size: int = Field(1024, ge=1)
@@ -93,6 +111,14 @@ class PPOSettings(_Strict):
     """Normalise advantages per minibatch."""
     clip_vloss: bool = True
     """Clip the value loss."""
+
+    @model_validator(mode="after")
+    def _lr_positive(self) -> PPOSettings:
+        values = (self.lr,) if isinstance(self.lr, float) else (self.lr.start, self.lr.end)
+        for value in values:
+            if not value > 0:
+                raise ValueError(f"lr must be > 0, got {value}")
+        return self
 
 
 class LearnerConfig(_Strict):
@@ -211,7 +237,8 @@ def parse_config(raw: Any, *, source: str) -> Config:
     except ValidationError as err:
         lines = []
         for e in err.errors():
-            key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+            parts = [str(p) for p in e["loc"] if p not in _UNION_TAGS]
+            key = ".".join(parts) or "(top level)"
             if e["type"] == "extra_forbidden":
                 lines.append(f"{source}: unknown key {key!r}")
             else:

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from agents import Batch
-from envs import GameEnv, GameError, GameInfo, ShapingParams, shape_rewards
-from envs.rewards import reward_components, time_decay
+from envs import GameEnv, GameError, GameInfo, ShapingParams
+from envs.rewards import mixing_matrix, reward_components, time_decay
 from league.players import (
     LATEST,
     OPPONENT_BOT,
@@ -201,6 +201,8 @@ def rollout(
     team_index = np.array([team_ids[team_of[a]] for a in agents])
     names = shaping.components
     weights = shaping.weight_vector()
+    mix = mixing_matrix(team_index, tau=shaping.tau, zero_sum=shaping.zero_sum)
+    no_mask = np.zeros(0, dtype=bool)
     out: dict[str, list[_Stream]] = {role: [] for role in set(roles.values())}
     finished: list[Episode] = []
     running: dict[int, _Running] = {}
@@ -267,10 +269,13 @@ def rollout(
                     ]
                 )
             act = player.act(obs, member, mask)
+            # Python scalars once per batch: indexing numpy per agent is slow.
+            chosen = act.action.tolist() if spaces.discrete else act.action
+            logp, value = act.logp.tolist(), act.value.tolist()
             for j, (i, agent, _, _) in enumerate(items):
-                action = act.action[j]
+                action = chosen[j]
                 if spaces.discrete:
-                    actions[i][agent] = int(action)
+                    actions[i][agent] = action
                 elif spaces.multi:
                     actions[i][agent] = np.asarray(action, dtype=np.int64)
                 else:
@@ -301,11 +306,11 @@ def rollout(
                     stream.rows.append(
                         (
                             obs[j],
-                            mask[j] if mask is not None else np.zeros(0, dtype=bool),
+                            mask[j] if mask is not None else no_mask,
                             member[j],
                             action,
-                            act.logp[j],
-                            act.value[j],
+                            logp[j],
+                            value[j],
                             act.probs[j],
                             player.version,
                         )
@@ -323,14 +328,7 @@ def rollout(
                 continue
             env_steps += 1
             comps = reward_components(names, agents, res.rewards, res.infos)
-            shaped = shape_rewards(
-                comps,
-                weights,
-                team_index,
-                tau=shaping.tau,
-                zero_sum=shaping.zero_sum,
-                decay=time_decay(shaping, run.t),
-            )
+            shaped = mix @ (comps @ weights) * time_decay(shaping, run.t)
             run.t += 1
             run.returns += comps[:, 0]
             run.infos.update(res.infos)
@@ -422,7 +420,7 @@ def _to_batch(streams: list[_Stream]) -> Batch:
         obs=np.stack(cols[0]),
         mask=np.stack(cols[1]),
         member=np.asarray(cols[2], dtype=np.int64),
-        action=np.stack(cols[3]),
+        action=np.asarray(cols[3]),
         logp=np.asarray(cols[4], dtype=np.float32),
         value=np.asarray(cols[5], dtype=np.float32),
         probs=np.stack(cols[6]).astype(np.float32),

@@ -17,7 +17,7 @@ import yaml
 from agents import PPO, PPOConfig, Schedule, resolve_device
 from envs import GameInfo, GameSpec, ShapingParams
 from league.checkpoint import load_checkpoint, save_checkpoint
-from league.config import Config, LeagueConfig, dump_config, parse_config
+from league.config import Config, LeagueConfig, ScheduleConfig, dump_config, parse_config
 from league.games import resolve_game
 from league.players import RANDOM, SCRIPTED, PolicyFactory, policy_key
 from league.registry import Registry
@@ -85,7 +85,10 @@ class Trainer:
         self.rng = np.random.default_rng(config.seed)
         random.seed(config.seed)
         self.factory = PolicyFactory(self.info, tuple(config.model.hidden), config.model.kind)
-        ppo = PPOConfig(**config.learner.ppo.model_dump())
+        settings = config.learner.ppo
+        lr = settings.lr
+        self.lr = schedule(lr) if isinstance(lr, ScheduleConfig) else Schedule(lr, lr)
+        ppo = PPOConfig(**{**settings.model_dump(), "lr": self.lr.value(0)})
         self.learners = {}
         for i, role in enumerate(self.roles):
             torch.manual_seed(config.seed + i)  # each role's own initial weights
@@ -171,8 +174,10 @@ class Trainer:
         """Run one iteration: collect, learn, book-keep, maybe snapshot and evaluate."""
         c, tcfg = self.counters, self.config.train
         gamma = self.gamma.value(c.iteration)
+        lr = self.lr.value(c.iteration)
         for learner in self.learners.values():
             learner.gamma = gamma
+            learner.set_lr(lr)
         shaping = self.shaping()
         self.runner.set_latest(
             {role: cpu_weights(lr.policy) for role, lr in self.learners.items()}, c.iteration
@@ -211,6 +216,7 @@ class Trainer:
         c.episodes += len(result.episodes)
         metrics.update(self._episode_metrics(result.episodes))
         metrics["charts/gamma"] = gamma
+        metrics["charts/lr"] = lr
         metrics["charts/tau"] = shaping.tau
         metrics["charts/env_steps"] = float(c.env_steps)
         metrics["charts/SPS"] = result.env_steps / max(collect_s + learn_s, 1e-9)

@@ -67,3 +67,12 @@ def test_components_order_puts_env_first():
     p = ShapingParams(weights={"proximity": 0.1, "env": 1.0})
     assert p.components == ("env", "proximity")
     np.testing.assert_allclose(p.weight_vector(), [1.0, 0.1])
+
+
+def test_uneven_teams_team_spirit_then_zero_sum():
+    # Three chasers against one runner (simple_tag's shape).
+    comps = np.array([[3.0], [0.0], [0.0], [2.0]])
+    shaped = shape_rewards(comps, np.array([1.0]), np.array([0, 0, 0, 1]), tau=0.5, zero_sum=True)
+    # tau 0.5: chasers' mean 1 -> [2, 0.5, 0.5], runner alone keeps 2;
+    # zero-sum: chasers minus 2, runner minus the chasers' mean (1).
+    np.testing.assert_allclose(shaped, [0.0, -1.5, -1.5, 1.0])

@@ -35,13 +35,16 @@ def _train(config, run_dir, *, resume=False, iterations=None):
         trainer.close()
 
 
+ANNEALED_LR = "learner.ppo.lr={start: 0.001, end: 0.0001, steps: 4}"
+
+
 def test_resume_continues_counters_and_state_exactly(tmp_path):
-    # One run straight through 4 iterations ...
-    straight_cfg = _config(tmp_path, "straight")
+    # One run straight through 4 iterations (annealing the learning rate) ...
+    straight_cfg = _config(tmp_path, "straight", [ANNEALED_LR])
     straight_dir = new_run(straight_cfg, tmp_path)
     straight, w_straight, pool_straight = _train(straight_cfg, straight_dir)
     # ... and one stopped after 2 and resumed to 4.
-    cfg = _config(tmp_path, "resumed")
+    cfg = _config(tmp_path, "resumed", [ANNEALED_LR])
     run_dir = new_run(cfg, tmp_path)
     first, _, _ = _train(cfg, run_dir, iterations=2)
     assert first["iterations"] == 2
@@ -129,6 +132,22 @@ def test_training_metrics_are_namespaced_and_logged(tmp_path):
     with Registry(run_dir) as reg:
         kinds = {m["kind"] for m in reg.matches()}
         assert kinds == {"train", "eval"}
+
+
+def test_learning_rate_follows_its_schedule(tmp_path):
+    cfg = _config(tmp_path, extra=[ANNEALED_LR, "train.eval_every=0"])
+    trainer = Trainer(cfg, new_run(cfg, tmp_path))
+    try:
+        seen = []
+        for _ in range(3):
+            metrics = trainer.iterate()
+            group_lr = trainer.learners["main"].optimizer.param_groups[0]["lr"]
+            assert metrics["charts/lr"] == group_lr
+            seen.append(group_lr)
+    finally:
+        trainer.close()
+    # linear from 1e-3 to 1e-4 over 4 iterations, read at iterations 0, 1, 2
+    np.testing.assert_allclose(seen, [0.001, 0.000775, 0.00055])
 
 
 def test_history_quality_scores_drop_for_beaten_snapshots(tmp_path):
