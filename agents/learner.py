@@ -15,8 +15,9 @@ class Learner(Protocol):
 
     `gamma` is set by the training loop before each update (it follows the
     discount schedule), and so is the step size through `set_lr` (the
-    learning-rate schedule; a learner without one may ignore it). `state_dict()` holds everything needed to continue
-    exactly: weights, optimizer state and the learner's own counters.
+    learning-rate schedule; a learner without one may ignore it). `state_dict()`
+    holds everything needed to continue exactly: weights, optimizer state and
+    the learner's own counters.
     """
 
     policy: ActorCritic

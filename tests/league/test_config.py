@@ -42,7 +42,8 @@ def test_out_of_range_values_are_refused():
 
 
 def test_learning_rate_is_a_number_or_a_schedule():
-    assert parse_config({"learner": {"ppo": {"lr": 0.001}}}, source="x.yaml").learner.ppo.lr == 0.001
+    config = parse_config({"learner": {"ppo": {"lr": 0.001}}}, source="x.yaml")
+    assert config.learner.ppo.lr == 0.001
     lr = parse_config(
         {"learner": {"ppo": {"lr": {"start": 0.001, "end": 0.0001, "steps": 50}}}}, source="x.yaml"
     ).learner.ppo.lr
@@ -50,7 +51,8 @@ def test_learning_rate_is_a_number_or_a_schedule():
     with pytest.raises(ConfigError, match=r"x.yaml: key 'learner.ppo'.*lr must be > 0, got -1"):
         parse_config({"learner": {"ppo": {"lr": {"start": 0.1, "end": -1}}}}, source="x.yaml")
     with pytest.raises(ConfigError, match=r"unknown key 'learner.ppo.lr.stepz'"):
-        parse_config({"learner": {"ppo": {"lr": {"start": 0.1, "end": 0.1, "stepz": 1}}}}, source="x")
+        bad = {"start": 0.1, "end": 0.1, "stepz": 1}
+        parse_config({"learner": {"ppo": {"lr": bad}}}, source="x.yaml")
     with pytest.raises(ConfigError, match=r"key 'learner.ppo.lr'.*'fast'"):
         parse_config({"learner": {"ppo": {"lr": "fast"}}}, source="x.yaml")
 
