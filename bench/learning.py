@@ -77,6 +77,7 @@ def run(
                 arena = Arena(trainer.spec, trainer.info, trainer.factory)
                 arena.weights["main@0"] = k["weights"]["main"]
                 stats = arena.play("main@0", "random", games=games, seed=1)
+                greedy = arena.play("main@0", "random", games=games, seed=1, greedy=True)
                 rows.append(
                     {
                         "minutes": mark,
@@ -87,6 +88,7 @@ def run(
                         "wins": stats.wins,
                         "draws": stats.draws,
                         "losses": stats.losses,
+                        "greedy_score": greedy.score,
                     }
                 )
         finally:
@@ -118,14 +120,14 @@ def main() -> None:
         "runs": [run(p, args.minutes, args.games, marks, args.overrides) for p in args.p_latest],
     }
     Path(args.out).write_text(json.dumps(results, indent=2))
-    print("| p_latest | minutes | iteration | env steps | score vs random (W/D/L) |")
-    print("|---|---|---|---|---|")
+    print("| p_latest | minutes | iteration | env steps | score vs random (W/D/L) | greedy |")
+    print("|---|---|---|---|---|---|")
     for r in results["runs"]:
         for row in r["rows"]:
             print(
                 f"| {r['p_latest']} | {row['minutes']} | {row['iteration']} | "
                 f"{row['env_steps']:,} | {row['score']:.3f} "
-                f"({row['wins']}/{row['draws']}/{row['losses']}) |"
+                f"({row['wins']}/{row['draws']}/{row['losses']}) | {row['greedy_score']:.3f} |"
             )
 
 
