@@ -204,6 +204,8 @@ def rollout(
     mix = mixing_matrix(team_index, tau=shaping.tau, zero_sum=shaping.zero_sum)
     no_mask = np.zeros(0, dtype=bool)
     out: dict[str, list[_Stream]] = {role: [] for role in set(roles.values())}
+    # Streams cut off by a time limit, with their final observation and member, per role.
+    cut: dict[str, list[tuple[_Stream, np.ndarray, int]]] = {role: [] for role in out}
     finished: list[Episode] = []
     running: dict[int, _Running] = {}
     started = collected = env_steps = agent_steps = env_errors = 0
@@ -344,11 +346,8 @@ def rollout(
                 stream = run.streams.get(agent)
                 if stream is not None and stream.rows and not stream.done:
                     stream.done = True
-                    role = roles[team_of[agent]]
-                    value = pool.latest[role].policy.value_of(
-                        final_obs[None], np.array([member_of[agent]], dtype=np.int64)
-                    )
-                    stream.bootstrap = float(value[0])
+                    # V(final obs) is computed in one batch per role after the loop.
+                    cut[roles[team_of[agent]]].append((stream, final_obs, member_of[agent]))
             if res.over:
                 finished.append(_finish(run, info, agents, envs[i].spec.outcome))
                 for agent, stream in run.streams.items():
@@ -359,6 +358,13 @@ def rollout(
                 if wanted():
                     start(i)
 
+    for role, items in cut.items():
+        if items:
+            values = pool.latest[role].policy.value_of(
+                np.stack([it[1] for it in items]), np.array([it[2] for it in items], dtype=np.int64)
+            )
+            for (stream, _, _), value in zip(items, values.tolist(), strict=True):
+                stream.bootstrap = value
     batches = {role: _to_batch(streams) for role, streams in out.items() if streams}
     return RolloutResult(batches, finished, env_steps, agent_steps, env_errors)
 
