@@ -175,6 +175,9 @@ class LeagueConfig(_Strict):
     """OpenAI Five's quality-score learning rate."""
     max_pool: int | None = Field(None, ge=1)
     """Keep at most this many snapshots in the opponent pool (None: all)."""
+    random_opening: int = Field(0, ge=0)
+    """Open each training episode with k uniformly random env steps, k drawn from 0..K
+    (not learned from): keeps deterministic self-play meeting varied positions."""
 
 
 class Config(_Strict):

@@ -44,6 +44,8 @@ class Matchup:
     learn: frozenset[str]
     focal: str
     opponent: int
+    opening: int = 0
+    """Env steps at the start played by the random bot for every team (never learned from)."""
 
 
 @dataclass
@@ -51,11 +53,14 @@ class SelfPlayMatchmaker:
     """Seat the latest policy on a rotating focal team and draw every other team's opponent.
 
     The focal team rotates every episode, so sides are swapped and no seat bias
-    is learned. Teams played by a latest version are all learned from.
+    is learned. Teams played by a latest version are all learned from. With
+    `random_opening` K, each episode opens with k uniformly random moves, k drawn
+    from 0..K, so that self-play keeps meeting varied positions.
     """
 
     info: GameInfo
     samplers: dict[str, OpponentSampler | PFSPSampler]
+    random_opening: int = 0
 
     def __call__(self, episode: int, rng: np.random.Generator) -> Matchup:
         teams = list(self.info.teams)
@@ -68,7 +73,8 @@ class SelfPlayMatchmaker:
             if team != focal and version != LATEST:
                 opponent = int(version)
         learn = frozenset(t for t, key in players.items() if parse_key(key)[1] == LATEST)
-        return Matchup(players, learn, focal, opponent)
+        opening = int(rng.integers(self.random_opening + 1)) if self.random_opening else 0
+        return Matchup(players, learn, focal, opponent, opening)
 
 
 @dataclass
@@ -127,6 +133,8 @@ class Episode:
     returns: dict[str, float]
     signature: int = 0
     """Hash of the whole move sequence: equal for replays of the same game."""
+    opening: int = 0
+    """Env steps the random bot opened with (not learned from)."""
 
 
 @dataclass
@@ -166,6 +174,7 @@ class _Running:
     returns: np.ndarray | None = None
     signature: int = 0
     infos: dict[str, dict] = field(default_factory=dict)
+    opening: int = 0
 
 
 def rollout(
@@ -189,8 +198,9 @@ def rollout(
     started here gets id `first_episode + k * episode_stride` (workers use
     disjoint ids) and seat rotation `first_episode + k`. An env that raises is
     rebuilt and its partial episode dropped (counted in `env_errors`). With
-    `random_opening` K, the first K env steps of each episode are played by the
-    random bot (evaluation only: those steps are never learned from).
+    `random_opening` K (evaluation), the first K env steps of each episode are
+    played by the random bot; in training the matchup's `opening` says how many.
+    Opening steps are never learned from.
     """
     if random_opening and min_steps:
         raise ValueError("random_opening is for evaluation; it cannot be combined with learning")
@@ -214,6 +224,7 @@ def rollout(
         nonlocal started
         matchup = matchmaker(first_episode + started, rng)
         running[i] = _Running(first_episode + started * episode_stride, matchup)
+        running[i].opening = max(random_opening, matchup.opening)
         running[i].returns = np.zeros(len(agents))
         started += 1
         guarded(i, lambda: envs[i].reset(seed=int(rng.integers(2**31))))
@@ -254,10 +265,11 @@ def rollout(
             observed = guarded(i, lambda i=i: [(a, *envs[i].observe(a)) for a in envs[i].acting()])
             for agent, obs, mask in observed or ():
                 role = roles[team_of[agent]]
-                key = RANDOM if run.t < random_opening else run.matchup.players[team_of[agent]]
-                groups.setdefault((key, role), []).append((i, agent, obs, mask))
+                opening = run.t < run.opening
+                key = RANDOM if opening else run.matchup.players[team_of[agent]]
+                groups.setdefault((key, role, opening), []).append((i, agent, obs, mask))
         actions: dict[int, dict[str, Any]] = {i: {} for i in running}
-        for (key, role), items in groups.items():
+        for (key, role, opening), items in groups.items():
             player = pool.get(key, role)
             spaces = info.role_spaces[role]
             obs = np.stack([it[2] for it in items])
@@ -297,7 +309,7 @@ def rollout(
                     )
                 )
                 agent_steps += 1
-                if team_of[agent] in run.matchup.learn:
+                if not opening and team_of[agent] in run.matchup.learn:
                     stream = run.streams.get(agent)
                     if stream is None:
                         stream = run.streams[agent] = _Stream(
@@ -407,6 +419,7 @@ def _finish(run: _Running, info: GameInfo, agents: list[str], outcome: Callable 
         length=run.t,
         returns=returns,
         signature=run.signature,
+        opening=min(run.opening, run.t),
     )
 
 

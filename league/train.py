@@ -184,7 +184,7 @@ class Trainer:
         )
         t = time.monotonic()
         result = self.runner.run(
-            SelfPlayMatchmaker(self.info, self.samplers),
+            SelfPlayMatchmaker(self.info, self.samplers, self.config.league.random_opening),
             shaping=shaping,
             seed=int(self.rng.integers(2**31)),
             min_steps=tcfg.steps_per_iteration,

@@ -102,6 +102,21 @@ def test_asymmetric_simultaneous_game_gives_one_batch_per_role_with_components()
     assert set(np.unique(adv.member)) == {0, 1, 2}
 
 
+def test_random_openings_vary_and_are_not_learned_from():
+    info, _, pool, samplers, envs, rng = _setup("connect_four_v3", p_latest=1.0)
+    matchmaker = SelfPlayMatchmaker(info, samplers, random_opening=4)
+    res = rollout(envs, pool, matchmaker, shaping=ShapingParams(), rng=rng, min_steps=600)
+    batch = res.batches["main"]
+    _check_streams(batch)
+    assert {e.opening for e in res.episodes} == {0, 1, 2, 3, 4}
+    for e in res.episodes:
+        rows = batch.episode == e.id
+        # Both seats learn (latest vs latest); the opening moves are in no stream.
+        assert rows.sum() == e.length - e.opening
+        # The first learned move sees exactly the opening's pieces on the board.
+        assert batch.obs[rows].sum(axis=(1, 2, 3)).min() == e.opening
+
+
 def test_versus_random_bot_learns_nothing_and_alternates_seats():
     info, _, pool, samplers, envs, rng = _setup("tictactoe_v3")
     res = rollout(
