@@ -74,6 +74,33 @@ class _ConvTorso(nn.Module):
         return self.fc(self.net(x.permute(0, 3, 1, 2)))
 
 
+class _GridTorso(nn.Module):
+    """3x3 same-padding convolutions for small boards (e.g. connect four's 6x7).
+
+    A threat is the same pattern in every column; convolutions share what is
+    learned about it across the board, where an MLP must learn each place anew.
+    """
+
+    def __init__(self, shape: Sequence[int], out: int, channels: int = 32) -> None:
+        super().__init__()
+        h, w, c = shape
+        self.net = nn.Sequential(
+            nn.Conv2d(c, channels, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(channels, channels, 3, padding=1),
+            nn.ReLU(),
+            nn.Flatten(),
+        )
+        self.fc = nn.Sequential(nn.Linear(channels * h * w, out), nn.ReLU())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.net(x.permute(0, 3, 1, 2)))
+
+
+SMALL_GRID = 16
+"""Observations [H, W, C] with min(H, W) below this get `_GridTorso` when kind is cnn."""
+
+
 class MultiCategorical:
     """Independent categoricals, one per MultiDiscrete dimension. Shapes as Categorical's."""
 
@@ -128,7 +155,8 @@ class ActorCritic(nn.Module):
         if self.cnn:
             if len(spaces.obs_shape) != 3:
                 raise ValueError(f"a CNN needs [H, W, C] observations, not {spaces.obs_shape}")
-            self.torso = _ConvTorso(spaces.obs_shape, hidden[-1])
+            small = min(spaces.obs_shape[:2]) < SMALL_GRID
+            self.torso = (_GridTorso if small else _ConvTorso)(spaces.obs_shape, hidden[-1])
             feat = hidden[-1] + n_members
             self.actor = _mlp([feat, hidden[-1], n_out], out_gain=0.01)
             self.critic = _mlp([feat, hidden[-1], 1], out_gain=1.0)

@@ -54,6 +54,18 @@ def test_cnn_chosen_for_images_and_member_index_changes_output():
     assert not torch.allclose(value[0], value[1])
 
 
+def test_small_boards_get_same_padding_convolutions():
+    board = Spaces(obs_shape=(6, 7, 2), obs_dtype="int8", image=False, has_mask=True, n_actions=7)
+    net = ActorCritic(board, n_members=1, hidden=(64,), kind="cnn")
+    assert type(net.torso).__name__ == "_GridTorso"
+    obs = np.zeros((3, 6, 7, 2), dtype=np.int8)
+    obs[1, 5, 0, 1] = obs[2, 5, 6, 1] = 1  # the same piece in the left and right columns
+    out = net.act(obs, np.zeros(3, np.int64), np.ones((3, 7), bool))
+    assert out.probs.shape == (3, 7)
+    # every board cell is seen: moving a piece changes the value
+    assert len({round(float(v), 6) for v in out.value}) == 3
+
+
 def test_device_resolution():
     assert resolve_device("cpu").type == "cpu"
     expected = "cuda" if torch.cuda.is_available() else "cpu"
