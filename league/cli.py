@@ -291,7 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--workers",
         type=int,
-        help="Ray rollout workers (0: in this process; default: CPUs Ray sees minus one)",
+        help="Ray rollout workers (0: in this process; default: the CPUs Ray sees)",
     )
     train.add_argument("--envs-per-worker", type=int, help="env copies per worker")
     train.add_argument(

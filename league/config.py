@@ -72,7 +72,8 @@ class TrainConfig(_Strict):
     envs: int = Field(32, ge=1)
     """Env copies stepped together (batched inference), per rollout worker."""
     workers: int | None = Field(None, ge=0)
-    """Ray rollout workers; 0 runs rollouts in the driver; None: the CPUs Ray sees minus one."""
+    """Ray rollout workers; 0 runs rollouts in the driver; None: the CPUs Ray sees (the
+    learner waits while they collect, so it needs no core of its own)."""
     snapshot_every: int = Field(10, ge=1)
     """Register a snapshot of each learning policy every K iterations."""
     checkpoint_every: int = Field(10, ge=1)
