@@ -223,9 +223,12 @@ def rollout(
     def start(i: int) -> None:
         nonlocal started
         matchup = matchmaker(first_episode + started, rng)
-        running[i] = _Running(first_episode + started * episode_stride, matchup)
-        running[i].opening = max(random_opening, matchup.opening)
-        running[i].returns = np.zeros(len(agents))
+        running[i] = _Running(
+            first_episode + started * episode_stride,
+            matchup,
+            returns=np.zeros(len(agents)),
+            opening=max(random_opening, matchup.opening),
+        )
         started += 1
         guarded(i, lambda: envs[i].reset(seed=int(rng.integers(2**31))))
 
