@@ -53,8 +53,10 @@ class Counters:
     worker_restarts: int = 0
 
 
-def schedule(cfg: Any) -> Schedule:
-    """Build a Schedule from a ScheduleConfig."""
+def schedule(cfg: ScheduleConfig | float) -> Schedule:
+    """Build a Schedule from a ScheduleConfig (a plain number never moves)."""
+    if not isinstance(cfg, ScheduleConfig):
+        return Schedule(cfg, cfg)
     return Schedule(cfg.start, cfg.end, cfg.steps, cfg.interpolation)
 
 
@@ -85,10 +87,8 @@ class Trainer:
         self.rng = np.random.default_rng(config.seed)
         random.seed(config.seed)
         self.factory = PolicyFactory(self.info, tuple(config.model.hidden), config.model.kind)
-        settings = config.learner.ppo
-        lr = settings.lr
-        self.lr = schedule(lr) if isinstance(lr, ScheduleConfig) else Schedule(lr, lr)
-        ppo = PPOConfig(**{**settings.model_dump(), "lr": self.lr.value(0)})
+        self.lr = schedule(config.learner.ppo.lr)
+        ppo = PPOConfig(**{**config.learner.ppo.model_dump(), "lr": self.lr.value(0)})
         self.learners = {}
         for i, role in enumerate(self.roles):
             torch.manual_seed(config.seed + i)  # each role's own initial weights
