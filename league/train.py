@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import random
+import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -148,9 +150,25 @@ class Trainer:
         start_seconds = self.counters.seconds
         t0 = time.monotonic()
         last_metrics: dict[str, float] = {}
-        interrupted = False
+        interrupted = aborted = False
+        # Ctrl-C only sets a flag that the loop reads between iterations: an exception
+        # raised at an arbitrary point could leave a lock held (seen: a hung exit) or
+        # a half-done iteration in the checkpoint. A second Ctrl-C aborts at once.
+        asked: list[int] = []
+
+        def on_sigint(signum: int, frame: Any) -> None:
+            if asked:
+                raise KeyboardInterrupt
+            asked.append(signum)
+
+        in_main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGINT, on_sigint) if in_main else None
         try:
             while self.counters.iteration < total:
+                if asked:
+                    interrupted = True
+                    logger.warning("interrupted: writing a checkpoint before exit")
+                    break
                 if budget is not None and self.counters.seconds >= budget:
                     break
                 it_start = time.monotonic()
@@ -163,11 +181,15 @@ class Trainer:
                 if on_iteration is not None:
                     on_iteration(last_metrics)
         except KeyboardInterrupt:
-            interrupted = True
-            logger.warning("interrupted: writing a checkpoint before exit")
+            # Second Ctrl-C: the iteration may be half done, so keep the last checkpoint.
+            interrupted = aborted = True
+            logger.warning("aborted: resume continues from the last checkpoint")
         finally:
+            if in_main:
+                signal.signal(signal.SIGINT, previous)
             self.counters.seconds = start_seconds + (time.monotonic() - t0)
-            self.checkpoint()
+            if not aborted:
+                self.checkpoint()
         return self.summary(last_metrics, interrupted=interrupted)
 
     def iterate(self) -> dict[str, float]:

@@ -163,3 +163,25 @@ def test_history_quality_scores_drop_for_beaten_snapshots(tmp_path):
     assert len(scores) == 2
     assert min(scores.values()) < 0.0
     assert np.isfinite(list(scores.values())).all()
+
+
+def test_ctrl_c_stops_between_iterations_with_a_consistent_checkpoint(tmp_path):
+    import os
+    import signal
+
+    cfg = _config(tmp_path, extra=["train.iterations=50", "train.eval_every=0"])
+    run_dir = new_run(cfg, tmp_path)
+    trainer = Trainer(cfg, run_dir)
+    try:
+        # Ctrl-C after iteration 2 (the loop only reads the flag between iterations).
+        summary = trainer.train(
+            on_iteration=lambda _m: (
+                trainer.counters.iteration == 2 and os.kill(os.getpid(), signal.SIGINT)
+            )
+        )
+    finally:
+        trainer.close()
+    assert summary["interrupted"] is True and summary["iterations"] == 2
+    saved = load_checkpoint(run_dir / CHECKPOINT_FILE)["counters"]
+    assert saved["iteration"] == 2 and saved["env_steps"] == summary["env_steps"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
