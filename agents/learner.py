@@ -13,15 +13,17 @@ from agents.policy import ActorCritic
 class Learner(Protocol):
     """Improve a policy from batches of experience.
 
-    `gamma` is set by the training loop before each update (it follows the
-    discount schedule), and so is the step size through `set_lr` (the
-    learning-rate schedule; a learner without one may ignore it). `state_dict()`
+    `gamma` and `ent_coef` are set by the training loop before each update (they
+    follow the discount and entropy-bonus schedules; a learner without an entropy
+    bonus may ignore it), and so is the step size through `set_lr` (the
+    learning-rate schedule). `state_dict()`
     holds everything needed to continue exactly: weights, optimizer state and
     the learner's own counters.
     """
 
     policy: ActorCritic
     gamma: float
+    ent_coef: float
 
     def set_lr(self, lr: float) -> None:
         """Set the learning rate for the next updates."""

@@ -143,6 +143,7 @@ class ActorCritic(nn.Module):
         n_members: int,
         hidden: Sequence[int] = (256, 256),
         kind: str = "auto",
+        channels: int = 32,
     ) -> None:
         super().__init__()
         if kind not in ("auto", "mlp", "cnn"):
@@ -156,7 +157,10 @@ class ActorCritic(nn.Module):
             if len(spaces.obs_shape) != 3:
                 raise ValueError(f"a CNN needs [H, W, C] observations, not {spaces.obs_shape}")
             small = min(spaces.obs_shape[:2]) < SMALL_GRID
-            self.torso = (_GridTorso if small else _ConvTorso)(spaces.obs_shape, hidden[-1])
+            if small:
+                self.torso = _GridTorso(spaces.obs_shape, hidden[-1], channels)
+            else:
+                self.torso = _ConvTorso(spaces.obs_shape, hidden[-1])
             feat = hidden[-1] + n_members
             self.actor = _mlp([feat, hidden[-1], n_out], out_gain=0.01)
             self.critic = _mlp([feat, hidden[-1], 1], out_gain=1.0)

@@ -52,6 +52,7 @@ class PPO:
         self.config, self.device = config, device
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.lr, eps=1e-5)
         self.gamma = 0.99
+        self.ent_coef = config.ent_coef
         self.updates = 0
         self._rng = np.random.default_rng(seed)
 
@@ -111,7 +112,7 @@ class PPO:
                 else:
                     v_loss = 0.5 * ((value - ret_t[idx]) ** 2).mean()
                 entropy = ActorCritic.entropy(dist).mean()
-                loss = pg_loss - cfg.ent_coef * entropy + cfg.vf_coef * v_loss
+                loss = pg_loss - self.ent_coef * entropy + cfg.vf_coef * v_loss
                 self.optimizer.zero_grad()
                 loss.backward()
                 nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm)

@@ -89,7 +89,7 @@ def sampling_rate(game: str, workers: int, seconds: float) -> float:
     config = _config(game, workers)
     spec = builtin_game(game)
     info = spec.info()
-    factory = PolicyFactory(info, tuple(config.model.hidden), config.model.kind)
+    factory = PolicyFactory.from_config(info, config.model)
     runner = RayRunner(spec, info, workers=workers, envs=config.train.envs, factory=factory)
     roles = sorted(set(info.roles.values()))
     try:

@@ -102,8 +102,8 @@ class PPOSettings(_Strict):
     """GAE lambda."""
     vf_coef: float = Field(0.5, ge=0)
     """Value-loss weight."""
-    ent_coef: float = Field(0.01, ge=0)
-    """Entropy-bonus weight."""
+    ent_coef: NumberOrSchedule = 0.01
+    """Entropy-bonus weight: a number, or annealed as `{start, end, steps}` (linear)."""
     max_grad_norm: float = Field(0.5, gt=0)
     """Gradient-norm clip."""
     target_kl: float | None = Field(0.03, gt=0)
@@ -114,12 +114,19 @@ class PPOSettings(_Strict):
     """Clip the value loss."""
 
     @model_validator(mode="after")
-    def _lr_positive(self) -> PPOSettings:
-        values = (self.lr,) if isinstance(self.lr, float) else (self.lr.start, self.lr.end)
-        for value in values:
+    def _schedules_in_range(self) -> PPOSettings:
+        for value in _ends(self.lr):
             if not value > 0:
                 raise ValueError(f"lr must be > 0, got {value}")
+        for value in _ends(self.ent_coef):
+            if not value >= 0:
+                raise ValueError(f"ent_coef must be >= 0, got {value}")
         return self
+
+
+def _ends(value: float | ScheduleConfig) -> tuple[float, ...]:
+    """The values a number or a schedule takes at its ends."""
+    return (value,) if isinstance(value, float) else (value.start, value.end)
 
 
 class LearnerConfig(_Strict):
@@ -134,6 +141,8 @@ class ModelConfig(_Strict):
     """Torso: auto picks a CNN for image observations."""
     hidden: list[int] = Field(default_factory=lambda: [256, 256])
     """Hidden layer sizes."""
+    channels: int = Field(32, ge=1)
+    """Channels of each 3x3 convolution of the small-board CNN (kind cnn, board under 16)."""
 
 
 class TimeDecayConfig(_Strict):

@@ -194,7 +194,7 @@ class Arena:
 
 
 def _factory(config: Config, info: GameInfo) -> PolicyFactory:
-    return PolicyFactory(info, tuple(config.model.hidden), config.model.kind)
+    return PolicyFactory.from_config(info, config.model)
 
 
 def leaderboard_ratings(registry: Registry) -> dict[str, float]:

@@ -7,13 +7,16 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from agents import ActorCritic, ActOutput
 from envs import GameInfo, Spaces
+
+if TYPE_CHECKING:
+    from league.config import ModelConfig
 
 LATEST = "latest"
 RANDOM = "random"
@@ -162,6 +165,12 @@ class PolicyFactory:
     info: GameInfo
     hidden: tuple[int, ...]
     kind: str
+    channels: int = 32
+
+    @classmethod
+    def from_config(cls, info: GameInfo, model: ModelConfig) -> PolicyFactory:
+        """The factory for a config's `model` section."""
+        return cls(info, tuple(model.hidden), model.kind, model.channels)
 
     def __call__(self, role: str) -> ActorCritic:
         # Building a network must not advance the global torch RNG (which samples
@@ -172,6 +181,7 @@ class PolicyFactory:
                 n_members=self.info.max_team_size,
                 hidden=self.hidden,
                 kind=self.kind,
+                channels=self.channels,
             )
 
 

@@ -88,9 +88,16 @@ class Trainer:
         torch.manual_seed(config.seed)
         self.rng = np.random.default_rng(config.seed)
         random.seed(config.seed)
-        self.factory = PolicyFactory(self.info, tuple(config.model.hidden), config.model.kind)
+        self.factory = PolicyFactory.from_config(self.info, config.model)
         self.lr = schedule(config.learner.ppo.lr)
-        ppo = PPOConfig(**{**config.learner.ppo.model_dump(), "lr": self.lr.value(0)})
+        self.ent_coef = schedule(config.learner.ppo.ent_coef)
+        ppo = PPOConfig(
+            **{
+                **config.learner.ppo.model_dump(),
+                "lr": self.lr.value(0),
+                "ent_coef": self.ent_coef.value(0),
+            }
+        )
         self.learners = {}
         for i, role in enumerate(self.roles):
             torch.manual_seed(config.seed + i)  # each role's own initial weights
@@ -197,8 +204,10 @@ class Trainer:
         c, tcfg = self.counters, self.config.train
         gamma = self.gamma.value(c.iteration)
         lr = self.lr.value(c.iteration)
+        ent_coef = self.ent_coef.value(c.iteration)
         for learner in self.learners.values():
             learner.gamma = gamma
+            learner.ent_coef = ent_coef
             learner.set_lr(lr)
         shaping = self.shaping()
         self.runner.set_latest(
@@ -239,6 +248,7 @@ class Trainer:
         metrics.update(self._episode_metrics(result.episodes))
         metrics["charts/gamma"] = gamma
         metrics["charts/lr"] = lr
+        metrics["charts/ent_coef"] = ent_coef
         metrics["charts/tau"] = shaping.tau
         metrics["charts/env_steps"] = float(c.env_steps)
         metrics["charts/SPS"] = result.env_steps / max(collect_s + learn_s, 1e-9)

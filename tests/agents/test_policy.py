@@ -5,7 +5,9 @@ import pytest
 import torch
 
 from agents import PPO, ActorCritic, Batch, PPOConfig, resolve_device
-from envs import Spaces
+from envs import Spaces, builtin_game
+from league.config import ModelConfig
+from league.players import PolicyFactory
 
 DISCRETE = Spaces(obs_shape=(4,), obs_dtype="float32", image=False, has_mask=True, n_actions=3)
 CONTINUOUS = Spaces(
@@ -64,6 +66,16 @@ def test_small_boards_get_same_padding_convolutions():
     assert out.probs.shape == (3, 7)
     # every board cell is seen: moving a piece changes the value
     assert len({round(float(v), 6) for v in out.value}) == 3
+
+
+def test_grid_channels_from_the_model_config():
+    info = builtin_game("connect_four_v3").info()
+    model = ModelConfig(kind="cnn", hidden=[24], channels=8)
+    net = PolicyFactory.from_config(info, model)("main")
+    convs = [m for m in net.torso.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [8, 8]
+    assert net.torso.fc[0].in_features == 8 * 6 * 7
+    assert net.torso.fc[0].out_features == 24
 
 
 def test_device_resolution():
@@ -176,3 +188,23 @@ def test_ppo_learns_a_multidiscrete_bandit():
     assert batch().reward.mean() > 0.8
     greedy = ppo.policy.act(np.zeros((3, 4), np.float32), np.zeros(3, np.int64), None, greedy=True)
     assert greedy.action.tolist() == [[2, 1]] * 3
+
+
+def test_ppo_entropy_bonus_set_by_the_loop_keeps_the_policy_spread():
+    # Same bandit, same seeds: a large entropy weight set on the learner (as the
+    # trainer's schedule does) holds the policy near uniform, weight 0 lets it commit.
+    probs = {}
+    for ent_coef in (0.0, 5.0):
+        torch.manual_seed(0)
+        rng = np.random.default_rng(0)
+        ppo = PPO(
+            ActorCritic(DISCRETE, n_members=1, hidden=(16,)),
+            PPOConfig(lr=0.01, minibatch_size=64, ent_coef=0.0),
+            device=torch.device("cpu"),
+        )
+        ppo.ent_coef = ent_coef
+        for _ in range(10):
+            ppo.update(_bandit_batch(ppo.policy, 512, rng))
+        probs[ent_coef] = _bandit_batch(ppo.policy, 512, rng).probs[:, 2].mean()
+    assert probs[0.0] > 0.8
+    assert probs[5.0] < 0.6

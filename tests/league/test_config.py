@@ -57,6 +57,15 @@ def test_learning_rate_is_a_number_or_a_schedule():
         parse_config({"learner": {"ppo": {"lr": "fast"}}}, source="x.yaml")
 
 
+def test_entropy_bonus_is_a_number_or_a_schedule():
+    ent = parse_config(
+        {"learner": {"ppo": {"ent_coef": {"start": 0.01, "end": 0.0, "steps": 9}}}}, source="x"
+    ).learner.ppo.ent_coef
+    assert (ent.start, ent.end, ent.steps) == (0.01, 0.0, 9)
+    with pytest.raises(ConfigError, match=r"ent_coef must be >= 0, got -0.5"):
+        parse_config({"learner": {"ppo": {"ent_coef": -0.5}}}, source="x.yaml")
+
+
 def test_overrides_apply_and_unknown_override_keys_fail(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("game: {name: tictactoe_v3}\n")

@@ -134,20 +134,24 @@ def test_training_metrics_are_namespaced_and_logged(tmp_path):
         assert kinds == {"train", "eval"}
 
 
-def test_learning_rate_follows_its_schedule(tmp_path):
-    cfg = _config(tmp_path, extra=[ANNEALED_LR, "train.eval_every=0"])
+def test_learning_rate_and_entropy_bonus_follow_their_schedules(tmp_path):
+    ent = "learner.ppo.ent_coef={start: 0.02, end: 0.0, steps: 2}"
+    cfg = _config(tmp_path, extra=[ANNEALED_LR, ent, "train.eval_every=0"])
     trainer = Trainer(cfg, new_run(cfg, tmp_path))
     try:
-        seen = []
+        seen, ents = [], []
         for _ in range(3):
             metrics = trainer.iterate()
             group_lr = trainer.learners["main"].optimizer.param_groups[0]["lr"]
             assert metrics["charts/lr"] == group_lr
+            assert metrics["charts/ent_coef"] == trainer.learners["main"].ent_coef
             seen.append(group_lr)
+            ents.append(metrics["charts/ent_coef"])
     finally:
         trainer.close()
     # linear from 1e-3 to 1e-4 over 4 iterations, read at iterations 0, 1, 2
     np.testing.assert_allclose(seen, [0.001, 0.000775, 0.00055])
+    np.testing.assert_allclose(ents, [0.02, 0.01, 0.0], atol=1e-12)
 
 
 def test_history_quality_scores_drop_for_beaten_snapshots(tmp_path):
