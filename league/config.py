@@ -188,6 +188,18 @@ class LeagueConfig(_Strict):
     random_opening: int = Field(0, ge=0)
     """Open each training episode with k uniformly random env steps, k drawn from 0..K
     (not learned from): keeps deterministic self-play meeting varied positions."""
+    bots: dict[Literal["random", "scripted"], float] = Field(default_factory=dict)
+    """Built-in bots as permanent members of the history: bot -> share of the history
+    draws (the 1 - p_latest part) it plays instead of a snapshot, e.g. {random: 0.25}."""
+
+    @model_validator(mode="after")
+    def _bot_shares(self) -> LeagueConfig:
+        for bot, share in self.bots.items():
+            if not 0 <= share <= 1:
+                raise ValueError(f"bots.{bot} must be a share in [0, 1], got {share}")
+        if sum(self.bots.values()) > 1:
+            raise ValueError(f"bots shares sum to {sum(self.bots.values())}, more than 1")
+        return self
 
 
 class Config(_Strict):

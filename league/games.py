@@ -48,6 +48,11 @@ def resolve_game(config: Config, *, source: str = "config") -> GameSpec:
     if game.outcome is not None:
         changes["outcome"] = import_callable(game.outcome, source=source, key="game.outcome")
     spec = dataclasses.replace(spec, **changes)
+    if "scripted" in config.league.bots and spec.bot is None:
+        raise ConfigError(
+            f"{source}: key 'league.bots': game {spec.name!r} has no scripted bot "
+            f"(bots: {dict(config.league.bots)})"
+        )
     try:
         return with_padding(spec)
     except GameError as err:

@@ -55,12 +55,15 @@ class SelfPlayMatchmaker:
     The focal team rotates every episode, so sides are swapped and no seat bias
     is learned. Teams played by a latest version are all learned from. With
     `random_opening` K, each episode opens with k uniformly random moves, k drawn
-    from 0..K, so that self-play keeps meeting varied positions.
+    from 0..K, so that self-play keeps meeting varied positions. `bots` gives
+    built-in bots a share of the history draws (their games teach the focal team only).
     """
 
     info: GameInfo
     samplers: dict[str, OpponentSampler | PFSPSampler]
     random_opening: int = 0
+    bots: dict[str, float] = field(default_factory=dict)
+    """Bot key -> share of the history draws that the bot plays instead of the snapshot."""
 
     def __call__(self, episode: int, rng: np.random.Generator) -> Matchup:
         teams = list(self.info.teams)
@@ -71,10 +74,23 @@ class SelfPlayMatchmaker:
             version = LATEST if team == focal else self.samplers[roles[team]].sample(rng)
             players[team] = policy_key(roles[team], version)
             if team != focal and version != LATEST:
-                opponent = int(version)
+                bot = self._bot(rng)
+                players[team] = bot or players[team]
+                opponent = OPPONENT_BOT if bot else int(version)
         learn = frozenset(t for t, key in players.items() if parse_key(key)[1] == LATEST)
         opening = int(rng.integers(self.random_opening + 1)) if self.random_opening else 0
         return Matchup(players, learn, focal, opponent, opening)
+
+    def _bot(self, rng: np.random.Generator) -> str | None:
+        """The bot that takes this history draw, if any."""
+        if not self.bots:
+            return None
+        u = rng.random()
+        for bot, share in self.bots.items():
+            if u < share:
+                return bot
+            u -= share
+        return None
 
 
 @dataclass

@@ -19,9 +19,22 @@ import yaml
 from agents import PPO, PPOConfig, Schedule, resolve_device
 from envs import GameInfo, GameSpec, ShapingParams
 from league.checkpoint import load_checkpoint, save_checkpoint
-from league.config import Config, LeagueConfig, ScheduleConfig, dump_config, parse_config
+from league.config import (
+    Config,
+    LeagueConfig,
+    ScheduleConfig,
+    dump_config,
+    parse_config,
+)
 from league.games import resolve_game
-from league.players import RANDOM, SCRIPTED, PolicyFactory, policy_key
+from league.players import (
+    OPPONENT_BOT,
+    OPPONENT_LATEST,
+    RANDOM,
+    SCRIPTED,
+    PolicyFactory,
+    policy_key,
+)
 from league.registry import Registry
 from league.rollout import Episode, SelfPlayMatchmaker, VersusMatchmaker, match_row
 from league.runner import SerialRunner
@@ -215,7 +228,12 @@ class Trainer:
         )
         t = time.monotonic()
         result = self.runner.run(
-            SelfPlayMatchmaker(self.info, self.samplers, self.config.league.random_opening),
+            SelfPlayMatchmaker(
+                self.info,
+                self.samplers,
+                self.config.league.random_opening,
+                self.config.league.bots,
+            ),
             shaping=shaping,
             seed=int(self.rng.integers(2**31)),
             min_steps=tcfg.steps_per_iteration,
@@ -286,12 +304,15 @@ class Trainer:
     def _episode_metrics(self, episodes: list[Episode]) -> dict[str, float]:
         out = {"charts/episode_length": float(np.mean([e.length for e in episodes]))}
         if episodes and episodes[0].result:
-            vs_latest = [e.result[e.focal] for e in episodes if e.opponent < 0]
-            vs_history = [e.result[e.focal] for e in episodes if e.opponent >= 0]
-            if vs_latest:
-                out["league/win_rate_vs_latest"] = float(np.mean(vs_latest))
-            if vs_history:
-                out["league/win_rate_vs_history"] = float(np.mean(vs_history))
+            for name, games in (
+                ("latest", [e for e in episodes if e.opponent == OPPONENT_LATEST]),
+                ("history", [e for e in episodes if e.opponent >= 0]),
+                ("bots", [e for e in episodes if e.opponent == OPPONENT_BOT]),
+            ):
+                if games:
+                    out[f"league/win_rate_vs_{name}"] = float(
+                        np.mean([e.result[e.focal] for e in games])
+                    )
         return out
 
     def evaluate_vs_random(self, episodes: int) -> dict[str, float]:

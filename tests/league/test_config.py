@@ -84,6 +84,23 @@ def test_unknown_game_names_the_key(tmp_path):
         resolve_game(load_config(path), source=str(path))
 
 
+def test_bot_shares_are_checked():
+    lg = parse_config({"league": {"bots": {"random": 0.25}}}, source="x.yaml").league
+    assert lg.bots == {"random": 0.25}
+    with pytest.raises(ConfigError, match=r"league.*bots.random must be a share in \[0, 1\]"):
+        parse_config({"league": {"bots": {"random": 1.5}}}, source="x.yaml")
+    with pytest.raises(ConfigError, match="sum to 1.2"):
+        parse_config({"league": {"bots": {"random": 0.6, "scripted": 0.6}}}, source="x.yaml")
+    with pytest.raises(ConfigError, match=r"league.bots.*'minimax'"):
+        parse_config({"league": {"bots": {"minimax": 0.1}}}, source="x.yaml")
+    # simple tag has no scripted bot: refused before any run directory is made
+    no_bot = parse_config(
+        {"game": {"name": "simple_tag_v3"}, "league": {"bots": {"scripted": 0.1}}}, source="t.yaml"
+    )
+    with pytest.raises(ConfigError, match="t.yaml: key 'league.bots'.*no scripted bot"):
+        resolve_game(no_bot, source="t.yaml")
+
+
 def test_missing_file_and_bad_yaml(tmp_path):
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(tmp_path / "missing.yaml")

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from envs import GameEnv, ShapingParams, builtin_game
-from league.players import PlayerPool, PolicyFactory, policy_key
+from league.players import OPPONENT_BOT, OPPONENT_LATEST, PlayerPool, PolicyFactory, policy_key
 from league.rollout import SelfPlayMatchmaker, VersusMatchmaker, rollout
 from matchmaking import OpponentSampler
 
@@ -83,6 +83,36 @@ def test_snapshot_opponents_are_not_trained_on():
     assert len(batch) < res.agent_steps
     for e in res.episodes:
         assert sum(e.result.values()) == pytest.approx(1.0)
+
+
+def test_bots_take_their_share_of_the_history_draws():
+    info, _, _, samplers, _, _ = _setup("connect_four_v3", p_latest=0.8)
+    rng = np.random.default_rng(1)
+    # Before the first snapshot there is no history, so no bot either.
+    matchmaker = SelfPlayMatchmaker(info, samplers, bots={"random": 0.25})
+    assert all(matchmaker(i, rng).opponent == OPPONENT_LATEST for i in range(200))
+    samplers["main"].add(7)
+    draws = [matchmaker(i, rng) for i in range(10_000)]
+    bot_games = [m for m in draws if m.opponent == OPPONENT_BOT]
+    # 80% latest, 20% history of which a quarter is the random bot: 5% of all games.
+    assert abs(len(bot_games) / len(draws) - 0.05) < 0.01
+    assert abs(sum(m.opponent == 7 for m in draws) / len(draws) - 0.15) < 0.015
+    for m in bot_games:
+        assert m.learn == {m.focal}
+        assert [k for t, k in m.players.items() if t != m.focal] == ["random"]
+
+
+def test_bot_opponents_are_not_trained_on():
+    info, factory, pool, samplers, envs, rng = _setup("connect_four_v3", p_latest=0.0)
+    samplers["main"].add(7)
+    pool.add_snapshot(policy_key("main", 7), factory("main").state_dict())
+    matchmaker = SelfPlayMatchmaker(info, samplers, bots={"random": 1.0})
+    res = rollout(envs, pool, matchmaker, shaping=ShapingParams(), rng=rng, min_steps=200)
+    batch = res.batches["main"]
+    assert (batch.opponent == OPPONENT_BOT).all()
+    assert all(e.learn == [e.focal] and "random" in e.players.values() for e in res.episodes)
+    assert len(batch) < res.agent_steps  # only the focal side's moves
+    _check_streams(batch)
 
 
 def test_asymmetric_simultaneous_game_gives_one_batch_per_role_with_components():

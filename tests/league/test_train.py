@@ -169,6 +169,25 @@ def test_history_quality_scores_drop_for_beaten_snapshots(tmp_path):
     assert np.isfinite(list(scores.values())).all()
 
 
+def test_bot_games_are_played_recorded_and_scored_apart(tmp_path):
+    extra = ["league.p_latest=0.0", "train.snapshot_every=1", "league.bots={random: 1.0}"]
+    cfg = _config(tmp_path, extra=extra)
+    run_dir = new_run(cfg, tmp_path)
+    trainer = Trainer(cfg, run_dir)
+    try:
+        first = trainer.iterate()  # no history yet: latest against latest
+        second = trainer.iterate()  # every history draw goes to the random bot
+        scores = trainer.samplers["main"].scores()
+    finally:
+        trainer.close()
+    assert "league/win_rate_vs_latest" in first and "league/win_rate_vs_bots" not in first
+    assert "league/win_rate_vs_bots" in second and "league/win_rate_vs_history" not in second
+    assert set(scores.values()) == {0.0}  # bot games change no quality score
+    with Registry(run_dir) as registry:
+        train = [m for m in registry.matches("train") if m["iteration"] == 2]
+    assert train and all("random" in m["players"].values() for m in train)
+
+
 def test_ctrl_c_stops_between_iterations_with_a_consistent_checkpoint(tmp_path):
     import os
     import signal
