@@ -185,7 +185,7 @@ def test_bot_games_are_played_recorded_and_scored_apart(tmp_path):
     assert set(scores.values()) == {0.0}  # bot games change no quality score
     with Registry(run_dir) as registry:
         train = [m for m in registry.matches("train") if m["iteration"] == 2]
-    assert train and all("random" in m["players"].values() for m in train)
+    assert train and all("random" in m["participants"] for m in train)
 
 
 def test_ctrl_c_stops_between_iterations_with_a_consistent_checkpoint(tmp_path):
