@@ -3,7 +3,10 @@
 Trains with the shipped config for 10 minutes of wall-clock time, keeps the
 weights at 2.5, 5 and 10 minutes, and scores each against the uniformly random
 bot over 200 games (both seats, sampled actions). Repeats with `p_latest: 1.0`
-(self-play against the latest version only) for comparison.
+(self-play against the latest version only) for comparison. Also reports the greedy
+score against the random bot and the sampled score against the scripted bot (which
+wins when it can, blocks when it must, else plays centre-first), an opponent the
+shipped config does not train against.
 
     python bench/learning.py [--minutes 10] [--games 200] [--out bench/learning.json]
                              [--p-latest 0.8 1.0] [--set key.path=value ...]
@@ -78,6 +81,7 @@ def run(
                 arena.weights["main@0"] = k["weights"]["main"]
                 stats = arena.play("main@0", "random", games=games, seed=1)
                 greedy = arena.play("main@0", "random", games=games, seed=1, greedy=True)
+                scripted = arena.play("main@0", "scripted", games=games, seed=1)
                 rows.append(
                     {
                         "minutes": mark,
@@ -89,6 +93,7 @@ def run(
                         "draws": stats.draws,
                         "losses": stats.losses,
                         "greedy_score": greedy.score,
+                        "scripted_score": scripted.score,
                     }
                 )
         finally:
@@ -120,14 +125,18 @@ def main() -> None:
         "runs": [run(p, args.minutes, args.games, marks, args.overrides) for p in args.p_latest],
     }
     Path(args.out).write_text(json.dumps(results, indent=2))
-    print("| p_latest | minutes | iteration | env steps | score vs random (W/D/L) | greedy |")
-    print("|---|---|---|---|---|---|")
+    print(
+        "| p_latest | minutes | iteration | env steps | score vs random (W/D/L) | greedy "
+        "| vs scripted bot |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for r in results["runs"]:
         for row in r["rows"]:
             print(
                 f"| {r['p_latest']} | {row['minutes']} | {row['iteration']} | "
                 f"{row['env_steps']:,} | {row['score']:.3f} "
-                f"({row['wins']}/{row['draws']}/{row['losses']}) | {row['greedy_score']:.3f} |"
+                f"({row['wins']}/{row['draws']}/{row['losses']}) | {row['greedy_score']:.3f} "
+                f"| {row['scripted_score']:.3f} |"
             )
 
 

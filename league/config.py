@@ -188,6 +188,9 @@ class LeagueConfig(_Strict):
     random_opening: int = Field(0, ge=0)
     """Open each training episode with k uniformly random env steps, k drawn from 0..K
     (not learned from): keeps deterministic self-play meeting varied positions."""
+    opening_side: Literal["all", "opponents"] = "all"
+    """Who moves at random in the opening: every team, or only the teams facing the focal
+    team (which plays and learns from the first move: it meets odd moves and must answer)."""
     bots: dict[Literal["random", "scripted"], float] = Field(default_factory=dict)
     """Built-in bots as permanent members of the history: bot -> share of the history
     draws (the 1 - p_latest part) it plays instead of a snapshot, e.g. {random: 0.25}."""

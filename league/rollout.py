@@ -45,7 +45,9 @@ class Matchup:
     focal: str
     opponent: int
     opening: int = 0
-    """Env steps at the start played by the random bot for every team (never learned from)."""
+    """Env steps at the start in which `opening_teams` move at random (never learned from)."""
+    opening_teams: frozenset[str] | None = None
+    """Teams whose opening moves are random (None: every team)."""
 
 
 @dataclass
@@ -54,8 +56,10 @@ class SelfPlayMatchmaker:
 
     The focal team rotates every episode, so sides are swapped and no seat bias
     is learned. Teams played by a latest version are all learned from. With
-    `random_opening` K, each episode opens with k uniformly random moves, k drawn
-    from 0..K, so that self-play keeps meeting varied positions. `bots` gives
+    `random_opening` K, each episode opens with k uniformly random env steps, k drawn
+    from 0..K, so that self-play keeps meeting varied positions: every team moves at
+    random in them (`opening_side` "all"), or only the teams facing the focal team,
+    which plays and learns throughout ("opponents"). `bots` gives
     built-in bots a share of the history draws (their games teach the focal team only).
     """
 
@@ -63,6 +67,8 @@ class SelfPlayMatchmaker:
     samplers: dict[str, OpponentSampler | PFSPSampler]
     random_opening: int = 0
     bots: dict[str, float] = field(default_factory=dict)
+    opening_side: str = "all"
+    """`all`: every team moves at random in the opening; `opponents`: all but the focal."""
     """Bot key -> share of the history draws that the bot plays instead of the snapshot."""
 
     def __call__(self, episode: int, rng: np.random.Generator) -> Matchup:
@@ -79,7 +85,8 @@ class SelfPlayMatchmaker:
                 opponent = OPPONENT_BOT if bot else int(version)
         learn = frozenset(t for t, key in players.items() if parse_key(key)[1] == LATEST)
         opening = int(rng.integers(self.random_opening + 1)) if self.random_opening else 0
-        return Matchup(players, learn, focal, opponent, opening)
+        side = None if self.opening_side == "all" else frozenset(teams) - {focal}
+        return Matchup(players, learn, focal, opponent, opening, side)
 
     def _bot(self, rng: np.random.Generator) -> str | None:
         """The bot that takes this history draw, if any."""
@@ -284,7 +291,9 @@ def rollout(
             observed = guarded(i, lambda i=i: [(a, *envs[i].observe(a)) for a in envs[i].acting()])
             for agent, obs, mask in observed or ():
                 role = roles[team_of[agent]]
-                opening = run.t < run.opening
+                opening = run.t < run.opening and (
+                    run.matchup.opening_teams is None or team_of[agent] in run.matchup.opening_teams
+                )
                 key = RANDOM if opening else run.matchup.players[team_of[agent]]
                 groups.setdefault((key, role, opening), []).append((i, agent, obs, mask))
         actions: dict[int, dict[str, Any]] = {i: {} for i in running}

@@ -233,6 +233,7 @@ class Trainer:
                 self.samplers,
                 self.config.league.random_opening,
                 self.config.league.bots,
+                self.config.league.opening_side,
             ),
             shaping=shaping,
             seed=int(self.rng.integers(2**31)),

@@ -147,6 +147,26 @@ def test_random_openings_vary_and_are_not_learned_from():
         assert batch.obs[rows].sum(axis=(1, 2, 3)).min() == e.opening
 
 
+def test_opponent_side_openings_leave_the_focal_side_learning_from_its_first_move():
+    info, _, pool, samplers, envs, rng = _setup("connect_four_v3", p_latest=1.0)
+    matchmaker = SelfPlayMatchmaker(info, samplers, random_opening=5, opening_side="opponents")
+    res = rollout(envs, pool, matchmaker, shaping=ShapingParams(), rng=rng, min_steps=600)
+    batch = res.batches["main"]
+    _check_streams(batch)
+    assert {e.opening for e in res.episodes} == {0, 1, 2, 3, 4, 5}
+    teams = list(info.teams)
+    first = teams[0]  # player_0 moves at even env steps, player_1 at odd ones
+    for e in res.episodes:
+        rows = batch.episode == e.id
+        # Only the opponent's opening moves are missing: it moves at the odd steps
+        # below `opening` when the focal team moves first, else at the even ones.
+        random_moves = e.opening // 2 if e.focal == first else (e.opening + 1) // 2
+        assert rows.sum() == e.length - random_moves
+        focal_rows = rows & (batch.team == teams.index(e.focal))
+        focal_moves = (e.length + 1) // 2 if e.focal == first else e.length // 2
+        assert focal_rows.sum() == focal_moves
+
+
 def test_versus_random_bot_learns_nothing_and_alternates_seats():
     info, _, pool, samplers, envs, rng = _setup("tictactoe_v3")
     res = rollout(
