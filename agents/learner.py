@@ -16,9 +16,8 @@ class Learner(Protocol):
     `gamma` and `ent_coef` are set by the training loop before each update (they
     follow the discount and entropy-bonus schedules; a learner without an entropy
     bonus may ignore it), and so is the step size through `set_lr` (the
-    learning-rate schedule). `state_dict()`
-    holds everything needed to continue exactly: weights, optimizer state and
-    the learner's own counters.
+    learning-rate schedule). `state_dict()` holds everything needed to continue
+    exactly: weights, optimizer state and the learner's own counters.
     """
 
     policy: ActorCritic

@@ -67,9 +67,9 @@ class SelfPlayMatchmaker:
     samplers: dict[str, OpponentSampler | PFSPSampler]
     random_opening: int = 0
     bots: dict[str, float] = field(default_factory=dict)
+    """Bot key -> share of the history draws that the bot plays instead of the snapshot."""
     opening_side: str = "all"
     """`all`: every team moves at random in the opening; `opponents`: all but the focal."""
-    """Bot key -> share of the history draws that the bot plays instead of the snapshot."""
 
     def __call__(self, episode: int, rng: np.random.Generator) -> Matchup:
         teams = list(self.info.teams)

@@ -19,13 +19,7 @@ import yaml
 from agents import PPO, PPOConfig, Schedule, resolve_device
 from envs import GameInfo, GameSpec, ShapingParams
 from league.checkpoint import load_checkpoint, save_checkpoint
-from league.config import (
-    Config,
-    LeagueConfig,
-    ScheduleConfig,
-    dump_config,
-    parse_config,
-)
+from league.config import Config, LeagueConfig, ScheduleConfig, dump_config, parse_config
 from league.games import resolve_game
 from league.players import (
     OPPONENT_BOT,
@@ -231,9 +225,9 @@ class Trainer:
             SelfPlayMatchmaker(
                 self.info,
                 self.samplers,
-                self.config.league.random_opening,
-                self.config.league.bots,
-                self.config.league.opening_side,
+                random_opening=self.config.league.random_opening,
+                bots=self.config.league.bots,
+                opening_side=self.config.league.opening_side,
             ),
             shaping=shaping,
             seed=int(self.rng.integers(2**31)),
