@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from agents.batch import Batch
-from agents.learner import Learner, resolve_device
+from agents.learner import Learner, resolve_device, resolve_precision
 from agents.maths import gae
 from agents.policy import ActorCritic, ActOutput
 from agents.ppo import PPO, PPOConfig
@@ -19,4 +19,5 @@ __all__ = [
     "Schedule",
     "gae",
     "resolve_device",
+    "resolve_precision",
 ]

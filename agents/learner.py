@@ -50,3 +50,23 @@ def resolve_device(name: str) -> torch.device:
     if name not in ("cpu", "cuda"):
         raise ValueError(f"device must be auto, cpu or cuda, not {name!r}")
     return torch.device(name)
+
+
+def resolve_precision(name: str, device: torch.device) -> torch.dtype:
+    """Map `auto|float32|bfloat16` to the learner torso's dtype on `device`.
+
+    auto picks bfloat16 only where the hardware runs it natively (measured on a
+    2-core AMX CPU: a connect-four PPO minibatch step 1.5x faster, BENCHMARKS.md);
+    emulated bfloat16 would be slower than float32.
+    """
+    if name == "float32":
+        return torch.float32
+    if name == "bfloat16":
+        return torch.bfloat16
+    if name != "auto":
+        raise ValueError(f"precision must be auto, float32 or bfloat16, not {name!r}")
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
+    checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")  # torch >= 2.3
+    native = any(getattr(torch.cpu, check, lambda: False)() for check in checks)
+    return torch.bfloat16 if native else torch.float32

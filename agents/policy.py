@@ -149,6 +149,8 @@ class ActorCritic(nn.Module):
         if kind not in ("auto", "mlp", "cnn"):
             raise ValueError(f"model kind must be auto, mlp or cnn, not {kind!r}")
         self.spaces, self.n_members = spaces, n_members
+        self.torso_dtype = torch.float32
+        """Arithmetic of the torso (the learner may set bfloat16: mixed precision)."""
         self.cnn = spaces.image if kind == "auto" else kind == "cnn"
         self.scale = 1.0 / 255.0 if spaces.obs_dtype == "uint8" else 1.0
         categorical = spaces.discrete or spaces.multi
@@ -175,7 +177,13 @@ class ActorCritic(nn.Module):
             self.register_buffer("high", torch.tensor(spaces.action_high, dtype=torch.float32))
 
     def _features(self, obs: torch.Tensor, member: torch.Tensor) -> torch.Tensor:
-        x = self.torso(obs.float() * self.scale)
+        x = obs.float() * self.scale
+        if self.torso_dtype == torch.float32:
+            x = self.torso(x)
+        else:  # autocast: float32 weights, low-precision convolutions, float32 out
+            with torch.autocast(x.device.type, dtype=self.torso_dtype):
+                x = self.torso(x)
+            x = x.float()
         onehot = nn.functional.one_hot(member.long(), self.n_members).float()
         return torch.cat([x, onehot], dim=1)
 

@@ -7,6 +7,7 @@ For connect_four_v3 and simple_tag_v3, interleaved, `--repeats` times (medians):
 plus the peak memory (PSS summed over the driver and every Ray process) during (c).
 
     python bench/throughput.py [--repeats 3] [--seconds 8] [--out bench/throughput.json]
+                               [--games connect_four_v3 ...] [--set key.path=value ...]
 """
 
 from __future__ import annotations
@@ -77,10 +78,19 @@ def raw_rate(game: str, procs: int, seconds: float) -> float:
     return sum(rates)
 
 
+OVERRIDES: list[str] = []
+"""`--set` overrides applied to every game's shipped config."""
+
+
 def _config(game: str, workers: int):
     return load_config(
         ROOT / "configs" / f"{CONFIGS[game]}.yaml",
-        [f"train.workers={workers}", "train.eval_every=0", "train.iterations=1000000"],
+        [
+            *OVERRIDES,
+            f"train.workers={workers}",
+            "train.eval_every=0",
+            "train.iterations=1000000",
+        ],
     )
 
 
@@ -159,7 +169,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--games", nargs="+", default=list(CONFIGS))
     parser.add_argument("--out", default=str(ROOT / "bench" / "throughput.json"))
+    parser.add_argument("--set", dest="overrides", action="append", default=[])
     args = parser.parse_args()
+    OVERRIDES.extend(args.overrides)
     start_ray()
     samples: dict[str, dict[str, list[float]]] = {g: {} for g in args.games}
     peaks: dict[str, list[int]] = {g: [] for g in args.games}
@@ -187,6 +199,7 @@ def main() -> None:
         f"torch {torch.__version__}, ray {ray.__version__}",
         "repeats": args.repeats,
         "seconds_per_sample": args.seconds,
+        "overrides": args.overrides,
         "games": {},
     }
     for game in args.games:

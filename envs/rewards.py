@@ -66,32 +66,27 @@ def reward_components(
 
 
 def shape_rewards(
-    components: np.ndarray,
-    weights: np.ndarray,
-    team_index: np.ndarray,
-    *,
-    tau: float = 0.0,
-    zero_sum: bool = False,
-    decay: float = 1.0,
+    components: np.ndarray, weights: np.ndarray, mix: np.ndarray, *, decay: float = 1.0
 ) -> np.ndarray:
-    """Turn raw components into shaped rewards. Shape [n_agents].
+    """Turn one step's raw components into shaped rewards. Shape [n_agents].
 
     Args:
         components: Shape [n_agents, C], raw reward components of one step.
         weights: Shape [C], the weight of each component.
-        team_index: Shape [n_agents], the team of each agent.
-        tau: team spirit; each agent gets (1 - tau) * own + tau * team mean.
-        zero_sum: subtract the mean (after team spirit) of all enemy agents.
-        decay: factor applied last (time decay for this step).
+        mix: Shape [n_agents, n_agents], team spirit then zero-sum as one matrix
+            (`mixing_matrix`; the rollout builds it once per team layout).
+        decay: factor applied last (`time_decay` for this step).
     """
-    return mixing_matrix(team_index, tau=tau, zero_sum=zero_sum) @ (components @ weights) * decay
+    return mix @ (components @ weights) * decay
 
 
 def mixing_matrix(team_index: np.ndarray, *, tau: float, zero_sum: bool) -> np.ndarray:
     """Return M such that team spirit then zero-sum is `M @ reward`. Shape [n, n].
 
-    Both steps are linear in the weighted reward, so the rollout builds M once per
-    call and shapes each step with one small product.
+    Team spirit gives each agent (1 - tau) * own + tau * team mean; zero-sum then
+    subtracts the mean of all enemy agents. Both steps are linear in the weighted
+    reward, so the rollout builds M once per call and shapes each step with one
+    small product (`shape_rewards`).
     """
     n = len(team_index)
     same = team_index[:, None] == team_index[None, :]

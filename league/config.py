@@ -214,6 +214,10 @@ class Config(_Strict):
     """Seed for envs, sampling and initialisation."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """Learner device: auto uses CUDA when present."""
+    precision: Literal["auto", "float32", "bfloat16"] = "auto"
+    """Arithmetic of the learner's torso (convolutions): auto takes bfloat16 where the
+    device runs it natively (a CPU with AMX or AVX512-BF16, a CUDA GPU that supports
+    it), else float32. Heads, losses and the weights themselves stay float32."""
     game: GameConfig = GameConfig()
     train: TrainConfig = TrainConfig()
     learner: LearnerConfig = LearnerConfig()

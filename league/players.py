@@ -225,6 +225,12 @@ class PlayerPool:
         """Make a snapshot's weights available under its key."""
         self.weights[key] = state
 
+    def set_snapshots(self, weights: Mapping[str, Mapping[str, torch.Tensor]]) -> None:
+        """Hand in the snapshots that may be played (weights by key); forget all others."""
+        self.weights = weights
+        for key in [k for k in self._cache if k not in weights]:
+            del self._cache[key]
+
     def get(self, key: str, role: str) -> PolicyPlayer | RandomPlayer | FunctionPlayer:
         """Return the player for a key, seated on a team of `role`."""
         key_role, version = parse_key(key)

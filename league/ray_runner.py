@@ -12,7 +12,7 @@ import contextlib
 import logging
 import math
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -62,6 +62,9 @@ class _SnapshotRefs(Mapping):
     def __getitem__(self, key: str) -> Mapping[str, torch.Tensor]:
         return ray.get(self.refs[key])
 
+    def __contains__(self, key: object) -> bool:
+        return key in self.refs  # without fetching the weights
+
     def __iter__(self) -> Iterator[str]:
         return iter(self.refs)
 
@@ -91,7 +94,7 @@ class RolloutWorker:
         """Load the latest weights (if any), point the pool at the snapshots, and roll out."""
         if latest is not None:
             self.runner.set_latest(latest, version)
-        self.runner.pool.weights = _SnapshotRefs(snapshots)
+        self.runner.pool.set_snapshots(_SnapshotRefs(snapshots))
         return self.runner.run(matchmaker, **kwargs)
 
     def pid(self) -> int:
@@ -135,6 +138,14 @@ class RayRunner:
         for key, state in snapshots.items():
             if key not in self._snapshots:
                 self._snapshots[key] = ray.put(dict(state))
+
+    def keep_snapshots(self, keys: Collection[str]) -> None:
+        """Release the object-store copies of every snapshot not in `keys`.
+
+        Each run hands the workers the references that are left; a worker forgets
+        its built network of any snapshot no longer among them.
+        """
+        self._snapshots = {k: ref for k, ref in self._snapshots.items() if k in keys}
 
     def run(
         self,

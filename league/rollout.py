@@ -16,7 +16,7 @@ import numpy as np
 
 from agents import Batch
 from envs import GameEnv, GameError, GameInfo, ShapingParams
-from envs.rewards import mixing_matrix, reward_components, time_decay
+from envs.rewards import mixing_matrix, reward_components, shape_rewards, time_decay
 from league.players import (
     LATEST,
     OPPONENT_BOT,
@@ -370,7 +370,7 @@ def rollout(
                 continue
             env_steps += 1
             comps = reward_components(names, agents, res.rewards, res.infos)
-            shaped = mix @ (comps @ weights) * time_decay(shaping, run.t)
+            shaped = shape_rewards(comps, weights, mix, decay=time_decay(shaping, run.t))
             run.t += 1
             run.returns += comps[:, 0]
             run.infos.update(res.infos)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 
 import numpy as np
 import torch
@@ -41,6 +41,10 @@ class SerialRunner:
         """Make snapshot weights available, keyed by player key."""
         for key, state in snapshots.items():
             self.pool.add_snapshot(key, state)
+
+    def keep_snapshots(self, keys: Collection[str]) -> None:
+        """Drop every snapshot not in `keys` (the opponent pools evicted it)."""
+        self.pool.set_snapshots({k: w for k, w in self.pool.weights.items() if k in keys})
 
     def run(
         self,

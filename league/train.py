@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import yaml
 
-from agents import PPO, PPOConfig, Schedule, resolve_device
+from agents import PPO, PPOConfig, Schedule, resolve_device, resolve_precision
 from envs import GameInfo, GameSpec, ShapingParams
 from league.checkpoint import load_checkpoint, save_checkpoint
 from league.config import Config, LeagueConfig, ScheduleConfig, dump_config, parse_config
@@ -105,12 +105,13 @@ class Trainer:
                 "ent_coef": self.ent_coef.value(0),
             }
         )
+        self.precision = resolve_precision(config.precision, self.device)
         self.learners = {}
         for i, role in enumerate(self.roles):
             torch.manual_seed(config.seed + i)  # each role's own initial weights
-            self.learners[role] = PPO(
-                self.factory(role), ppo, device=self.device, seed=config.seed + i
-            )
+            policy = self.factory(role)
+            policy.torso_dtype = self.precision  # rollout workers act in float32
+            self.learners[role] = PPO(policy, ppo, device=self.device, seed=config.seed + i)
         torch.manual_seed(config.seed)
         lg = config.league
         self.samplers = {role: make_sampler(lg) for role in self.roles}
@@ -272,6 +273,11 @@ class Trainer:
             added = self.snapshot()
             if tcfg.rating_games:
                 metrics.update(self.rate(added, previous, games=tcfg.rating_games))
+            # Snapshots a bounded pool (`league.max_pool`) evicted leave the runner's
+            # memory (and Ray's object store); the registry keeps them on disk.
+            self.runner.keep_snapshots(
+                {policy_key(role, sid) for role in self.roles for sid in self.samplers[role].pool}
+            )
         for role in self.roles:
             metrics[f"league/pool_size{'' if len(self.roles) == 1 else '/' + role}"] = len(
                 self.samplers[role]
@@ -459,6 +465,8 @@ class Trainer:
             "snapshots": len(self.registry.snapshots()),
             "last_snapshot": dict(c.last_snapshot),
             "workers": len(getattr(self.runner, "workers", ())),
+            "device": str(self.device),
+            "precision": str(self.precision).removeprefix("torch."),
             "env_errors": c.env_errors,
             "worker_restarts": c.worker_restarts,
             "interrupted": interrupted,

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from agents import PPO, ActorCritic, Batch, PPOConfig, resolve_device
+from agents import PPO, ActorCritic, Batch, PPOConfig, resolve_device, resolve_precision
 from envs import Spaces, builtin_game
 from league.config import ModelConfig
 from league.players import PolicyFactory
@@ -84,6 +84,59 @@ def test_device_resolution():
     assert resolve_device("auto").type == expected
     with pytest.raises(ValueError, match="device"):
         resolve_device("tpu")
+
+
+def test_precision_resolution(monkeypatch):
+    cpu = torch.device("cpu")
+    assert resolve_precision("float32", cpu) == torch.float32
+    assert resolve_precision("bfloat16", cpu) == torch.bfloat16
+    with pytest.raises(ValueError, match="precision"):
+        resolve_precision("float16", cpu)
+    # auto: bfloat16 only where the CPU runs it natively (AMX or AVX512-BF16)
+    for amx, avx in ((True, False), (False, True), (False, False)):
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda v=amx: v)
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda v=avx: v)
+        expected = torch.bfloat16 if amx or avx else torch.float32
+        assert resolve_precision("auto", cpu) == expected
+
+
+def test_bfloat16_torso_agrees_with_float32_and_trains_float32_weights():
+    torch.manual_seed(0)
+    info = builtin_game("connect_four_v3").info()
+    net = PolicyFactory.from_config(info, ModelConfig(kind="cnn", hidden=[64], channels=8))("main")
+    rng = np.random.default_rng(0)
+    obs = torch.as_tensor(rng.integers(0, 2, (64, 6, 7, 2)), dtype=torch.int8)
+    member, mask = torch.zeros(64, dtype=torch.long), torch.ones(64, 7, dtype=torch.bool)
+    dist32, value32 = net(obs, member, mask)
+    net.torso_dtype = torch.bfloat16
+    dist16, value16 = net(obs, member, mask)
+    # heads and outputs stay float32; only the torso's arithmetic is rounded
+    assert dist16.logits.dtype == value16.dtype == torch.float32
+    assert not torch.equal(dist16.logits, dist32.logits)
+    assert torch.allclose(dist16.probs, dist32.probs, atol=0.01)
+    assert torch.allclose(value16, value32, atol=0.05)
+    (dist16.log_prob(torch.zeros(64, dtype=torch.long)).mean() + value16.mean()).backward()
+    conv = net.torso.net[0]
+    assert conv.weight.dtype == conv.weight.grad.dtype == torch.float32
+    assert conv.weight.grad.abs().sum() > 0
+
+
+def test_ppo_minibatches_have_exactly_the_configured_size():
+    # One batch shape for every gradient step (oneDNN compiles a kernel per shape):
+    # the rows left over in an epoch are not stepped on in that epoch.
+    rng = np.random.default_rng(0)
+    ppo = PPO(
+        ActorCritic(DISCRETE, n_members=1, hidden=(16,)),
+        PPOConfig(minibatch_size=64, epochs=3, target_kl=None),
+        device=torch.device("cpu"),
+    )
+    sizes: list[int] = []
+    ppo.policy.register_forward_hook(lambda _m, args, _out: sizes.append(len(args[0])))
+    for n, expected in ((200, [64] * 9), (40, [40] * 3)):
+        batch = _bandit_batch(ppo.policy, n, rng)
+        sizes.clear()
+        ppo.update(batch)
+        assert sizes == expected
 
 
 def _bandit_batch(net: ActorCritic, n: int, rng: np.random.Generator) -> Batch:

@@ -41,6 +41,13 @@ def test_out_of_range_values_are_refused():
         parse_config({"reward": {"tau": {"start": -0.1, "end": 0.5}}}, source="x.yaml")
 
 
+def test_precision_is_checked():
+    assert parse_config({}, source="x.yaml").precision == "auto"
+    assert parse_config({"precision": "float32"}, source="x.yaml").precision == "float32"
+    with pytest.raises(ConfigError, match="precision.*'fp16'"):
+        parse_config({"precision": "fp16"}, source="x.yaml")
+
+
 def test_learning_rate_is_a_number_or_a_schedule():
     config = parse_config({"learner": {"ppo": {"lr": 0.001}}}, source="x.yaml")
     assert config.learner.ppo.lr == 0.001

@@ -116,6 +116,33 @@ def test_weights_are_put_once_per_iteration(monkeypatch, ray_cluster):
         runner.close()
 
 
+def test_evicted_snapshots_are_released_and_never_played(ray_cluster):
+    from envs import ShapingParams, builtin_game
+    from league.players import PolicyFactory
+    from league.rollout import VersusMatchmaker
+
+    spec = builtin_game("tictactoe_v3")
+    info = spec.info()
+    factory = PolicyFactory(info, (16,), "auto")
+    runner = RayRunner(spec, info, workers=1, envs=2, factory=factory)
+
+    def play(key):
+        return runner.run(
+            VersusMatchmaker(info, key, "random"), shaping=ShapingParams(), seed=0, episodes=2
+        )
+
+    try:
+        runner.add_snapshots({f"main@{i}": factory("main").state_dict() for i in (1, 2)})
+        assert len(play("main@1").episodes) == 2  # the worker built and cached main@1
+        runner.keep_snapshots({"main@2"})
+        assert set(runner._snapshots) == {"main@2"}  # the only references to the weights
+        assert len(play("main@2").episodes) == 2
+        with pytest.raises(ray.exceptions.RayTaskError, match="main@1"):
+            play("main@1")  # gone from the worker's cache too, not just unreferenced
+    finally:
+        runner.close()
+
+
 def test_evaluation_games_run_on_ray_workers(ray_cluster):
     from league.evaluate import Arena
 

@@ -134,6 +134,38 @@ def test_training_metrics_are_namespaced_and_logged(tmp_path):
         assert kinds == {"train", "eval"}
 
 
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_precision_sets_the_learner_torso_and_the_players_act_in_float32(tmp_path, precision):
+    cfg = _config(tmp_path, extra=[f"precision={precision}", "train.iterations=2"])
+    summary, weights, _pool = _train(cfg, new_run(cfg, tmp_path))
+    assert summary["precision"] == precision and summary["device"] == "cpu"
+    assert summary["iterations"] == 2
+    assert all(w.dtype == torch.float32 and torch.isfinite(w).all() for w in weights.values())
+    trainer = Trainer(cfg, tmp_path / "run", resume=True)
+    try:
+        assert trainer.learners["main"].policy.torso_dtype == getattr(torch, precision)
+        trainer.iterate()  # the players are built on the first rollout
+        assert trainer.runner.pool.latest["main"].policy.torso_dtype == torch.float32
+    finally:
+        trainer.close()
+
+
+def test_snapshots_evicted_from_a_bounded_pool_leave_the_runner(tmp_path):
+    from league.players import policy_key
+
+    cfg = _config(tmp_path, extra=["league.max_pool=2", "train.snapshot_every=1"])
+    trainer = Trainer(cfg, new_run(cfg, tmp_path))
+    try:
+        trainer.train()
+        kept = {policy_key("main", sid) for sid in trainer.samplers["main"].pool}
+        assert len(kept) == 2
+        assert set(trainer.runner.pool.weights) == kept
+        assert set(trainer.runner.pool._cache) <= kept
+        assert len(trainer.registry.snapshots()) == 4  # all still on disk
+    finally:
+        trainer.close()
+
+
 def test_learning_rate_and_entropy_bonus_follow_their_schedules(tmp_path):
     ent = "learner.ppo.ent_coef={start: 0.02, end: 0.0, steps: 2}"
     cfg = _config(tmp_path, extra=[ANNEALED_LR, ent, "train.eval_every=0"])
