@@ -50,7 +50,7 @@ class PPO:
     ) -> None:
         self.policy = policy.to(device)
         self.config, self.device = config, device
-        # fused: one kernel for all parameters (~10% of a CPU minibatch step, BENCHMARKS.md)
+        # fused: one kernel for all parameters (about 10% of a CPU gradient step)
         self.optimizer = torch.optim.Adam(
             self.policy.parameters(), lr=config.lr, eps=1e-5, fused=True
         )
