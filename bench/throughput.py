@@ -78,15 +78,12 @@ def raw_rate(game: str, procs: int, seconds: float) -> float:
     return sum(rates)
 
 
-OVERRIDES: list[str] = []
-"""`--set` overrides applied to every game's shipped config."""
-
-
-def _config(game: str, workers: int):
+def _config(game: str, workers: int, overrides: list[str]):
+    """The game's shipped config with the `--set` overrides, on `workers` workers."""
     return load_config(
         ROOT / "configs" / f"{CONFIGS[game]}.yaml",
         [
-            *OVERRIDES,
+            *overrides,
             f"train.workers={workers}",
             "train.eval_every=0",
             "train.iterations=1000000",
@@ -94,9 +91,9 @@ def _config(game: str, workers: int):
     )
 
 
-def sampling_rate(game: str, workers: int, seconds: float) -> float:
+def sampling_rate(game: str, workers: int, seconds: float, overrides: list[str]) -> float:
     """Return env steps/s of our rollouts (fresh policy, self-play) on `workers` Ray workers."""
-    config = _config(game, workers)
+    config = _config(game, workers, overrides)
     spec = builtin_game(game)
     info = spec.info()
     factory = PolicyFactory.from_config(info, config.model)
@@ -135,9 +132,11 @@ def _ray_pss() -> int:
     return total
 
 
-def training_rate(game: str, workers: int, seconds: float) -> tuple[float, int]:
+def training_rate(
+    game: str, workers: int, seconds: float, overrides: list[str]
+) -> tuple[float, int]:
     """Return end-to-end PPO env steps/s and the peak PSS (bytes) while training."""
-    config = _config(game, workers)
+    config = _config(game, workers, overrides)
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = new_run(config.model_copy(update={"name": "bench"}), Path(tmp))
         trainer = Trainer(config, run_dir)
@@ -171,21 +170,21 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "bench" / "throughput.json"))
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     args = parser.parse_args()
-    OVERRIDES.extend(args.overrides)
     start_ray()
     samples: dict[str, dict[str, list[float]]] = {g: {} for g in args.games}
     peaks: dict[str, list[int]] = {g: [] for g in args.games}
+    rest = (args.seconds, args.overrides)
     for rep in range(args.repeats):
         for game in args.games:
             cases = {
                 "raw_1proc": lambda g=game: raw_rate(g, 1, args.seconds),
                 "raw_2proc": lambda g=game: raw_rate(g, 2, args.seconds),
-                "sampling_1worker": lambda g=game: sampling_rate(g, 1, args.seconds),
-                "sampling_2workers": lambda g=game: sampling_rate(g, 2, args.seconds),
+                "sampling_1worker": lambda g=game: sampling_rate(g, 1, *rest),
+                "sampling_2workers": lambda g=game: sampling_rate(g, 2, *rest),
             }
             for case, fn in cases.items():
                 samples[game].setdefault(case, []).append(fn())
-            rate, peak = training_rate(game, 2, args.seconds)
+            rate, peak = training_rate(game, 2, *rest)
             samples[game].setdefault("ppo_2workers", []).append(rate)
             peaks[game].append(peak)
             print(
