@@ -2,22 +2,34 @@
 
 from __future__ import annotations
 
+from agents.acer import ACER, ACERSettings
+from agents.algorithms import ALGORITHMS, Algorithm, make_learner
 from agents.batch import Batch
-from agents.learner import Learner, resolve_device, resolve_precision
+from agents.learner import Learner, Settings, StepParams, resolve_device, resolve_precision
 from agents.maths import gae
 from agents.policy import ActorCritic, ActOutput
-from agents.ppo import PPO, PPOConfig
+from agents.ppo import PPO, PPOSettings
 from agents.schedules import Schedule
+from agents.trpo import TRPO, TRPOSettings
 
 __all__ = [
+    "ACER",
+    "ALGORITHMS",
     "PPO",
+    "TRPO",
+    "ACERSettings",
     "ActOutput",
     "ActorCritic",
+    "Algorithm",
     "Batch",
     "Learner",
-    "PPOConfig",
+    "PPOSettings",
     "Schedule",
+    "Settings",
+    "StepParams",
+    "TRPOSettings",
     "gae",
+    "make_learner",
     "resolve_device",
     "resolve_precision",
 ]

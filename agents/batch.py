@@ -6,6 +6,8 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from agents.maths import gae
+
 
 @dataclass
 class Batch:
@@ -26,11 +28,15 @@ class Batch:
     | reward     | [N]            | shaped reward                                      |
     | components | [N, C]         | raw reward components, before shaping              |
     | done       | [N] bool       | last step of its stream                            |
-    | bootstrap  | [N]            | value after a truncated last step (else 0)         |
+    | truncated  | [N] bool       | stream cut before the episode ended (time limit)   |
+    | bootstrap  | [N]            | behaviour V(next obs) after a truncated step, else 0|
     | version    | [N] int        | policy version that acted                          |
     | team       | [N] int        | team index of the agent                            |
     | episode    | [N] int        | episode id                                         |
-    | opponent   | [N] int        | opponent snapshot id (-1: latest, -2: a bot)       |
+
+    A stream ends either at the end of its agent's episode (`done`, not `truncated`:
+    nothing follows) or cut short (`done` and `truncated`: `bootstrap` holds the value
+    of the observation that follows, to bootstrap from).
     """
 
     obs: np.ndarray
@@ -43,14 +49,18 @@ class Batch:
     reward: np.ndarray
     components: np.ndarray
     done: np.ndarray
+    truncated: np.ndarray
     bootstrap: np.ndarray
     version: np.ndarray
     team: np.ndarray
     episode: np.ndarray
-    opponent: np.ndarray
 
     def __len__(self) -> int:
         return len(self.reward)
+
+    def gae(self, *, gamma: float, lam: float) -> tuple[np.ndarray, np.ndarray]:
+        """Return GAE advantages and returns [N] against the behaviour values."""
+        return gae(self.reward, self.value, self.done, self.bootstrap, gamma=gamma, lam=lam)
 
     @staticmethod
     def concat(batches: list[Batch]) -> Batch:

@@ -1,44 +1,72 @@
-"""The interface every learner (PPO, TRPO, ACER) implements."""
+"""What every learner (PPO, TRPO, ACER) shares: its interface, its settings base, devices.
+
+A learner owns a policy network and improves it from `Batch`es. The training loop
+owns the schedules: before each update it hands the learner that iteration's
+discount, learning rate and entropy weight as one `StepParams` value, so a learner
+keeps no schedule of its own. `state_dict()` holds everything needed to continue
+exactly: weights, optimizer state, replay buffers and the learner's own counters.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
 
 import torch
+from pydantic import BaseModel, ConfigDict
 
 from agents.batch import Batch
 from agents.policy import ActorCritic
 
 
-class Learner(Protocol):
-    """Improve a policy from batches of experience.
+class Settings(BaseModel):
+    """Base of each algorithm's strict settings block (`learner.ppo`, `learner.trpo`, ...).
 
-    `gamma` and `ent_coef` are set by the training loop before each update (they
-    follow the discount and entropy-bonus schedules; a learner without an entropy
-    bonus may ignore it), and so is the step size through `set_lr` (the
-    learning-rate schedule). `state_dict()` holds everything needed to continue
-    exactly: weights, optimizer state and the learner's own counters.
+    Unknown keys are refused and values are checked when the config is loaded.
+    `lr` and `ent_coef` are the algorithm's defaults for the trainer's schedules
+    (`learner.lr`, `learner.ent_coef`), not settings of the block.
     """
 
-    policy: ActorCritic
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, frozen=True)
+
+    default_lr: ClassVar[float] = 2.5e-4
+    default_ent_coef: ClassVar[float] = 0.0
+
+
+@dataclass(frozen=True)
+class StepParams:
+    """The values the training loop's schedules give one update."""
+
     gamma: float
-    ent_coef: float
+    """Discount factor."""
+    lr: float
+    """Step size of the learner's optimizer."""
+    ent_coef: float = 0.0
+    """Weight of the entropy bonus (a learner without one ignores it)."""
 
-    def set_lr(self, lr: float) -> None:
-        """Set the learning rate for the next updates."""
-        ...
 
-    def update(self, batch: Batch) -> dict[str, float]:
+class Learner(Protocol):
+    """Improve a policy from batches of experience."""
+
+    policy: ActorCritic
+
+    def update(self, batch: Batch, params: StepParams) -> dict[str, float]:
         """Learn from one batch; return namespaced metrics (`losses/...`)."""
         ...
 
     def state_dict(self) -> dict[str, Any]:
-        """Return the learner's full state."""
+        """Return the learner's full state (tensors, numbers, lists, dicts)."""
         ...
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a state returned by `state_dict`."""
         ...
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    """Set every parameter group's learning rate."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
 
 
 def resolve_device(name: str) -> torch.device:

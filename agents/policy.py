@@ -144,10 +144,13 @@ class ActorCritic(nn.Module):
         hidden: Sequence[int] = (256, 256),
         kind: str = "auto",
         channels: int = 32,
+        q_head: bool = False,
     ) -> None:
         super().__init__()
         if kind not in ("auto", "mlp", "cnn"):
             raise ValueError(f"model kind must be auto, mlp or cnn, not {kind!r}")
+        if q_head and not (spaces.discrete and not spaces.multi):
+            raise ValueError("a Q head needs a Discrete action space")
         self.spaces, self.n_members = spaces, n_members
         self.torso_dtype = torch.float32
         """Arithmetic of the torso (the learner may set bfloat16: mixed precision)."""
@@ -164,13 +167,15 @@ class ActorCritic(nn.Module):
             else:
                 self.torso = _ConvTorso(spaces.obs_shape, hidden[-1])
             feat = hidden[-1] + n_members
-            self.actor = _mlp([feat, hidden[-1], n_out], out_gain=0.01)
-            self.critic = _mlp([feat, hidden[-1], 1], out_gain=1.0)
+            head = [feat, hidden[-1]]
         else:
             self.torso = nn.Flatten()
             feat = int(np.prod(spaces.obs_shape)) + n_members
-            self.actor = _mlp([feat, *hidden, n_out], out_gain=0.01)
-            self.critic = _mlp([feat, *hidden, 1], out_gain=1.0)
+            head = [feat, *hidden]
+        self.actor = _mlp([*head, n_out], out_gain=0.01)
+        self.critic = _mlp([*head, 1], out_gain=1.0)
+        self.q = _mlp([*head, n_out], out_gain=1.0) if q_head else None
+        """Q(x, .) per action (learners such as ACER add it; acting never reads it)."""
         if not categorical:
             self.log_std = nn.Parameter(torch.zeros(n_out))
             self.register_buffer("low", torch.tensor(spaces.action_low, dtype=torch.float32))
@@ -188,25 +193,38 @@ class ActorCritic(nn.Module):
         return torch.cat([x, onehot], dim=1)
 
     def _heads(
-        self, obs: torch.Tensor, member: torch.Tensor, mask: torch.Tensor | None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return the actor's output (masked logits when discrete) and the value [B]."""
+        self, obs: torch.Tensor, member: torch.Tensor, mask: torch.Tensor | None, *, q: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Return the actor's output (masked logits when discrete), the value [B] and,
+        when asked, Q [B, A] (one pass through the torso for all three)."""
         x = self._features(obs, member)
         out = self.actor(x)
         if self.spaces.discrete and mask is not None:
             out = out.masked_fill(~mask, _MASKED_LOGIT)
-        return out, self.critic(x).squeeze(-1)
+        if q and self.q is None:
+            raise ValueError("this network has no Q head (it was built without q_head)")
+        return out, self.critic(x).squeeze(-1), self.q(x) if q else None
 
     def forward(
         self, obs: torch.Tensor, member: torch.Tensor, mask: torch.Tensor | None = None
     ) -> tuple[torch.distributions.Distribution, torch.Tensor]:
         """Return the action distribution and the value. Value shape [B]."""
-        out, value = self._heads(obs, member, mask)
+        out, value, _ = self._heads(obs, member, mask)
+        return self._distribution(out), value
+
+    def with_q(
+        self, obs: torch.Tensor, member: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> tuple[torch.distributions.Distribution, torch.Tensor, torch.Tensor]:
+        """Return the distribution, the value [B] and Q(obs, .) [B, A] (unmasked)."""
+        out, value, q = self._heads(obs, member, mask, q=True)
+        return self._distribution(out), value, q
+
+    def _distribution(self, out: torch.Tensor) -> torch.distributions.Distribution:
         if self.spaces.multi:
-            return MultiCategorical(out, self.spaces.nvec), value
+            return MultiCategorical(out, self.spaces.nvec)
         if self.spaces.discrete:
-            return Categorical(logits=out, validate_args=False), value
-        return Normal(out, self.log_std.exp().expand_as(out), validate_args=False), value
+            return Categorical(logits=out, validate_args=False)
+        return Normal(out, self.log_std.exp().expand_as(out), validate_args=False)
 
     @staticmethod
     def log_prob(dist: torch.distributions.Distribution, action: torch.Tensor) -> torch.Tensor:
@@ -237,7 +255,7 @@ class ActorCritic(nn.Module):
         if self.spaces.discrete:
             # The rollout's hot path: the same draw as Categorical.sample, without
             # building a distribution object per call.
-            logits, value = self._heads(obs_t, member_t, mask_t)
+            logits, value, _ = self._heads(obs_t, member_t, mask_t)
             logp_all = torch.log_softmax(logits, dim=-1)
             probs_t = logp_all.exp()
             if greedy:

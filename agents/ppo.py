@@ -2,39 +2,37 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from pydantic import Field
 from torch import nn
 
 from agents.batch import Batch
-from agents.maths import gae
+from agents.learner import Settings, StepParams, set_lr
 from agents.policy import ActorCritic
 
 
-@dataclass
-class PPOConfig:
-    """PPO settings; defaults follow CleanRL's ppo.py."""
+class PPOSettings(Settings):
+    """PPO settings (`learner.ppo`); defaults follow CleanRL's ppo.py."""
 
-    lr: float = 2.5e-4
-    """Adam learning rate."""
-    epochs: int = 4
+    default_lr: ClassVar[float] = 2.5e-4
+    default_ent_coef: ClassVar[float] = 0.01
+
+    epochs: int = Field(4, ge=1)
     """Passes over each batch."""
-    minibatch_size: int = 1024
+    minibatch_size: int = Field(1024, ge=1)
     """Agent-steps per gradient step."""
-    clip: float = 0.2
+    clip: float = Field(0.2, gt=0)
     """Surrogate clipping range epsilon."""
-    gae_lambda: float = 0.95
+    gae_lambda: float = Field(0.95, ge=0, le=1)
     """GAE lambda."""
-    vf_coef: float = 0.5
+    vf_coef: float = Field(0.5, ge=0)
     """Weight of the value loss."""
-    ent_coef: float = 0.01
-    """Weight of the entropy bonus."""
-    max_grad_norm: float = 0.5
+    max_grad_norm: float = Field(0.5, gt=0)
     """Global gradient-norm clip."""
-    target_kl: float | None = 0.03
+    target_kl: float | None = Field(0.03, gt=0)
     """Stop the epochs early once the approximate KL exceeds this (None: never)."""
     norm_adv: bool = True
     """Normalise advantages per minibatch."""
@@ -46,35 +44,27 @@ class PPO:
     """Clipped-surrogate PPO with GAE, value clipping, entropy bonus and KL early stop."""
 
     def __init__(
-        self, policy: ActorCritic, config: PPOConfig, *, device: torch.device, seed: int = 0
+        self,
+        policy: ActorCritic,
+        config: PPOSettings | None = None,
+        *,
+        device: torch.device,
+        seed: int = 0,
     ) -> None:
         self.policy = policy.to(device)
-        self.config, self.device = config, device
+        self.config, self.device = config or PPOSettings(), device
         # fused: one kernel for all parameters (about 10% of a CPU gradient step)
         self.optimizer = torch.optim.Adam(
-            self.policy.parameters(), lr=config.lr, eps=1e-5, fused=True
+            self.policy.parameters(), lr=PPOSettings.default_lr, eps=1e-5, fused=True
         )
-        self.gamma = 0.99
-        self.ent_coef = config.ent_coef
         self.updates = 0
         self._rng = np.random.default_rng(seed)
 
-    def set_lr(self, lr: float) -> None:
-        """Set the optimizer's learning rate (the trainer anneals it per iteration)."""
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-
-    def update(self, batch: Batch) -> dict[str, float]:
+    def update(self, batch: Batch, params: StepParams) -> dict[str, float]:
         """Run the PPO epochs on one batch and return the mean losses."""
         cfg, dev = self.config, self.device
-        adv, ret = gae(
-            batch.reward,
-            batch.value,
-            batch.done,
-            batch.bootstrap,
-            gamma=self.gamma,
-            lam=cfg.gae_lambda,
-        )
+        set_lr(self.optimizer, params.lr)
+        adv, ret = batch.gae(gamma=params.gamma, lam=cfg.gae_lambda)
         n = len(batch)
         obs = torch.as_tensor(batch.obs, device=dev)
         member = torch.as_tensor(batch.member, device=dev)
@@ -118,7 +108,7 @@ class PPO:
                 else:
                     v_loss = 0.5 * ((value - ret_t[idx]) ** 2).mean()
                 entropy = ActorCritic.entropy(dist).mean()
-                loss = pg_loss - self.ent_coef * entropy + cfg.vf_coef * v_loss
+                loss = pg_loss - params.ent_coef * entropy + cfg.vf_coef * v_loss
                 self.optimizer.zero_grad()
                 loss.backward()
                 nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm)
@@ -148,11 +138,10 @@ class PPO:
         }
 
     def state_dict(self) -> dict[str, Any]:
-        """Return weights, optimizer state, gamma, update count and RNG state."""
+        """Return weights, optimizer state, update count and RNG state."""
         return {
             "policy": self.policy.state_dict(),
             "optimizer": self.optimizer.state_dict(),
-            "gamma": self.gamma,
             "updates": self.updates,
             "rng": self._rng.bit_generator.state,
         }
@@ -161,6 +150,5 @@ class PPO:
         """Restore a state returned by `state_dict`."""
         self.policy.load_state_dict(state["policy"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.gamma = float(state["gamma"])
         self.updates = int(state["updates"])
         self._rng.bit_generator.state = state["rng"]

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from league.config import load_config
-from league.train import Trainer, new_run
+from league.store import new_run
+from league.training import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 

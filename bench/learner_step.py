@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from agents import PPO, Batch, PPOConfig
+from agents import PPO, Batch, StepParams
 from league.config import load_config
 from league.games import resolve_game
-from league.players import PolicyFactory
+from league.rollout import PolicyFactory
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,11 +51,11 @@ def synthetic_batch(info, role: str, n: int, rng: np.random.Generator) -> Batch:
         reward=reward,
         components=reward[:, None],
         done=done,
+        truncated=np.zeros(n, bool),
         bootstrap=np.zeros(n, np.float32),
         version=np.zeros(n, np.int64),
         team=np.zeros(n, np.int64),
         episode=np.arange(n),
-        opponent=np.full(n, -1),
     )
 
 
@@ -71,25 +71,20 @@ def main() -> None:
     info = resolve_game(config).info()
     role = sorted(set(info.roles.values()))[0]
     mb = config.learner.ppo.minibatch_size
-    settings = {
-        **config.learner.ppo.model_dump(),
-        "lr": 3e-4,
-        "ent_coef": 0.01,
-        "epochs": 1,
-        "target_kl": None,
-    }
+    settings = config.learner.ppo.model_copy(update={"epochs": 1, "target_kl": None})
+    params = StepParams(gamma=0.99, lr=3e-4, ent_coef=0.01)
     batch = synthetic_batch(info, role, mb * args.steps, np.random.default_rng(0))
     learners = {}
     for name in ("float32", "bfloat16"):
         policy = PolicyFactory.from_config(info, config.model)(role)
         policy.torso_dtype = getattr(torch, name)
-        learners[name] = PPO(policy, PPOConfig(**settings), device=torch.device("cpu"))
-        learners[name].update(batch)  # warm-up: kernels for this shape are built here
+        learners[name] = PPO(policy, settings, device=torch.device("cpu"))
+        learners[name].update(batch, params)  # warm-up: kernels for this shape are built here
     samples: dict[str, list[float]] = {name: [] for name in learners}
     for _ in range(args.repeats):
         for name, learner in learners.items():
             start = time.perf_counter()
-            learner.update(batch)
+            learner.update(batch, params)
             samples[name].append((time.perf_counter() - start) / args.steps * 1e3)
     med = {name: statistics.median(v) for name, v in samples.items()}
     print(

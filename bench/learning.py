@@ -24,8 +24,10 @@ from pathlib import Path
 import torch
 
 from league.config import load_config
-from league.evaluate import Arena
-from league.train import Trainer, cpu_weights, new_run
+from league.evaluation import Arena
+from league.store import new_run
+from league.training import Trainer, cpu_weights
+from matchmaking import PlayerId
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -78,10 +80,12 @@ def run(
             for mark in marks:
                 k = kept[mark]
                 arena = Arena(trainer.spec, trainer.info, trainer.factory)
-                arena.weights["main@0"] = k["weights"]["main"]
-                stats = arena.play("main@0", "random", games=games, seed=1)
-                greedy = arena.play("main@0", "random", games=games, seed=1, greedy=True)
-                scripted = arena.play("main@0", "scripted", games=games, seed=1)
+                me = PlayerId.of_snapshot("main", 0)
+                arena.weights[me] = k["weights"]["main"]
+                random_bot, scripted_bot = arena.resolve("random"), arena.resolve("scripted")
+                stats = arena.play(me, random_bot, games=games, seed=1)
+                greedy = arena.play(me, random_bot, games=games, seed=1, greedy=True)
+                scripted = arena.play(me, scripted_bot, games=games, seed=1)
                 rows.append(
                     {
                         "minutes": mark,

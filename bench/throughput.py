@@ -27,13 +27,13 @@ import psutil
 import ray
 import torch
 
-from envs import builtin_game
+from envs import ShapingParams, builtin_game
 from league.config import load_config
-from league.players import PolicyFactory
-from league.ray_runner import RayRunner, start_ray
-from league.rollout import SelfPlayMatchmaker
-from league.train import Trainer, new_run
-from matchmaking import OpponentSampler
+from league.rollout import PolicyFactory, RolloutRequest
+from league.rollout.ray_workers import RayRunner, start_ray
+from league.store import new_run
+from league.training import Trainer
+from matchmaking import OpponentSampler, SelfPlayMatchmaker
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = {"connect_four_v3": "connect_four", "simple_tag_v3": "simple_tag"}
@@ -101,16 +101,15 @@ def sampling_rate(game: str, workers: int, seconds: float, overrides: list[str])
     roles = sorted(set(info.roles.values()))
     try:
         runner.set_latest({r: factory(r).state_dict() for r in roles}, version=0)
-        matchmaker = SelfPlayMatchmaker(info, {r: OpponentSampler() for r in roles})
-        from envs import ShapingParams
-
+        matchmaker = SelfPlayMatchmaker(info, {r: OpponentSampler(role=r) for r in roles})
         shaping = ShapingParams(weights=dict(config.reward.weights))
-        runner.run(matchmaker, shaping=shaping, seed=0, min_steps=500)  # warm-up
+        runner.run(RolloutRequest(matchmaker, shaping, min_steps=500))  # warm-up
         steps, start, seed = 0, time.monotonic(), 1
         while time.monotonic() - start < seconds:
-            res = runner.run(
-                matchmaker, shaping=shaping, seed=seed, min_steps=config.train.steps_per_iteration
+            request = RolloutRequest(
+                matchmaker, shaping, seed=seed, min_steps=config.train.steps_per_iteration
             )
+            res = runner.run(request)
             steps += res.env_steps
             seed += 1
         return steps / (time.monotonic() - start)

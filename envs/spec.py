@@ -24,7 +24,9 @@ _PREPROCESSORS = {
     "max_observation": "max_observation_v0",
     "pad_observations": "pad_observations_v0",
     "pad_action_space": "pad_action_space_v0",
+    "one_hot": "one_hot_observations",
 }
+"""Preprocessing step name -> SuperSuit wrapper (or this module's own, for `one_hot`)."""
 
 # An image observation: a 3-D uint8 box at least this many pixels high and wide.
 _MIN_IMAGE_SIDE = 16
@@ -77,11 +79,18 @@ class GameSpec:
 
 
 def with_padding(spec: GameSpec) -> GameSpec:
-    """Return the spec, plus SuperSuit padding if members of a team have different spaces.
+    """Return the spec, plus the preprocessing that lets a team share one network.
 
-    Padding makes every agent's observation and action space the same size (extra
-    discrete actions mean action 0), so that a team can share one network.
+    (Multi)Discrete observations are one-hot encoded; padding makes every agent's
+    observation and action space the same size (extra discrete actions mean action 0).
     """
+    env = spec.create()
+    try:
+        discrete = any(_one_hot_sizes(env.observation_space(a)) for a in env.possible_agents)
+    finally:
+        env.close()
+    if discrete and "one_hot" not in [name for name, _ in spec.preprocessing]:
+        spec = dataclasses.replace(spec, preprocessing=(*spec.preprocessing, ("one_hot", {})))
     env = spec.create()
     try:
         agents = tuple(env.possible_agents)
@@ -129,8 +138,47 @@ def apply_preprocessing(
                 f"game {game!r}: unknown preprocessing step {name!r}; "
                 f"known: {', '.join(sorted(_PREPROCESSORS))}"
             )
-        env = getattr(supersuit, _PREPROCESSORS[name])(env, **dict(kwargs))
+        wrap = (
+            one_hot_observations if name == "one_hot" else getattr(supersuit, _PREPROCESSORS[name])
+        )
+        env = wrap(env, **dict(kwargs))
     return env
+
+
+def one_hot_observations(env: AECEnv | ParallelEnv) -> AECEnv | ParallelEnv:
+    """Turn Discrete and MultiDiscrete observations into one-hot float vectors.
+
+    A Discrete(n) observation becomes a Box of n zeros and a one; MultiDiscrete(nvec)
+    the concatenation of one such block per dimension. Other observations pass as they are.
+    """
+    import supersuit
+
+    def space(old: spaces.Space) -> spaces.Space:
+        sizes = _one_hot_sizes(old)
+        if sizes is None:
+            return old
+        return spaces.Box(0.0, 1.0, shape=(int(sum(sizes)),), dtype=np.float32)
+
+    def observation(obs: Any, old: spaces.Space) -> Any:
+        sizes = _one_hot_sizes(old)
+        if sizes is None:
+            return obs
+        start = np.ravel(getattr(old, "start", 0))
+        index = np.ravel(np.asarray(obs, dtype=np.int64)) - start
+        out = np.zeros(int(sum(sizes)), dtype=np.float32)
+        out[np.concatenate(([0], np.cumsum(sizes)[:-1])) + index] = 1.0
+        return out
+
+    return supersuit.observation_lambda_v0(env, observation, space)
+
+
+def _one_hot_sizes(space: spaces.Space) -> list[int] | None:
+    """The block sizes of a (Multi)Discrete space's one-hot encoding (None: not one)."""
+    if isinstance(space, spaces.Discrete):
+        return [int(space.n)]
+    if isinstance(space, spaces.MultiDiscrete):
+        return [int(n) for n in np.ravel(space.nvec)]
+    return None
 
 
 _INDEXED = re.compile(r"^(.*?)_?(\d+)$")

@@ -4,6 +4,6 @@ from __future__ import annotations
 
 import sys
 
-from league.cli import main
+from league.commands.cli import main
 
 sys.exit(main())

@@ -16,6 +16,8 @@ from pydantic import (
     model_validator,
 )
 
+from agents import ALGORITHMS, ACERSettings, Algorithm, PPOSettings, Settings, TRPOSettings
+
 
 class ConfigError(ValueError):
     """A config file or override is invalid; the message names file, key and value."""
@@ -89,51 +91,80 @@ class TrainConfig(_Strict):
     """Stop after this much wall-clock time (None: run all iterations)."""
 
 
-class PPOSettings(_Strict):
-    lr: NumberOrSchedule = 2.5e-4
-    """Adam learning rate: a number, or annealed as `{start, end, steps}` (linear)."""
-    epochs: int = Field(4, ge=1)
-    """Passes over each batch."""
-    minibatch_size: int = Field(1024, ge=1)
-    """Agent-steps per gradient step."""
-    clip: float = Field(0.2, gt=0)
-    """Surrogate clipping range."""
-    gae_lambda: float = Field(0.95, ge=0, le=1)
-    """GAE lambda."""
-    vf_coef: float = Field(0.5, ge=0)
-    """Value-loss weight."""
-    ent_coef: NumberOrSchedule = 0.01
-    """Entropy-bonus weight: a number, or annealed as `{start, end, steps}` (linear)."""
-    max_grad_norm: float = Field(0.5, gt=0)
-    """Gradient-norm clip."""
-    target_kl: float | None = Field(0.03, gt=0)
-    """Early-stop the epochs above this approximate KL (None: never)."""
-    norm_adv: bool = True
-    """Normalise advantages per minibatch."""
-    clip_vloss: bool = True
-    """Clip the value loss."""
+class LearnerConfig(_Strict):
+    algo: Literal["ppo", "trpo", "acer"] = "ppo"
+    """Learning algorithm: `ppo`, `trpo` or `acer` (Discrete actions only), each with its
+    own settings block (`learner.ppo`, `learner.trpo`, `learner.acer`)."""
+    lr: NumberOrSchedule | None = None
+    """Learning rate of the learner's optimizer (TRPO: of its value function): a number, or
+    annealed as `{start, end, steps}` (linear); None: the algorithm's default (PPO 2.5e-4,
+    TRPO 1e-3, ACER 7e-4)."""
+    ent_coef: NumberOrSchedule | None = None
+    """Entropy-bonus weight: a number or annealed; None: the algorithm's default (PPO 0.01,
+    TRPO 0, ACER 0.01)."""
+    ppo: PPOSettings | None = None
+    """PPO settings (only with `algo: ppo`)."""
+    trpo: TRPOSettings | None = None
+    """TRPO settings (only with `algo: trpo`)."""
+    acer: ACERSettings | None = None
+    """ACER settings (only with `algo: acer`)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_block(cls, raw: Any) -> Any:
+        """Give the chosen algorithm its default block; read the old `ppo.lr` spelling."""
+        if not isinstance(raw, dict):
+            return raw
+        raw = dict(raw)
+        algo = raw.get("algo", "ppo")
+        if isinstance(raw.get("ppo"), dict):
+            # Runs saved before the schedules moved up a level keep loading.
+            block = dict(raw["ppo"])
+            for key in ("lr", "ent_coef"):
+                if key in block:
+                    raw.setdefault(key, block.pop(key))
+            raw["ppo"] = block
+        if isinstance(algo, str) and algo in ALGORITHMS and raw.get(algo) is None:
+            raw[algo] = {}
+        return raw
 
     @model_validator(mode="after")
-    def _schedules_in_range(self) -> PPOSettings:
-        for value in _ends(self.lr):
+    def _one_block(self) -> LearnerConfig:
+        for name in ALGORITHMS:
+            if name != self.algo and getattr(self, name, None) is not None:
+                raise ValueError(
+                    f"learner.{name} is given but learner.algo is {self.algo!r}: "
+                    f"set learner.algo: {name} or remove the learner.{name} block"
+                )
+        for value in _ends(self.lr) if self.lr is not None else ():
             if not value > 0:
                 raise ValueError(f"lr must be > 0, got {value}")
-        for value in _ends(self.ent_coef):
+        for value in _ends(self.ent_coef) if self.ent_coef is not None else ():
             if not value >= 0:
                 raise ValueError(f"ent_coef must be >= 0, got {value}")
         return self
+
+    @property
+    def algorithm(self) -> Algorithm:
+        """How to build the chosen learner."""
+        return ALGORITHMS[self.algo]
+
+    @property
+    def settings(self) -> Settings:
+        """The chosen algorithm's settings block."""
+        return getattr(self, self.algo)
+
+    def schedules(self) -> tuple[float | ScheduleConfig, float | ScheduleConfig]:
+        """The learning-rate and entropy-weight schedules (algorithm defaults filled in)."""
+        cls = self.algorithm.settings
+        lr = cls.default_lr if self.lr is None else self.lr
+        ent = cls.default_ent_coef if self.ent_coef is None else self.ent_coef
+        return lr, ent
 
 
 def _ends(value: float | ScheduleConfig) -> tuple[float, ...]:
     """The values a number or a schedule takes at its ends."""
     return (value,) if isinstance(value, float) else (value.start, value.end)
-
-
-class LearnerConfig(_Strict):
-    algo: Literal["ppo"] = "ppo"
-    """Learning algorithm."""
-    ppo: PPOSettings = PPOSettings()
-    """PPO settings."""
 
 
 class ModelConfig(_Strict):
@@ -239,7 +270,15 @@ class Config(_Strict):
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str], *, source: str) -> dict[str, Any]:
-    """Apply `key.path=value` overrides (values parsed as YAML) to a raw config dict."""
+    """Apply `key.path=value` overrides (values parsed as YAML) to a raw config dict.
+
+    An override of `learner.algo` switches the learner: the file's settings blocks of the
+    other algorithms are dropped first (settings given by overrides are kept, and checked).
+    """
+    algo = [i.partition("=")[2].strip() for i in overrides if i.partition("=")[0] == "learner.algo"]
+    learner = raw.get("learner")
+    if algo and isinstance(learner, dict):
+        raw["learner"] = {k: v for k, v in learner.items() if k not in ALGORITHMS or k == algo[-1]}
     for item in overrides:
         key, sep, text = item.partition("=")
         if not sep or not key:
@@ -320,5 +359,10 @@ def find_config(name_or_path: str | None) -> Path:
 
 
 def dump_config(config: Config) -> str:
-    """Return the config as YAML (every field, defaults included)."""
-    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+    """Return the config as YAML (every field, defaults included; unused learner blocks
+    left out)."""
+    raw = config.model_dump(mode="json")
+    raw["learner"] = {
+        k: v for k, v in raw["learner"].items() if v is not None or k not in ALGORITHMS
+    }
+    return yaml.safe_dump(raw, sort_keys=False)

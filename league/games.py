@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from envs import GameError, GameSpec, builtin_game
+from envs import GameError, GameInfo, GameSpec, builtin_game
 from envs.games import atari_rom_path
 from envs.spec import with_padding
 from league.config import Config, ConfigError
@@ -83,3 +83,15 @@ def import_callable(path: str, *, source: str, key: str) -> Callable[..., Any]:
     if not callable(target):
         raise ConfigError(f"{source}: key {key!r}: {module_name!r} has no callable {attr!r}")
     return target
+
+
+def check_learner_fits(config: Config, info: GameInfo, *, source: str = "config") -> None:
+    """Refuse a learner that cannot handle one of the game's action spaces."""
+    algo = config.learner.algo
+    for role, spaces in info.role_spaces.items():
+        why = config.learner.algorithm.refusal(spaces)
+        if why is not None:
+            raise ConfigError(
+                f"{source}: key 'learner.algo': {algo!r} cannot learn role {role!r} of game "
+                f"{info.name!r}: {why}"
+            )

@@ -1,20 +1,36 @@
-"""Opponent matchmaking for self-play: choose between the latest policy and history."""
+"""Matchmaking: who plays whom (pure Python + numpy; no torch, no Ray, no database)."""
 
 from __future__ import annotations
 
+from matchmaking.identity import RANDOM, SCRIPTED, PlayerId
+from matchmaking.matchmakers import (
+    Matchmaker,
+    Matchup,
+    SelfPlayMatchmaker,
+    VersusMatchmaker,
+    record_outcome,
+)
 from matchmaking.payoff import WEIGHTINGS, PayoffTable, PFSPSampler, pfsp_weights
 from matchmaking.ratings import bradley_terry, payoff_matrix, rating_intervals, wilson_interval
-from matchmaking.sampler import LATEST, OpponentSampler
+from matchmaking.sampler import OpponentSampler, SnapshotPool
 
 __all__ = [
-    "LATEST",
+    "RANDOM",
+    "SCRIPTED",
     "WEIGHTINGS",
+    "Matchmaker",
+    "Matchup",
     "OpponentSampler",
     "PFSPSampler",
     "PayoffTable",
+    "PlayerId",
+    "SelfPlayMatchmaker",
+    "SnapshotPool",
+    "VersusMatchmaker",
     "bradley_terry",
     "payoff_matrix",
     "pfsp_weights",
     "rating_intervals",
+    "record_outcome",
     "wilson_interval",
 ]

@@ -18,10 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from matchmaking.sampler import (
-    LATEST,
-    SnapshotPool,
-)
+from matchmaking.sampler import LEARNER, SnapshotPool
 
 __all__ = ["WEIGHTINGS", "PFSPSampler", "PayoffTable", "pfsp_weights"]
 
@@ -306,11 +303,11 @@ def pfsp_weights(win_rates: Sequence[float], weighting: str = "squared") -> np.n
 
 
 class PFSPSampler(SnapshotPool):
-    """Pick self-play opponents: ``"latest"`` or a snapshot chosen by PFSP.
+    """Pick self-play opponents: the latest policy or a snapshot chosen by PFSP.
 
     Drop-in alternative to :class:`matchmaking.OpponentSampler`. With
     probability ``p_latest`` (or always, while the pool is empty)
-    :meth:`sample` returns ``"latest"``; otherwise it draws a pool snapshot
+    :meth:`sample` returns the latest policy; otherwise it draws a pool snapshot
     with :func:`pfsp_weights` of the learner's decayed win rate against it.
     The rates live in an owned :class:`PayoffTable` between the player
     ``"latest"`` and ``str(snapshot_id)``; unplayed snapshots get ``prior``.
@@ -319,6 +316,7 @@ class PFSPSampler(SnapshotPool):
     def __init__(
         self,
         *,
+        role: str = "main",
         p_latest: float = 0.8,
         weighting: str = "squared",
         decay: float = 0.99,
@@ -328,7 +326,8 @@ class PFSPSampler(SnapshotPool):
         """Create an empty sampler.
 
         Args:
-            p_latest: probability of returning ``"latest"`` when the pool is non-empty.
+            role: the role whose snapshots the pool holds.
+            p_latest: probability of returning the latest policy when the pool is non-empty.
             weighting: PFSP weighting, one of :data:`WEIGHTINGS`.
             decay: payoff-table decay applied per game against a snapshot.
             prior: win rate assumed against snapshots the learner has not played.
@@ -337,7 +336,7 @@ class PFSPSampler(SnapshotPool):
         Raises:
             ValueError: if an argument is out of range or of the wrong type.
         """
-        super().__init__(p_latest=p_latest, max_pool=max_pool)
+        super().__init__(role=role, p_latest=p_latest, max_pool=max_pool)
         self._weighting = _check_weighting(weighting)
         self._payoff = PayoffTable(decay=decay, prior=prior)
 
@@ -362,7 +361,7 @@ class PFSPSampler(SnapshotPool):
 
     def win_rates(self) -> dict[int, float]:
         """Return the learner's decayed win rate against every snapshot, oldest first."""
-        return {sid: self._payoff.win_rate(LATEST, str(sid)) for sid in self._pool}
+        return {sid: self._payoff.win_rate(LEARNER, str(sid)) for sid in self._pool}
 
     # -------------------------------------------------------------- mutation
     def add(self, snapshot_id: int) -> None:
@@ -376,35 +375,9 @@ class PFSPSampler(SnapshotPool):
     def _dropped(self, snapshot_id: int) -> None:
         self._payoff.remove(str(snapshot_id))
 
-    def update(
-        self,
-        snapshot_id: int,
-        learner_won: bool | None = None,
-        *,
-        score: float | None = None,
-    ) -> None:
-        """Record a game of the learner against a pool snapshot.
-
-        ``score`` is the learner's result (1 win, 0.5 draw, 0 loss) and, when
-        given, takes precedence over ``learner_won``; otherwise the score is
-        1.0 if ``learner_won`` else 0.0. Unknown ids (e.g. snapshots already
-        dropped by ``max_pool``, or the ``"latest"`` opponent) are silently
-        ignored, as in :meth:`matchmaking.OpponentSampler.update`.
-
-        Raises:
-            ValueError: if both ``learner_won`` and ``score`` are None, or
-                ``score`` is not in [0, 1].
-        """
-        if score is None:
-            if learner_won is None:
-                raise ValueError("update needs learner_won or score, got neither")
-            value = 1.0 if learner_won else 0.0
-        else:
-            value = _check_unit("score", score)
-        sid = self._known(snapshot_id)
-        if sid is None:
-            return
-        self._payoff.update(LATEST, str(sid), value)
+    def _record(self, sid: int, score: float) -> None:
+        """Record the learner's score (1 win, 0.5 draw, 0 loss) against a pool snapshot."""
+        self._payoff.update(LEARNER, str(sid), score)
 
     # ----------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:

@@ -19,12 +19,14 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["LATEST", "OpponentSampler"]
+from matchmaking.identity import PlayerId
+
+__all__ = ["OpponentSampler", "SnapshotPool"]
 
 logger = logging.getLogger(__name__)
 
-#: Value returned by :meth:`OpponentSampler.sample` to mean "play the current policy".
-LATEST = "latest"
+LEARNER = "latest"
+"""The learner's own name in payoff tables (it plays every pool snapshot)."""
 
 _METHODS = ("quality", "uniform")
 _STATE_VERSION = 1
@@ -92,7 +94,9 @@ class SnapshotPool(ABC):
     maps each snapshot id to a per-snapshot value the subclass may use.
     """
 
-    def __init__(self, *, p_latest: float, max_pool: int | None) -> None:
+    def __init__(self, *, role: str, p_latest: float, max_pool: int | None) -> None:
+        self.role = role
+        """The role whose snapshots this pool holds (and whose latest policy it may pick)."""
         self._p_latest = _check_p_latest(p_latest)
         self._max_pool = _check_max_pool(max_pool)
         self._pool: dict[int, float] = {}
@@ -131,18 +135,36 @@ class SnapshotPool(ABC):
         probs = self._history_probs()
         return {sid: float(p) for sid, p in zip(self._pool, probs, strict=True)}
 
-    def sample(self, rng: np.random.Generator) -> int | str:
-        """Draw an opponent: ``"latest"`` or a snapshot id from the pool.
+    def sample(self, rng: np.random.Generator) -> PlayerId:
+        """Draw an opponent: the role's latest policy or a snapshot from the pool.
 
-        Returns ``"latest"`` without consuming randomness when the pool is
-        empty. Otherwise one uniform number decides between ``"latest"``
+        Returns the latest policy without consuming randomness when the pool is
+        empty. Otherwise one uniform number decides between the latest policy
         (probability ``p_latest``) and the history, and a history draw
         consumes further randomness from ``rng``.
         """
         if not self._pool or rng.random() < self._p_latest:
-            return LATEST
+            return PlayerId.latest(self.role)
         ids = list(self._pool)
-        return ids[int(rng.choice(len(ids), p=self._history_probs()))]
+        return PlayerId.of_snapshot(
+            self.role, ids[int(rng.choice(len(ids), p=self._history_probs()))]
+        )
+
+    def update(self, opponent: PlayerId, score: float) -> None:
+        """Record a game of the learner (score 1 win, 0.5 draw, 0 loss) against `opponent`.
+
+        Only snapshots of this pool's role that are still in the pool count; any
+        other opponent (the latest policy, a bot, a dropped snapshot) is ignored.
+        """
+        if not isinstance(score, Real) or not 0.0 <= score <= 1.0:
+            raise ValueError(f"score must be a number in [0, 1], got {score!r}")
+        sid = self._known(opponent)
+        if sid is not None:
+            self._record(sid, float(score))
+
+    @abstractmethod
+    def _record(self, snapshot_id: int, score: float) -> None:
+        """Apply a game's result against a known pool snapshot."""
 
     def _insert(self, snapshot_id: int, value: float) -> None:
         """Add a snapshot (no-op if present), dropping the oldest beyond ``max_pool``."""
@@ -156,15 +178,14 @@ class SnapshotPool(ABC):
             self._dropped(oldest)
             logger.debug("dropped oldest snapshot %d (max_pool=%d)", oldest, self._max_pool)
 
-    def _known(self, snapshot_id: Any) -> int | None:
-        """Return the id if it is in the pool, else None (unknown ids are ignored)."""
-        if isinstance(snapshot_id, bool) or not isinstance(snapshot_id, Integral):
+    def _known(self, opponent: Any) -> int | None:
+        """Return the snapshot id if `opponent` is in the pool, else None (ignored)."""
+        if not isinstance(opponent, PlayerId):
+            raise ValueError(f"opponent must be a PlayerId, got {opponent!r}")
+        if opponent.role != self.role or opponent.snapshot not in self._pool:
+            logger.debug("ignoring update for %s (not in the %s pool)", opponent, self.role)
             return None
-        sid = int(snapshot_id)
-        if sid not in self._pool:
-            logger.debug("ignoring update for unknown snapshot %r", snapshot_id)
-            return None
-        return sid
+        return opponent.snapshot
 
     @staticmethod
     def _check_state(
@@ -206,11 +227,11 @@ class SnapshotPool(ABC):
 
 
 class OpponentSampler(SnapshotPool):
-    """Pick self-play opponents: ``"latest"`` or a historical snapshot id.
+    """Pick self-play opponents: the latest policy or a historical snapshot.
 
     With probability ``p_latest`` (or always, while the pool is empty)
-    :meth:`sample` returns the string ``"latest"``; otherwise it returns a
-    snapshot id from the pool, drawn by softmax over quality scores
+    :meth:`sample` returns the role's latest policy; otherwise a snapshot
+    from the pool, drawn by softmax over quality scores
     (``method="quality"``, OpenAI Five) or uniformly (``method="uniform"``).
 
     Quality scores are maintained under both methods, so :meth:`update` is
@@ -220,6 +241,7 @@ class OpponentSampler(SnapshotPool):
     def __init__(
         self,
         *,
+        role: str = "main",
         p_latest: float = 0.8,
         method: str = "quality",
         quality_lr: float = 0.01,
@@ -228,7 +250,8 @@ class OpponentSampler(SnapshotPool):
         """Create an empty sampler.
 
         Args:
-            p_latest: probability of returning ``"latest"`` when the pool is non-empty.
+            role: the role whose snapshots the pool holds.
+            p_latest: probability of returning the latest policy when the pool is non-empty.
             method: ``"quality"`` (softmax over quality scores) or ``"uniform"``.
             quality_lr: step size of the quality-score update.
             max_pool: if set, adding beyond this many snapshots drops the oldest.
@@ -236,7 +259,7 @@ class OpponentSampler(SnapshotPool):
         Raises:
             ValueError: if an argument is out of range or of the wrong type.
         """
-        super().__init__(p_latest=p_latest, max_pool=max_pool)
+        super().__init__(role=role, p_latest=p_latest, max_pool=max_pool)
         self._method = _check_method(method)
         self._quality_lr = _check_quality_lr(quality_lr)
 
@@ -273,18 +296,16 @@ class OpponentSampler(SnapshotPool):
         score = max(self._pool.values()) if self._pool else 0.0
         self._insert(snapshot_id, score)
 
-    def update(self, snapshot_id: int, learner_won: bool) -> None:
+    def _record(self, sid: int, score: float) -> None:
         """Apply OpenAI Five's quality update after a game against a snapshot.
 
-        If the learner beat snapshot ``i``, ``q_i -= quality_lr / (N * p_i)``
+        If the learner beat snapshot ``i`` (score 1), ``q_i -= quality_lr / (N * p_i)``
         with ``N`` the pool size and ``p_i`` the snapshot's current softmax
         probability (the softmax is used even under ``method="uniform"``);
-        ``p_i`` is floored at 1e-12 to keep scores finite. Otherwise nothing
-        changes. Unknown ids (e.g. snapshots already dropped by ``max_pool``,
-        or the ``"latest"`` opponent) are silently ignored.
+        ``p_i`` is floored at 1e-12 to keep scores finite. A draw or a loss
+        changes nothing.
         """
-        sid = self._known(snapshot_id)
-        if not learner_won or sid is None:
+        if score != 1.0:
             return
         ids = list(self._pool)
         p_i = max(float(self._quality_probs()[ids.index(sid)]), _MIN_UPDATE_PROB)

@@ -19,7 +19,15 @@ CONFIGS = ROOT / "configs"
 torch.set_num_threads(1)
 
 
-def tiny_overrides(game: str) -> list[str]:
+TINY_LEARNERS = {
+    "ppo": ["learner.ppo.minibatch_size=64", "learner.ppo.epochs=1"],
+    "trpo": ["learner.algo=trpo", "learner.trpo.vf_iters=1", "learner.trpo.vf_minibatch_size=64"],
+    "acer": ["learner.algo=acer", "learner.acer.replay_start=64", "learner.acer.replay_ratio=1"],
+}
+"""Per learner: --set overrides that make its updates cheap."""
+
+
+def tiny_overrides(game: str, algo: str = "ppo") -> list[str]:
     """Return --set overrides that make a built-in game's config train in seconds."""
     common = [
         "train.workers=0",
@@ -28,8 +36,7 @@ def tiny_overrides(game: str) -> list[str]:
         "train.checkpoint_every=1",
         "train.eval_every=1",
         "train.eval_episodes=2",
-        "learner.ppo.minibatch_size=64",
-        "learner.ppo.epochs=1",
+        *TINY_LEARNERS[algo],
     ]
     per_game = {
         "connect_four": ["train.steps_per_iteration=128", "train.envs=4"],

@@ -4,10 +4,18 @@ import numpy as np
 import pytest
 import torch
 
-from agents import PPO, ActorCritic, Batch, PPOConfig, resolve_device, resolve_precision
+from agents import (
+    PPO,
+    ActorCritic,
+    Batch,
+    PPOSettings,
+    StepParams,
+    resolve_device,
+    resolve_precision,
+)
 from envs import Spaces, builtin_game
 from league.config import ModelConfig
-from league.players import PolicyFactory
+from league.rollout import PolicyFactory
 
 DISCRETE = Spaces(obs_shape=(4,), obs_dtype="float32", image=False, has_mask=True, n_actions=3)
 CONTINUOUS = Spaces(
@@ -127,7 +135,7 @@ def test_ppo_minibatches_have_exactly_the_configured_size():
     rng = np.random.default_rng(0)
     ppo = PPO(
         ActorCritic(DISCRETE, n_members=1, hidden=(16,)),
-        PPOConfig(minibatch_size=64, epochs=3, target_kl=None),
+        PPOSettings(minibatch_size=64, epochs=3, target_kl=None),
         device=torch.device("cpu"),
     )
     sizes: list[int] = []
@@ -135,7 +143,7 @@ def test_ppo_minibatches_have_exactly_the_configured_size():
     for n, expected in ((200, [64] * 9), (40, [40] * 3)):
         batch = _bandit_batch(ppo.policy, n, rng)
         sizes.clear()
-        ppo.update(batch)
+        ppo.update(batch, StepParams(gamma=0.99, lr=2.5e-4))
         assert sizes == expected
 
 
@@ -160,7 +168,7 @@ def _bandit_batch(net: ActorCritic, n: int, rng: np.random.Generator) -> Batch:
         version=np.zeros(n, np.int64),
         team=np.zeros(n, np.int64),
         episode=np.arange(n),
-        opponent=np.full(n, -1),
+        truncated=np.zeros(n, bool),
     )
 
 
@@ -169,12 +177,13 @@ def test_ppo_learns_a_bandit_and_round_trips_its_state():
     rng = np.random.default_rng(0)
     ppo = PPO(
         ActorCritic(DISCRETE, n_members=1, hidden=(16,)),
-        PPOConfig(lr=0.01, minibatch_size=64),
+        PPOSettings(minibatch_size=64),
         device=torch.device("cpu"),
     )
+    params = StepParams(gamma=0.99, lr=0.01, ent_coef=0.01)
     before = _bandit_batch(ppo.policy, 512, rng).probs[:, 2].mean()
     for _ in range(15):
-        metrics = ppo.update(_bandit_batch(ppo.policy, 512, rng))
+        metrics = ppo.update(_bandit_batch(ppo.policy, 512, rng), params)
     after = _bandit_batch(ppo.policy, 512, rng).probs[:, 2].mean()
     assert after > 0.9 > before
     assert {
@@ -185,7 +194,7 @@ def test_ppo_learns_a_bandit_and_round_trips_its_state():
         "losses/clipfrac",
     } <= set(metrics)
     clone = PPO(
-        ActorCritic(DISCRETE, n_members=1, hidden=(16,)), PPOConfig(), device=torch.device("cpu")
+        ActorCritic(DISCRETE, n_members=1, hidden=(16,)), PPOSettings(), device=torch.device("cpu")
     )
     clone.load_state_dict(ppo.state_dict())
     for a, b in zip(clone.policy.parameters(), ppo.policy.parameters(), strict=True):
@@ -208,7 +217,7 @@ def test_ppo_learns_a_multidiscrete_bandit():
     torch.manual_seed(0)
     ppo = PPO(
         ActorCritic(MULTI, n_members=1, hidden=(16,)),
-        PPOConfig(lr=0.02, minibatch_size=64),
+        PPOSettings(minibatch_size=64),
         device=torch.device("cpu"),
     )
     n = 512
@@ -233,11 +242,11 @@ def test_ppo_learns_a_multidiscrete_bandit():
             version=np.zeros(n, np.int64),
             team=np.zeros(n, np.int64),
             episode=np.arange(n),
-            opponent=np.full(n, -1),
+            truncated=np.zeros(n, bool),
         )
 
     for _ in range(20):
-        ppo.update(batch())
+        ppo.update(batch(), StepParams(gamma=0.99, lr=0.02, ent_coef=0.01))
     assert batch().reward.mean() > 0.8
     greedy = ppo.policy.act(np.zeros((3, 4), np.float32), np.zeros(3, np.int64), None, greedy=True)
     assert greedy.action.tolist() == [[2, 1]] * 3
@@ -252,12 +261,12 @@ def test_ppo_entropy_bonus_set_by_the_loop_keeps_the_policy_spread():
         rng = np.random.default_rng(0)
         ppo = PPO(
             ActorCritic(DISCRETE, n_members=1, hidden=(16,)),
-            PPOConfig(lr=0.01, minibatch_size=64, ent_coef=0.0),
+            PPOSettings(minibatch_size=64),
             device=torch.device("cpu"),
         )
-        ppo.ent_coef = ent_coef
+        params = StepParams(gamma=0.99, lr=0.01, ent_coef=ent_coef)
         for _ in range(10):
-            ppo.update(_bandit_batch(ppo.policy, 512, rng))
+            ppo.update(_bandit_batch(ppo.policy, 512, rng), params)
         probs[ent_coef] = _bandit_batch(ppo.policy, 512, rng).probs[:, 2].mean()
     assert probs[0.0] > 0.8
     assert probs[5.0] < 0.6

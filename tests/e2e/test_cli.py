@@ -7,7 +7,7 @@ import json
 import pytest
 
 from conftest import CONFIGS, cli_json, run_cli, tiny_overrides
-from league.registry import Registry
+from league.store import Registry
 
 pytestmark = pytest.mark.slow
 
@@ -46,6 +46,35 @@ def test_resume_from_the_cli_continues_the_run(tmp_path):
     assert first["iterations"] == 2 and second["iterations"] == 3
     assert second["env_steps"] > first["env_steps"]
     assert second["episodes"] > first["episodes"]
+
+
+def test_a_short_run_ends_with_a_snapshot_that_latest_names(tmp_path):
+    # Three iterations, snapshots every ten: the end of the run registers the final
+    # policy, so `latest` is the policy the run ended with.
+    sets = [arg for o in tiny_overrides("tictactoe") for arg in ("--set", o)]
+    sets += ["--set", "train.snapshot_every=10", "--set", "train.rating_games=0"]
+    summary = cli_json(
+        "train", "tictactoe", "--runs-dir", str(tmp_path), "--name", "t", "--iterations", "3", *sets
+    )
+    assert summary["snapshots"] == 1 and summary["iterations"] == 3
+    with Registry(tmp_path / "t") as reg:
+        assert reg.latest_snapshot()["iteration"] == 3
+    out = cli_json("eval", "--run", str(tmp_path / "t"), "latest", "random", "--games", "4")
+    assert out["a"] == f"main@{summary['last_snapshot']['main']}" and out["games"] == 4
+    # Resumed and stopped again at once: no second snapshot of the same policy.
+    again = cli_json("train", "--resume", str(tmp_path / "t"), "--iterations", "3")
+    assert again["snapshots"] == 1
+
+
+def test_a_game_with_discrete_observations_trains(tmp_path):
+    config = tmp_path / "rps.yaml"
+    config.write_text(
+        "game: {name: rps, env: 'pettingzoo.classic.rps_v2:parallel_env'}\n"
+        "train: {workers: 0, iterations: 2, steps_per_iteration: 64, envs: 2}\n"
+        "learner: {ppo: {minibatch_size: 32, epochs: 1}}\n"
+    )
+    summary = cli_json("train", str(config), "--runs-dir", str(tmp_path))
+    assert summary["iterations"] == 2 and summary["snapshots"] == 1
 
 
 def test_games_lists_the_builtin_games():
@@ -131,7 +160,7 @@ def test_sigkill_of_the_driver_then_resume_loses_at_most_a_checkpoint(tmp_path, 
     import time
 
     from conftest import ROOT
-    from league.checkpoint import load_checkpoint
+    from league.store import load_checkpoint
 
     run_dir = tmp_path / "k"
     args = [
@@ -297,7 +326,7 @@ def test_ctrl_c_writes_a_checkpoint_and_exits_130(tmp_path):
     import time
 
     from conftest import ROOT
-    from league.checkpoint import load_checkpoint
+    from league.store import load_checkpoint
 
     run_dir = tmp_path / "int"
     args = [

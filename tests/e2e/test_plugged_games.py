@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from conftest import ROOT, cli_json, run_cli
-from league.registry import Registry
+from league.store import Registry
 
 pytestmark = pytest.mark.slow
 
@@ -135,7 +135,7 @@ def test_inspect_reports_what_it_detects():
         "1",
     )
     assert single["mode"].startswith("cooperative")
-    proc = run_cli("inspect", "tests.fixtures.odd_games:discrete_observation", check=False)
-    assert proc.returncode == 2 and "observation space Discrete(5)" in proc.stderr
+    proc = run_cli("inspect", "tests.fixtures.odd_games:text_observation", check=False)
+    assert proc.returncode == 2 and "observation space Text(1, 5" in proc.stderr
     multi = cli_json("inspect", "tests.fixtures.odd_games:multidiscrete", "--episodes", "1")
     assert multi["spaces"]["red"]["actions"] == "MultiDiscrete[3, 2]"

@@ -7,13 +7,12 @@ import importlib.metadata
 import numpy as np
 import pytest
 
-from envs import GameEnv, GameError, GameSpec, ShapingParams, infer_teams, list_games
+from envs import GameEnv, GameError, GameSpec, infer_teams, list_games
 from envs.games import ENTRY_POINT_GROUP, builtin_game
 from league.config import ConfigError, parse_config
 from league.games import resolve_game
-from league.players import PlayerPool, PolicyFactory
-from league.rollout import SelfPlayMatchmaker, VersusMatchmaker, rollout
-from matchmaking import OpponentSampler
+from league.rollout import PlayerPool, PolicyFactory, RolloutRequest, rollout
+from matchmaking import OpponentSampler, PlayerId, SelfPlayMatchmaker, VersusMatchmaker
 
 
 def _spec(**game):
@@ -51,9 +50,26 @@ def test_leader_joins_its_kind_and_is_padded_into_the_team():
 
 
 def test_unsupported_observation_space_names_agent_and_space():
-    spec = _spec(name="do", env="tests.fixtures.odd_games:discrete_observation")
-    with pytest.raises(GameError, match=r"agent 'red_0' has observation space Discrete\(5\)"):
+    spec = _spec(name="to", env="tests.fixtures.odd_games:text_observation")
+    with pytest.raises(GameError, match=r"agent 'red_0' has observation space Text\(1, 5"):
         spec.info()
+
+
+def test_discrete_observations_are_one_hot_encoded():
+    # Rock-paper-scissors observes the opponent's last move as Discrete(4).
+    spec = _spec(name="rps", env="pettingzoo.classic.rps_v2:parallel_env")
+    info = spec.info()
+    sp = info.spaces["player_0"]
+    assert (sp.obs_shape, sp.obs_dtype, sp.n_actions) == ((4,), "float32", 3)
+    env = GameEnv(spec, info)
+    env.reset(seed=0)
+    obs, _ = env.observe("player_0")
+    assert obs.tolist() == [0, 0, 0, 1]  # "none yet" is move 3 of Discrete(4)
+    env.step({"player_0": 0, "player_1": 1})
+    assert env.observe("player_0")[0].tolist() == [0, 1, 0, 0]  # the opponent played 1
+    env.close()
+    res = _play(spec, episodes=4)
+    assert len(res.episodes) >= 4 and res.batches["main"].obs.shape[1:] == (4,)
 
 
 def test_multidiscrete_actions_are_played_and_learned():
@@ -86,11 +102,12 @@ def _play(spec, matchmaker_kind="self", episodes=6):
     for role in set(info.roles.values()):
         pool.set_latest(role, factory(role).state_dict(), 0)
     if matchmaker_kind == "self":
-        mm = SelfPlayMatchmaker(info, {r: OpponentSampler() for r in set(info.roles.values())})
+        roles = set(info.roles.values())
+        mm = SelfPlayMatchmaker(info, {r: OpponentSampler(role=r) for r in roles})
     else:
-        mm = VersusMatchmaker(info, "latest", "random")
+        mm = VersusMatchmaker(info, None, PlayerId.of_bot("random"))
     envs = [GameEnv(spec, info) for _ in range(2)]
-    return rollout(envs, pool, mm, shaping=ShapingParams(), rng=rng, episodes=episodes)
+    return rollout(envs, pool, RolloutRequest(mm, episodes=episodes), rng)
 
 
 def test_mask_in_info_is_obeyed():

@@ -1,4 +1,4 @@
-"""Tests for league.checkpoint."""
+"""Tests for league.store.checkpoint."""
 
 from __future__ import annotations
 
@@ -12,7 +12,12 @@ import pytest
 import safetensors.torch
 import torch
 
-from league.checkpoint import CheckpointError, atomic_write_bytes, load_checkpoint, save_checkpoint
+from league.store.checkpoint import (
+    CheckpointError,
+    atomic_write_bytes,
+    load_checkpoint,
+    save_checkpoint,
+)
 
 
 def _assert_same(a: object, b: object) -> None:

@@ -49,28 +49,45 @@ def test_precision_is_checked():
 
 
 def test_learning_rate_is_a_number_or_a_schedule():
-    config = parse_config({"learner": {"ppo": {"lr": 0.001}}}, source="x.yaml")
-    assert config.learner.ppo.lr == 0.001
+    config = parse_config({"learner": {"lr": 0.001}}, source="x.yaml")
+    assert config.learner.lr == 0.001
     lr = parse_config(
-        {"learner": {"ppo": {"lr": {"start": 0.001, "end": 0.0001, "steps": 50}}}}, source="x.yaml"
-    ).learner.ppo.lr
+        {"learner": {"lr": {"start": 0.001, "end": 0.0001, "steps": 50}}}, source="x.yaml"
+    ).learner.lr
     assert (lr.start, lr.end, lr.steps) == (0.001, 0.0001, 50)
-    with pytest.raises(ConfigError, match=r"x.yaml: key 'learner.ppo'.*lr must be > 0, got -1"):
-        parse_config({"learner": {"ppo": {"lr": {"start": 0.1, "end": -1}}}}, source="x.yaml")
-    with pytest.raises(ConfigError, match=r"unknown key 'learner.ppo.lr.stepz'"):
+    with pytest.raises(ConfigError, match=r"x.yaml: key 'learner'.*lr must be > 0, got -1"):
+        parse_config({"learner": {"lr": {"start": 0.1, "end": -1}}}, source="x.yaml")
+    with pytest.raises(ConfigError, match=r"unknown key 'learner.lr.stepz'"):
         bad = {"start": 0.1, "end": 0.1, "stepz": 1}
-        parse_config({"learner": {"ppo": {"lr": bad}}}, source="x.yaml")
-    with pytest.raises(ConfigError, match=r"key 'learner.ppo.lr'.*'fast'"):
-        parse_config({"learner": {"ppo": {"lr": "fast"}}}, source="x.yaml")
+        parse_config({"learner": {"lr": bad}}, source="x.yaml")
+    with pytest.raises(ConfigError, match=r"key 'learner.lr'.*'fast'"):
+        parse_config({"learner": {"lr": "fast"}}, source="x.yaml")
+
+
+def test_schedules_default_to_the_algorithm_and_the_old_spelling_still_loads():
+    assert parse_config({}, source="x").learner.schedules() == (2.5e-4, 0.01)
+    # Runs saved when the schedules were PPO settings keep resuming.
+    old = parse_config(
+        {"learner": {"ppo": {"lr": 0.002, "ent_coef": 0.0, "epochs": 3}}}, source="x"
+    )
+    assert old.learner.schedules() == (0.002, 0.0)
+    assert old.learner.ppo.epochs == 3
+
+
+def test_a_settings_block_for_another_algorithm_is_refused():
+    with pytest.raises(ConfigError, match=r"learner.trpo is given but learner.algo is 'ppo'"):
+        parse_config({"learner": {"algo": "ppo", "ppo": {}, "trpo": {}}}, source="x")
+    with pytest.raises(ConfigError, match=r"unknown key 'learner.ppo.delta'"):
+        parse_config({"learner": {"ppo": {"delta": 0.1}}}, source="x")
 
 
 def test_entropy_bonus_is_a_number_or_a_schedule():
     ent = parse_config(
-        {"learner": {"ppo": {"ent_coef": {"start": 0.01, "end": 0.0, "steps": 9}}}}, source="x"
-    ).learner.ppo.ent_coef
+        {"learner": {"ent_coef": {"start": 0.01, "end": 0.0, "steps": 9}}}, source="x"
+    ).learner.ent_coef
     assert (ent.start, ent.end, ent.steps) == (0.01, 0.0, 9)
     with pytest.raises(ConfigError, match=r"ent_coef must be >= 0, got -0.5"):
-        parse_config({"learner": {"ppo": {"ent_coef": -0.5}}}, source="x.yaml")
+        parse_config({"learner": {"ent_coef": -0.5}}, source="x.yaml")
 
 
 def test_overrides_apply_and_unknown_override_keys_fail(tmp_path):
@@ -115,3 +132,14 @@ def test_missing_file_and_bad_yaml(tmp_path):
     path.write_text("train: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(path)
+
+
+def test_set_learner_algo_switches_the_learner_of_any_config():
+    config = load_config(CONFIGS / "connect_four.yaml", ["learner.algo=acer"])
+    assert config.learner.algo == "acer" and config.learner.ppo is None
+    assert config.learner.acer.segment_length == 20  # its own defaults
+    # A setting given for another algorithm than the chosen one is still refused.
+    with pytest.raises(ConfigError, match="learner.ppo is given but learner.algo is 'trpo'"):
+        load_config(CONFIGS / "connect_four.yaml", ["learner.algo=trpo", "learner.ppo.epochs=1"])
+    with pytest.raises(ConfigError, match=r"unknown key 'learner.trpo.clip'"):
+        load_config(CONFIGS / "connect_four.yaml", ["learner.algo=trpo", "learner.trpo.clip=0.1"])

@@ -8,10 +8,10 @@ import pytest
 from conftest import CONFIGS, ROOT, tiny_overrides
 from envs.bots import connect_four_bot, tictactoe_bot
 from league.config import load_config
-from league.evaluate import Arena, EvalError, leaderboard, schedule_pairs, tournament
-from league.players import BotError
-from league.registry import Registry
-from league.train import Trainer, new_run
+from league.evaluation import Arena, EvalError, leaderboard, schedule_pairs, tournament
+from league.rollout.players import BotError
+from league.store import Registry, new_run
+from league.training import Trainer
 
 BOTS = ROOT / "tests" / "fixtures" / "bots.py"
 
@@ -43,7 +43,7 @@ def test_tictactoe_bot_wins_then_blocks():
 @pytest.mark.parametrize("game,floor", [("connect_four_v3", 0.9), ("tictactoe_v3", 0.8)])
 def test_scripted_bot_is_clearly_better_than_random(game, floor):
     arena = Arena.open(None, game)
-    stats = arena.play("scripted", "random", games=60, seed=3)
+    stats = arena.play(arena.resolve("scripted"), arena.resolve("random"), games=60, seed=3)
     assert stats.games == 60
     assert stats.score > floor
     low, high = stats.interval
@@ -53,13 +53,13 @@ def test_scripted_bot_is_clearly_better_than_random(game, floor):
 def test_user_bot_file_plays_and_broken_bots_name_their_file():
     arena = Arena.open(None, "connect_four_v3")
     good = arena.resolve(f"{BOTS}:first_legal")
-    assert arena.play(good, "random", games=6).games == 6
+    assert arena.play(good, arena.resolve("random"), games=6).games == 6
     with pytest.raises(BotError, match=r"bots\.py raised ZeroDivisionError"):
-        arena.play(arena.resolve(f"{BOTS}:raises"), "random", games=2)
+        arena.play(arena.resolve(f"{BOTS}:raises"), arena.resolve("random"), games=2)
     with pytest.raises(BotError, match=r"bots\.py returned illegal action 99"):
-        arena.play(arena.resolve(f"{BOTS}:illegal"), "random", games=2)
+        arena.play(arena.resolve(f"{BOTS}:illegal"), arena.resolve("random"), games=2)
     with pytest.raises(BotError, match="has no function 'nope'"):
-        arena.play(arena.resolve(f"{BOTS}:nope"), "random", games=2)
+        arena.play(arena.resolve(f"{BOTS}:nope"), arena.resolve("random"), games=2)
     with pytest.raises(EvalError, match="does not exist"):
         arena.resolve("missing_bot.py:act")
 
@@ -76,9 +76,11 @@ def test_unknown_players_and_missing_run_are_clear_errors():
 
 def test_random_opening_turns_replays_into_distinct_games():
     arena = Arena.open(None, "tictactoe_v3")
-    replay = arena.play("scripted", "scripted", games=20)
+    replay = arena.play(arena.resolve("scripted"), arena.resolve("scripted"), games=20)
     assert replay.distinct_games <= 2  # two deterministic players: one game per seating
-    varied = arena.play("scripted", "scripted", games=20, random_opening=2, seed=1)
+    varied = arena.play(
+        arena.resolve("scripted"), arena.resolve("scripted"), games=20, random_opening=2, seed=1
+    )
     assert varied.distinct_games > 5
 
 

@@ -11,11 +11,18 @@ import ray
 
 from conftest import CONFIGS, tiny_overrides
 from league.config import load_config
-from league.ray_runner import RayRunner
-from league.registry import Registry
-from league.train import Trainer, new_run
+from league.rollout.ray_workers import RayRunner
+from league.store import Registry, new_run
+from league.training import Trainer
 
 pytestmark = pytest.mark.ray
+
+
+def SNAP(i: int):
+    """Snapshot i of role main."""
+    from matchmaking import PlayerId
+
+    return PlayerId.of_snapshot("main", i)
 
 
 def _config(name: str, *extra: str, game: str = "connect_four"):
@@ -98,7 +105,7 @@ def test_serial_and_ray_runs_agree_in_shape_and_bookkeeping(tmp_path, ray_cluste
 
 def test_weights_are_put_once_per_iteration(monkeypatch, ray_cluster):
     from envs import builtin_game
-    from league.players import PolicyFactory
+    from league.rollout import PolicyFactory
 
     spec = builtin_game("tictactoe_v3")
     info = spec.info()
@@ -109,43 +116,44 @@ def test_weights_are_put_once_per_iteration(monkeypatch, ray_cluster):
     monkeypatch.setattr(ray, "put", lambda obj: puts.append(obj) or real_put(obj))
     try:
         runner.set_latest({"main": factory("main").state_dict()}, version=1)
-        runner.add_snapshots({"main@1": factory("main").state_dict()})
-        runner.add_snapshots({"main@1": factory("main").state_dict()})  # already there
+        runner.add_snapshots({SNAP(1): factory("main").state_dict()})
+        runner.add_snapshots({SNAP(1): factory("main").state_dict()})  # already there
         assert len(puts) == 2
     finally:
         runner.close()
 
 
 def test_evicted_snapshots_are_released_and_never_played(ray_cluster):
-    from envs import ShapingParams, builtin_game
-    from league.players import PolicyFactory
-    from league.rollout import VersusMatchmaker
+    from envs import builtin_game
+    from league.rollout import PolicyFactory, RolloutRequest
+    from matchmaking import PlayerId, VersusMatchmaker
 
     spec = builtin_game("tictactoe_v3")
     info = spec.info()
     factory = PolicyFactory(info, (16,), "auto")
     runner = RayRunner(spec, info, workers=1, envs=2, factory=factory)
 
-    def play(key):
-        return runner.run(
-            VersusMatchmaker(info, key, "random"), shaping=ShapingParams(), seed=0, episodes=2
-        )
+    def play(player):
+        matchmaker = VersusMatchmaker(info, player, PlayerId.of_bot("random"))
+        return runner.run(RolloutRequest(matchmaker, seed=0, episodes=2))
 
     try:
-        runner.add_snapshots({f"main@{i}": factory("main").state_dict() for i in (1, 2)})
-        assert len(play("main@1").episodes) == 2  # the worker built and cached main@1
-        runner.keep_snapshots({"main@2"})
-        assert set(runner._snapshots) == {"main@2"}  # the only references to the weights
-        assert len(play("main@2").episodes) == 2
+        runner.add_snapshots({SNAP(i): factory("main").state_dict() for i in (1, 2)})
+        assert len(play(SNAP(1)).episodes) == 2  # the worker built and cached main@1
+        runner.keep_snapshots({SNAP(2)})
+        assert set(runner._snapshots) == {SNAP(2)}  # the only references to the weights
+        assert len(play(SNAP(2)).episodes) == 2
         with pytest.raises(ray.exceptions.RayTaskError, match="main@1"):
-            play("main@1")  # gone from the worker's cache too, not just unreferenced
+            play(SNAP(1))  # gone from the worker's cache too, not just unreferenced
     finally:
         runner.close()
 
 
 def test_evaluation_games_run_on_ray_workers(ray_cluster):
-    from league.evaluate import Arena
+    from league.evaluation import Arena
 
     arena = Arena.open(None, "connect_four_v3")
-    stats = arena.play("scripted", "random", games=40, workers=2, seed=1)
+    stats = arena.play(
+        arena.resolve("scripted"), arena.resolve("random"), games=40, workers=2, seed=1
+    )
     assert stats.games == 40 and stats.score > 0.9

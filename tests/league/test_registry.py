@@ -1,4 +1,4 @@
-"""Tests for league.registry."""
+"""Tests for league.store.registry."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from league.registry import Registry, RegistryError
+from league.store import Registry, RegistryError
 
 
 def _tensors(seed: int = 0) -> dict[str, torch.Tensor]:

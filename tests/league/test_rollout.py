@@ -5,9 +5,20 @@ import pytest
 import torch
 
 from envs import GameEnv, ShapingParams, builtin_game
-from league.players import OPPONENT_BOT, OPPONENT_LATEST, PlayerPool, PolicyFactory, policy_key
-from league.rollout import SelfPlayMatchmaker, VersusMatchmaker, rollout
-from matchmaking import OpponentSampler
+from league.config import parse_config
+from league.games import resolve_game
+from league.rollout import PlayerPool, PolicyFactory, RolloutRequest, rollout
+from matchmaking import (
+    OpponentSampler,
+    PFSPSampler,
+    PlayerId,
+    SelfPlayMatchmaker,
+    VersusMatchmaker,
+    record_outcome,
+)
+
+RANDOM = PlayerId.of_bot("random")
+SNAPSHOT_7 = PlayerId.of_snapshot("main", 7)
 
 
 def _setup(name: str, n_envs: int = 4, p_latest: float = 0.8):
@@ -20,7 +31,7 @@ def _setup(name: str, n_envs: int = 4, p_latest: float = 0.8):
     torch.manual_seed(0)
     for role in roles:
         pool.set_latest(role, factory(role).state_dict(), version=3)
-    samplers = {role: OpponentSampler(p_latest=p_latest) for role in roles}
+    samplers = {role: OpponentSampler(role=role, p_latest=p_latest) for role in roles}
     envs = [GameEnv(spec, info) for _ in range(n_envs)]
     return info, factory, pool, samplers, envs, rng
 
@@ -41,10 +52,8 @@ def test_self_play_vs_latest_trains_both_seats_of_a_turn_based_game():
     res = rollout(
         envs,
         pool,
-        SelfPlayMatchmaker(info, samplers),
-        shaping=ShapingParams(),
-        rng=rng,
-        min_steps=300,
+        RolloutRequest(SelfPlayMatchmaker(info, samplers), shaping=ShapingParams(), min_steps=300),
+        rng,
     )
     batch = res.batches["main"]
     assert len(batch) >= 300
@@ -67,18 +76,18 @@ def test_self_play_vs_latest_trains_both_seats_of_a_turn_based_game():
 def test_snapshot_opponents_are_not_trained_on():
     info, factory, pool, samplers, envs, rng = _setup("connect_four_v3", p_latest=0.0)
     samplers["main"].add(7)
-    pool.add_snapshot(policy_key("main", 7), factory("main").state_dict())
+    pool.set_snapshots({SNAPSHOT_7: factory("main").state_dict()})
     res = rollout(
         envs,
         pool,
-        SelfPlayMatchmaker(info, samplers),
-        shaping=ShapingParams(),
-        rng=rng,
-        min_steps=200,
+        RolloutRequest(SelfPlayMatchmaker(info, samplers), shaping=ShapingParams(), min_steps=200),
+        rng,
     )
     batch = res.batches["main"]
-    assert (batch.opponent == 7).all()
-    assert all(e.opponent == 7 and e.learn == [e.focal] for e in res.episodes)
+    assert all(
+        e.opponents() == {t: SNAPSHOT_7 for t in e.players if t != e.focal} for e in res.episodes
+    )
+    assert all(e.learn == [e.focal] for e in res.episodes)
     # Only the focal side's moves are in the batch, about half of all moves.
     assert len(batch) < res.agent_steps
     for e in res.episodes:
@@ -90,27 +99,29 @@ def test_bots_take_their_share_of_the_history_draws():
     rng = np.random.default_rng(1)
     # Before the first snapshot there is no history, so no bot either.
     matchmaker = SelfPlayMatchmaker(info, samplers, bots={"random": 0.25})
-    assert all(matchmaker(i, rng).opponent == OPPONENT_LATEST for i in range(200))
+    assert all(
+        matchmaker(i, rng).players == {t: PlayerId.latest("main") for t in info.teams}
+        for i in range(200)
+    )
     samplers["main"].add(7)
     draws = [matchmaker(i, rng) for i in range(10_000)]
-    bot_games = [m for m in draws if m.opponent == OPPONENT_BOT]
+    bot_games = [m for m in draws if RANDOM in m.opponents().values()]
     # 80% latest, 20% history of which a quarter is the random bot: 5% of all games.
     assert abs(len(bot_games) / len(draws) - 0.05) < 0.01
-    assert abs(sum(m.opponent == 7 for m in draws) / len(draws) - 0.15) < 0.015
+    assert abs(sum(SNAPSHOT_7 in m.opponents().values() for m in draws) / len(draws) - 0.15) < 0.015
     for m in bot_games:
         assert m.learn == {m.focal}
-        assert [k for t, k in m.players.items() if t != m.focal] == ["random"]
+        assert list(m.opponents().values()) == [RANDOM]
 
 
 def test_bot_opponents_are_not_trained_on():
     info, factory, pool, samplers, envs, rng = _setup("connect_four_v3", p_latest=0.0)
     samplers["main"].add(7)
-    pool.add_snapshot(policy_key("main", 7), factory("main").state_dict())
+    pool.set_snapshots({SNAPSHOT_7: factory("main").state_dict()})
     matchmaker = SelfPlayMatchmaker(info, samplers, bots={"random": 1.0})
-    res = rollout(envs, pool, matchmaker, shaping=ShapingParams(), rng=rng, min_steps=200)
+    res = rollout(envs, pool, RolloutRequest(matchmaker, min_steps=200), rng)
     batch = res.batches["main"]
-    assert (batch.opponent == OPPONENT_BOT).all()
-    assert all(e.learn == [e.focal] and "random" in e.players.values() for e in res.episodes)
+    assert all(e.learn == [e.focal] and RANDOM in e.players.values() for e in res.episodes)
     assert len(batch) < res.agent_steps  # only the focal side's moves
     _check_streams(batch)
 
@@ -119,7 +130,7 @@ def test_asymmetric_simultaneous_game_gives_one_batch_per_role_with_components()
     info, _, pool, samplers, envs, rng = _setup("simple_tag_v3", n_envs=2)
     shaping = ShapingParams(weights={"env": 1.0, "proximity": 0.1}, tau=0.5)
     res = rollout(
-        envs, pool, SelfPlayMatchmaker(info, samplers), shaping=shaping, rng=rng, min_steps=200
+        envs, pool, RolloutRequest(SelfPlayMatchmaker(info, samplers), shaping, min_steps=200), rng
     )
     assert set(res.batches) == {"adversary", "agent"}
     for batch in res.batches.values():
@@ -127,6 +138,7 @@ def test_asymmetric_simultaneous_game_gives_one_batch_per_role_with_components()
         assert batch.components.shape[1] == 2
         # Truncated at max_cycles: the last step of each stream bootstraps from V(s_T).
         assert (batch.bootstrap[batch.done] != 0).all()
+        assert batch.truncated[batch.done].all() and not batch.truncated[~batch.done].any()
     adv = res.batches["adversary"]
     assert (adv.components[:, 1] <= 0).all()  # chasers' proximity is minus a distance
     assert set(np.unique(adv.member)) == {0, 1, 2}
@@ -135,7 +147,7 @@ def test_asymmetric_simultaneous_game_gives_one_batch_per_role_with_components()
 def test_random_openings_vary_and_are_not_learned_from():
     info, _, pool, samplers, envs, rng = _setup("connect_four_v3", p_latest=1.0)
     matchmaker = SelfPlayMatchmaker(info, samplers, random_opening=4)
-    res = rollout(envs, pool, matchmaker, shaping=ShapingParams(), rng=rng, min_steps=600)
+    res = rollout(envs, pool, RolloutRequest(matchmaker, min_steps=600), rng)
     batch = res.batches["main"]
     _check_streams(batch)
     assert {e.opening for e in res.episodes} == {0, 1, 2, 3, 4}
@@ -150,7 +162,7 @@ def test_random_openings_vary_and_are_not_learned_from():
 def test_opponent_side_openings_leave_the_focal_side_learning_from_its_first_move():
     info, _, pool, samplers, envs, rng = _setup("connect_four_v3", p_latest=1.0)
     matchmaker = SelfPlayMatchmaker(info, samplers, random_opening=5, opening_side="opponents")
-    res = rollout(envs, pool, matchmaker, shaping=ShapingParams(), rng=rng, min_steps=600)
+    res = rollout(envs, pool, RolloutRequest(matchmaker, min_steps=600), rng)
     batch = res.batches["main"]
     _check_streams(batch)
     assert {e.opening for e in res.episodes} == {0, 1, 2, 3, 4, 5}
@@ -172,13 +184,54 @@ def test_versus_random_bot_learns_nothing_and_alternates_seats():
     res = rollout(
         envs,
         pool,
-        VersusMatchmaker(info, "latest", "random"),
-        shaping=ShapingParams(),
-        rng=rng,
-        episodes=10,
+        RolloutRequest(VersusMatchmaker(info, None, RANDOM), shaping=ShapingParams(), episodes=10),
+        rng,
     )
     assert res.batches == {}
     assert len(res.episodes) >= 10
     focal = [e.focal for e in res.episodes]
     assert set(focal) == {"player_1", "player_2"}
-    assert all("random" in e.players.values() for e in res.episodes)
+    assert all(RANDOM in e.players.values() for e in res.episodes)
+
+
+def test_three_team_game_books_every_opponent_team_with_its_sampler():
+    # Tug of war split into three teams: every team but the focal one draws its own
+    # snapshot, and each drawn snapshot must be told the focal team's result (the
+    # bookkeeping once went only to the last team's draw).
+    config = parse_config(
+        {
+            "game": {
+                "name": "tug3",
+                "env": "examples.tug_of_war:TugOfWar",
+                "teams": {"a": ["red_0"], "b": ["red_1"], "c": ["blue_0", "blue_1"]},
+                "symmetric": True,
+            }
+        },
+        source="test",
+    )
+    spec = resolve_game(config)
+    info = spec.info()
+    assert len(info.teams) == 3 and set(info.roles.values()) == {"main"}
+    factory = PolicyFactory(info, (16,), "auto")
+    rng = np.random.default_rng(0)
+    pool = PlayerPool(factory, info=info, rng=rng)
+    pool.set_latest("main", factory("main").state_dict(), version=0)
+    sampler = PFSPSampler(role="main", p_latest=0.0, decay=1.0)
+    for sid in (3, 4):
+        sampler.add(sid)
+    pool.set_snapshots(
+        {PlayerId.of_snapshot("main", i): factory("main").state_dict() for i in (3, 4)}
+    )
+    envs = [GameEnv(spec, info) for _ in range(3)]
+    res = rollout(
+        envs, pool, RolloutRequest(SelfPlayMatchmaker(info, {"main": sampler}), episodes=12), rng
+    )
+    expected = {3: 0, 4: 0}
+    for e in res.episodes:
+        assert len(e.opponents()) == 2
+        for player in e.opponents().values():
+            expected[player.snapshot] += 1
+        record_outcome({"main": sampler}, e.opponents(), e.result[e.focal])
+    played = {sid: sampler.payoff.games("latest", str(sid)) for sid in (3, 4)}
+    assert played == pytest.approx(expected)
+    assert sum(expected.values()) == 2 * len(res.episodes)

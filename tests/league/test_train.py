@@ -4,16 +4,22 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import CONFIGS, tiny_overrides
-from league.checkpoint import load_checkpoint
+from conftest import CONFIGS, TINY_LEARNERS, tiny_overrides
 from league.config import load_config
-from league.registry import Registry
-from league.train import CHECKPOINT_FILE, RunError, Trainer, load_run_config, new_run
+from league.store import (
+    CHECKPOINT_FILE,
+    Registry,
+    RunError,
+    load_checkpoint,
+    load_run_config,
+    new_run,
+)
+from league.training import Trainer
 
 
-def _config(tmp_path, name="run", extra=()):
+def _config(tmp_path, name="run", extra=(), algo="ppo"):
     overrides = [
-        *tiny_overrides("connect_four"),
+        *tiny_overrides("connect_four", algo),
         "train.iterations=4",
         "train.snapshot_every=2",
         "train.checkpoint_every=2",
@@ -28,23 +34,30 @@ def _train(config, run_dir, *, resume=False, iterations=None):
     trainer = Trainer(config, run_dir, resume=resume)
     try:
         summary = trainer.train(iterations=iterations)
-        weights = {k: v.clone() for k, v in trainer.learners["main"].policy.state_dict().items()}
+        learner = trainer.learners["main"]
+        weights = {k: v.clone() for k, v in learner.policy.state_dict().items()}
         pool = trainer.samplers["main"].state_dict()
+        if config.learner.algo == "acer":  # its replay buffer and average network
+            state = learner.state_dict()
+            weights |= {f"average.{k}": v.clone() for k, v in state["average"].items()}
+            weights |= {f"replay.{k}": torch.as_tensor(v) for k, v in state["replay"].items()}
         return summary, weights, pool
     finally:
         trainer.close()
 
 
-ANNEALED_LR = "learner.ppo.lr={start: 0.001, end: 0.0001, steps: 4}"
+ANNEALED_LR = "learner.lr={start: 0.001, end: 0.0001, steps: 4}"
 
 
-def test_resume_continues_counters_and_state_exactly(tmp_path):
+@pytest.mark.parametrize("algo", sorted(TINY_LEARNERS))
+def test_resume_continues_counters_and_state_exactly(tmp_path, algo):
     # One run straight through 4 iterations (annealing the learning rate) ...
-    straight_cfg = _config(tmp_path, "straight", [ANNEALED_LR])
+    straight_cfg = _config(tmp_path, "straight", [ANNEALED_LR], algo)
     straight_dir = new_run(straight_cfg, tmp_path)
     straight, w_straight, pool_straight = _train(straight_cfg, straight_dir)
-    # ... and one stopped after 2 and resumed to 4.
-    cfg = _config(tmp_path, "resumed", [ANNEALED_LR])
+    # ... and one stopped after 2 and resumed to 4 (for ACER: the same replay contents
+    # and average network as well as the same weights).
+    cfg = _config(tmp_path, "resumed", [ANNEALED_LR], algo)
     run_dir = new_run(cfg, tmp_path)
     first, _, _ = _train(cfg, run_dir, iterations=2)
     assert first["iterations"] == 2
@@ -58,6 +71,7 @@ def test_resume_continues_counters_and_state_exactly(tmp_path):
     assert resumed["episodes"] == straight["episodes"]
     assert resumed["gamma"] == pytest.approx(straight["gamma"])
     assert pool_resumed == pool_straight
+    assert w_resumed.keys() == w_straight.keys()
     for key, value in w_straight.items():
         torch.testing.assert_close(w_resumed[key], value)
     with Registry(run_dir) as reg:
@@ -151,13 +165,13 @@ def test_precision_sets_the_learner_torso_and_the_players_act_in_float32(tmp_pat
 
 
 def test_snapshots_evicted_from_a_bounded_pool_leave_the_runner(tmp_path):
-    from league.players import policy_key
+    from matchmaking import PlayerId
 
     cfg = _config(tmp_path, extra=["league.max_pool=2", "train.snapshot_every=1"])
     trainer = Trainer(cfg, new_run(cfg, tmp_path))
     try:
         trainer.train()
-        kept = {policy_key("main", sid) for sid in trainer.samplers["main"].pool}
+        kept = {PlayerId.of_snapshot("main", sid) for sid in trainer.samplers["main"].pool}
         assert len(kept) == 2
         assert set(trainer.runner.pool.weights) == kept
         assert set(trainer.runner.pool._cache) <= kept
@@ -167,16 +181,21 @@ def test_snapshots_evicted_from_a_bounded_pool_leave_the_runner(tmp_path):
 
 
 def test_learning_rate_and_entropy_bonus_follow_their_schedules(tmp_path):
-    ent = "learner.ppo.ent_coef={start: 0.02, end: 0.0, steps: 2}"
+    ent = "learner.ent_coef={start: 0.02, end: 0.0, steps: 2}"
     cfg = _config(tmp_path, extra=[ANNEALED_LR, ent, "train.eval_every=0"])
     trainer = Trainer(cfg, new_run(cfg, tmp_path))
+    learner = trainer.learners["main"]
+    handed = []  # what the trainer hands the learner each iteration
+    update = learner.update
+    learner.update = lambda batch, params: handed.append(params) or update(batch, params)
     try:
         seen, ents = [], []
         for _ in range(3):
             metrics = trainer.iterate()
-            group_lr = trainer.learners["main"].optimizer.param_groups[0]["lr"]
-            assert metrics["charts/lr"] == group_lr
-            assert metrics["charts/ent_coef"] == trainer.learners["main"].ent_coef
+            group_lr = learner.optimizer.param_groups[0]["lr"]
+            assert metrics["charts/lr"] == group_lr == handed[-1].lr
+            assert metrics["charts/ent_coef"] == handed[-1].ent_coef
+            assert metrics["charts/gamma"] == handed[-1].gamma
             seen.append(group_lr)
             ents.append(metrics["charts/ent_coef"])
     finally:

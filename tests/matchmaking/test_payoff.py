@@ -6,7 +6,14 @@ import math
 import numpy as np
 import pytest
 
-from matchmaking import LATEST, OpponentSampler, PayoffTable, PFSPSampler, pfsp_weights
+from matchmaking import OpponentSampler, PayoffTable, PFSPSampler, PlayerId, pfsp_weights
+
+LATEST = PlayerId.latest("main")
+
+
+def snap(i: int) -> PlayerId:
+    """Snapshot i of the samplers' role."""
+    return PlayerId.of_snapshot("main", i)
 
 
 def _filled(n: int = 3, **kwargs: object) -> PFSPSampler:
@@ -126,7 +133,7 @@ def test_pfsp_sampler_latest_about_p_latest() -> None:
     draws = [sampler.sample(rng) for _ in range(10_000)]
     frac = sum(d == LATEST for d in draws) / len(draws)
     assert abs(frac - 0.8) < 0.02
-    assert all(isinstance(d, int) and d in range(5) for d in draws if d != LATEST)
+    assert all(d.snapshot in range(5) for d in draws if d != LATEST)
 
 
 def test_pfsp_sampler_empty_pool_always_latest() -> None:
@@ -141,14 +148,14 @@ def test_pfsp_sampler_empty_pool_always_latest() -> None:
 def test_pfsp_sampler_prefers_snapshots_it_loses_to() -> None:
     """Weight snapshots by (1 - win rate)^2: beaten 0, unplayed 0.25, unbeaten 1."""
     sampler = _filled(3, p_latest=0.0)
-    sampler.update(0, True)  # OpponentSampler-style positional call
-    sampler.update(2, learner_won=False)
+    sampler.update(snap(0), 1.0)  # OpponentSampler-style positional call
+    sampler.update(snap(2), 0.0)
     probs = sampler.probabilities()
     assert sampler.win_rates() == {0: 1.0, 1: 0.5, 2: 0.0}
     np.testing.assert_allclose([probs[0], probs[1], probs[2]], [0.0, 0.2, 0.8])
     rng = np.random.default_rng(3)
     draws = [sampler.sample(rng) for _ in range(2_000)]
-    counts = [draws.count(i) for i in range(3)]
+    counts = [draws.count(snap(i)) for i in range(3)]
     assert counts[0] == 0
     assert counts[2] > 3 * counts[1] > 0
 
@@ -156,30 +163,30 @@ def test_pfsp_sampler_prefers_snapshots_it_loses_to() -> None:
 def test_pfsp_sampler_score_counts_draws() -> None:
     """Count score=0.5 as a draw and let score override learner_won."""
     sampler = _filled(2, decay=1.0)
-    sampler.update(0, score=0.5)
+    sampler.update(snap(0), 0.5)
     assert sampler.win_rates()[0] == 0.5
-    assert sampler.payoff.games(LATEST, "0") == 1.0
-    sampler.update(1, learner_won=True, score=0.0)
+    assert sampler.payoff.games("latest", "0") == 1.0
+    sampler.update(snap(1), 0.0)
     assert sampler.win_rates()[1] == 0.0
     with pytest.raises(ValueError, match="score"):
-        sampler.update(0, score=1.5)
-    with pytest.raises(ValueError, match="learner_won or score"):
-        sampler.update(0)
+        sampler.update(snap(0), 1.5)
+    with pytest.raises(ValueError, match="PlayerId"):
+        sampler.update(0, 1.0)  # type: ignore[arg-type]
 
 
 def test_pfsp_sampler_ignores_unknown_ids_and_drops_oldest() -> None:
     """Ignore updates for unknown opponents and forget payoffs of dropped snapshots."""
     sampler = _filled(2, max_pool=2)
-    sampler.update(LATEST, True)  # type: ignore[arg-type]
-    sampler.update(99, True)
+    sampler.update(LATEST, 1.0)
+    sampler.update(snap(99), 1.0)
     assert sampler.payoff.players == []
-    sampler.update(0, False)
+    sampler.update(snap(0), 0.0)
     sampler.add(2)
     assert sampler.pool == [1, 2]
     assert "0" not in sampler.payoff
-    sampler.update(0, True)
+    sampler.update(snap(0), 1.0)
     assert "0" not in sampler.payoff
-    assert sampler.payoff.games(LATEST, "0") == 0.0
+    assert sampler.payoff.games("latest", "0") == 0.0
 
 
 def test_pfsp_sampler_matches_opponent_sampler_interface() -> None:
@@ -199,7 +206,7 @@ def test_pfsp_sampler_state_round_trip() -> None:
     """Restore configuration, pool and payoffs from a JSON round trip."""
     sampler = _filled(4, p_latest=0.3, weighting="variance", decay=0.9, max_pool=6)
     for sid, score in [(0, 1.0), (1, 0.5), (2, 0.0), (0, 0.0), (3, 1.0)]:
-        sampler.update(sid, score=score)
+        sampler.update(snap(sid), score)
     state = json.loads(json.dumps(sampler.state_dict()))
     restored = PFSPSampler()
     restored.load_state_dict(state)

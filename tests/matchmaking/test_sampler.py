@@ -6,7 +6,14 @@ import math
 import numpy as np
 import pytest
 
-from matchmaking import LATEST, OpponentSampler
+from matchmaking import OpponentSampler, PlayerId
+
+LATEST = PlayerId.latest("main")
+
+
+def snap(i: int) -> PlayerId:
+    """Snapshot i of the samplers' role."""
+    return PlayerId.of_snapshot("main", i)
 
 
 def _filled(n: int = 5, **kwargs: object) -> OpponentSampler:
@@ -22,17 +29,17 @@ def test_latest_drawn_about_p_latest() -> None:
     sampler = _filled(5)
     rng = np.random.default_rng(0)
     draws = [sampler.sample(rng) for _ in range(10_000)]
-    frac = sum(d == "latest" for d in draws) / len(draws)
+    frac = sum(d == LATEST for d in draws) / len(draws)
     assert abs(frac - 0.8) < 0.02
-    assert all(d == LATEST or d in range(5) for d in draws)
-    assert all(isinstance(d, int) for d in draws if d != LATEST)
+    assert all(d == LATEST or d.snapshot in range(5) for d in draws)
+    assert all(d.role == "main" for d in draws)
 
 
 def test_empty_pool_always_latest() -> None:
     """Return "latest" whatever p_latest is when the pool is empty."""
     sampler = OpponentSampler(p_latest=0.0)
     rng = np.random.default_rng(1)
-    assert all(sampler.sample(rng) == "latest" for _ in range(200))
+    assert all(sampler.sample(rng) == LATEST for _ in range(200))
     assert sampler.probabilities() == {}
     assert len(sampler) == 0
     assert sampler.pool == []
@@ -42,7 +49,7 @@ def test_p_latest_zero_never_latest_with_pool() -> None:
     """Never draw "latest" from a non-empty pool when p_latest is 0."""
     sampler = _filled(3, p_latest=0.0)
     rng = np.random.default_rng(2)
-    assert all(sampler.sample(rng) != "latest" for _ in range(500))
+    assert all(sampler.sample(rng) != LATEST for _ in range(500))
 
 
 def test_beaten_snapshot_probability_drops_others_rise() -> None:
@@ -50,7 +57,7 @@ def test_beaten_snapshot_probability_drops_others_rise() -> None:
     sampler = _filled(4, quality_lr=0.1)
     before = sampler.probabilities()
     assert all(math.isclose(p, 0.25) for p in before.values())
-    sampler.update(2, learner_won=True)
+    sampler.update(snap(2), 1.0)
     after = sampler.probabilities()
     assert after[2] < before[2]
     for i in (0, 1, 3):
@@ -64,8 +71,8 @@ def test_loss_or_unknown_id_changes_nothing() -> None:
     """Leave scores untouched when the learner loses or the id is unknown."""
     sampler = _filled(3)
     before = sampler.scores()
-    sampler.update(1, learner_won=False)
-    sampler.update(99, learner_won=True)
+    sampler.update(snap(1), 0.0)
+    sampler.update(snap(99), 1.0)
     assert sampler.scores() == before
 
 
@@ -75,9 +82,9 @@ def test_new_snapshot_enters_at_pool_max() -> None:
     sampler.add(10)
     assert sampler.scores() == {10: 0.0}
     sampler.add(11)
-    sampler.update(10, learner_won=True)
-    sampler.update(11, learner_won=True)
-    sampler.update(11, learner_won=True)
+    sampler.update(snap(10), 1.0)
+    sampler.update(snap(11), 1.0)
+    sampler.update(snap(11), 1.0)
     scores = sampler.scores()
     assert max(scores.values()) < 0.0
     top = max(scores.values())
@@ -90,7 +97,7 @@ def test_new_snapshot_enters_at_pool_max() -> None:
 def test_add_is_idempotent() -> None:
     """Ignore a second add of an id already in the pool."""
     sampler = _filled(3, quality_lr=0.2)
-    sampler.update(1, learner_won=True)
+    sampler.update(snap(1), 1.0)
     before = sampler.scores()
     sampler.add(1)
     assert sampler.scores() == before
@@ -103,11 +110,11 @@ def test_uniform_method_draws_uniformly() -> None:
     n = 5
     sampler = _filled(n, p_latest=0.0, method="uniform", quality_lr=1.0)
     for _ in range(3):
-        sampler.update(0, learner_won=True)
+        sampler.update(snap(0), 1.0)
     assert all(math.isclose(p, 1 / n) for p in sampler.probabilities().values())
     rng = np.random.default_rng(3)
     draws = 10_000
-    counts = np.bincount([sampler.sample(rng) for _ in range(draws)], minlength=n)
+    counts = np.bincount([sampler.sample(rng).snapshot for _ in range(draws)], minlength=n)
     expected = draws / n
     chi2 = float(((counts - expected) ** 2 / expected).sum())
     # 4 degrees of freedom: the 0.999 quantile is about 18.5.
@@ -118,11 +125,11 @@ def test_quality_method_matches_softmax() -> None:
     """Draw history snapshots with frequencies close to the softmax probabilities."""
     sampler = _filled(4, p_latest=0.0, quality_lr=0.2)
     for _ in range(3):
-        sampler.update(0, learner_won=True)
+        sampler.update(snap(0), 1.0)
     probs = sampler.probabilities()
     rng = np.random.default_rng(4)
     draws = 10_000
-    counts = np.bincount([sampler.sample(rng) for _ in range(draws)], minlength=4)
+    counts = np.bincount([sampler.sample(rng).snapshot for _ in range(draws)], minlength=4)
     expected = np.array([probs[i] for i in range(4)]) * draws
     chi2 = float(((counts - expected) ** 2 / expected).sum())
     # 3 degrees of freedom: the 0.999 quantile is about 16.3.
@@ -136,8 +143,8 @@ def test_state_dict_json_round_trip(method: str) -> None:
     rng = np.random.default_rng(5)
     for _ in range(50):
         opponent = sampler.sample(rng)
-        if opponent != "latest":
-            sampler.update(opponent, learner_won=bool(rng.random() < 0.6))
+        if not opponent.is_latest:
+            sampler.update(opponent, float(rng.random() < 0.6))
     state = json.loads(json.dumps(sampler.state_dict(), allow_nan=False))
 
     restored = OpponentSampler()
@@ -231,8 +238,8 @@ def test_max_pool_drops_oldest() -> None:
     assert sampler.pool == [2, 3, 4]
     assert len(sampler) == 3
     assert 0 not in sampler
-    sampler.update(0, learner_won=True)  # pruned id: ignored
+    sampler.update(snap(0), 1.0)  # pruned id: ignored
     assert set(sampler.probabilities()) == {2, 3, 4}
     rng = np.random.default_rng(7)
     drawn = {sampler.sample(rng) for _ in range(1000)}
-    assert drawn <= {"latest", 2, 3, 4}
+    assert drawn <= {LATEST, snap(2), snap(3), snap(4)}

@@ -26,7 +26,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as safetensors_load
 from safetensors.torch import save as safetensors_save
 
-from .checkpoint import atomic_write_bytes, prepare_tensors_for_save
+from league.store.checkpoint import atomic_write_bytes, prepare_tensors_for_save
 
 __all__ = ["BUSY_TIMEOUT_S", "DB_NAME", "MATCH_KINDS", "Registry", "RegistryError"]
 

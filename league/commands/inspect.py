@@ -14,7 +14,7 @@ import yaml
 from envs import GameEnv, GameInfo, GameSpec
 from league.config import load_config
 from league.games import resolve_game
-from league.players import RandomPlayer
+from league.rollout.players import RandomPlayer
 
 _SMALL_IMAGE = 42
 """Side that image observations are resized to in a written config (fits the CNN)."""

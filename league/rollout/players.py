@@ -12,32 +12,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from agents import ActorCritic, ActOutput
+from agents import ALGORITHMS, ActorCritic, ActOutput
 from envs import GameInfo, Spaces
+from matchmaking import RANDOM, SCRIPTED, PlayerId
 
 if TYPE_CHECKING:
     from league.config import ModelConfig
-
-LATEST = "latest"
-RANDOM = "random"
-SCRIPTED = "scripted"
-OPPONENT_LATEST = -1
-"""`Batch.opponent` value when the opponent was the latest version."""
-OPPONENT_BOT = -2
-"""`Batch.opponent` value when the opponent was a bot."""
-
-
-def policy_key(role: str, version: str | int) -> str:
-    """Name a policy player: `main@latest`, `main@12` (snapshot 12)."""
-    return f"{role}@{version}"
-
-
-def parse_key(key: str) -> tuple[str, str | int]:
-    """Split a player key into (role, "latest" | snapshot id); bots give (key, "")."""
-    role, sep, version = key.partition("@")
-    if not sep:
-        return key, ""
-    return role, (LATEST if version == LATEST else int(version))
 
 
 class PolicyPlayer:
@@ -166,11 +146,14 @@ class PolicyFactory:
     hidden: tuple[int, ...]
     kind: str
     channels: int = 32
+    q_head: bool = False
+    """Add a Q head (the learner needs one): rollout workers build the same network."""
 
     @classmethod
-    def from_config(cls, info: GameInfo, model: ModelConfig) -> PolicyFactory:
-        """The factory for a config's `model` section."""
-        return cls(info, tuple(model.hidden), model.kind, model.channels)
+    def from_config(cls, info: GameInfo, model: ModelConfig, algo: str = "ppo") -> PolicyFactory:
+        """The factory for a config's `model` section and its `learner.algo`."""
+        q_head = ALGORITHMS[algo].q_head
+        return cls(info, tuple(model.hidden), model.kind, model.channels, q_head)
 
     def __call__(self, role: str) -> ActorCritic:
         # Building a network must not advance the global torch RNG (which samples
@@ -182,11 +165,12 @@ class PolicyFactory:
                 hidden=self.hidden,
                 kind=self.kind,
                 channels=self.channels,
+                q_head=self.q_head,
             )
 
 
 class PlayerPool:
-    """Resolve player keys to players: latest policies, cached snapshots, bots.
+    """Resolve players to actors: latest policies, cached snapshots, bots.
 
     Snapshot weights are handed in by the caller (the driver reads them from the
     registry); networks for them are built on first use and kept in a bounded
@@ -206,10 +190,11 @@ class PlayerPool:
         self.factory, self.info, self.rng = factory, info, rng
         self.bot, self.greedy = bot, greedy
         self.latest: dict[str, PolicyPlayer] = {}
-        self.weights: dict[str, Mapping[str, torch.Tensor]] = {}
+        """Role -> its learning policy."""
+        self.weights: Mapping[PlayerId, Mapping[str, torch.Tensor]] = {}
         self.cache_size = cache_size
-        self._cache: OrderedDict[str, PolicyPlayer] = OrderedDict()
-        self._bots: dict[str, RandomPlayer | FunctionPlayer] = {}
+        self._cache: OrderedDict[PlayerId, PolicyPlayer] = OrderedDict()
+        self._bots: dict[tuple[str, str], RandomPlayer | FunctionPlayer] = {}
 
     def set_latest(self, role: str, state: Mapping[str, torch.Tensor], version: int) -> None:
         """Load the learner's current weights for `role`."""
@@ -221,40 +206,37 @@ class PlayerPool:
         player.policy.load_state_dict(state)
         player.version = version
 
-    def add_snapshot(self, key: str, state: Mapping[str, torch.Tensor]) -> None:
-        """Make a snapshot's weights available under its key."""
-        self.weights[key] = state
-
-    def set_snapshots(self, weights: Mapping[str, Mapping[str, torch.Tensor]]) -> None:
-        """Hand in the snapshots that may be played (weights by key); forget all others."""
+    def set_snapshots(self, weights: Mapping[PlayerId, Mapping[str, torch.Tensor]]) -> None:
+        """Hand in the snapshots that may be played (weights by player); forget all others."""
         self.weights = weights
         for key in [k for k in self._cache if k not in weights]:
             del self._cache[key]
 
-    def get(self, key: str, role: str) -> PolicyPlayer | RandomPlayer | FunctionPlayer:
-        """Return the player for a key, seated on a team of `role`."""
-        key_role, version = parse_key(key)
-        if version == LATEST:
-            return self.latest[key_role]
-        if version == "":
-            bot = f"{key}#{role}"
-            if bot not in self._bots:
-                self._bots[bot] = self._make_bot(key, self.info.role_spaces[role])
-            return self._bots[bot]
-        if key in self._cache:
-            self._cache.move_to_end(key)
-            return self._cache[key]
-        if key not in self.weights:
-            raise KeyError(f"no weights were handed in for snapshot player {key!r}")
-        policy = self.factory(key_role)
-        policy.load_state_dict(self.weights[key])
-        player = PolicyPlayer(policy, version=int(version), greedy=self.greedy)
-        self._cache[key] = player
+    def get(self, player: PlayerId, role: str) -> PolicyPlayer | RandomPlayer | FunctionPlayer:
+        """Return the actor for `player`, seated on a team of `role`."""
+        if player.is_latest:
+            return self.latest[player.role]
+        if player.is_bot:
+            if (player.bot, role) not in self._bots:
+                self._bots[player.bot, role] = self._make_bot(
+                    player.bot, self.info.role_spaces[role]
+                )
+            return self._bots[player.bot, role]
+        if player in self._cache:
+            self._cache.move_to_end(player)
+            return self._cache[player]
+        if player not in self.weights:
+            raise KeyError(f"no weights were handed in for snapshot player {player}")
+        policy = self.factory(player.role)
+        policy.load_state_dict(self.weights[player])
+        actor = PolicyPlayer(policy, version=int(player.snapshot), greedy=self.greedy)
+        self._cache[player] = actor
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
-        return player
+        return actor
 
     def _make_bot(self, key: str, spaces: Spaces) -> RandomPlayer | FunctionPlayer:
+        """Build the bot called `key` for a team with these spaces."""
         if key == RANDOM:
             return RandomPlayer(spaces, self.rng)
         if key == SCRIPTED:

@@ -10,21 +10,19 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import os
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from typing import Any
 
-import numpy as np
 import ray
 import torch
 from ray.exceptions import RayActorError, RayTaskError
 
-from agents import Batch
-from envs import GameInfo, GameSpec, ShapingParams
-from league.players import PolicyFactory
-from league.rollout import Matchup, RolloutResult
-from league.runner import SerialRunner
+from envs import GameInfo, GameSpec
+from league.rollout.loop import RolloutRequest, RolloutResult
+from league.rollout.players import PolicyFactory
+from league.rollout.serial import SerialRunner, Weights
+from matchmaking import PlayerId
 
 logger = logging.getLogger(__name__)
 
@@ -54,18 +52,18 @@ def default_workers() -> int:
 
 
 class _SnapshotRefs(Mapping):
-    """Snapshot weights by player key, fetched from the object store on first use."""
+    """Snapshot weights by player, fetched from the object store on first use."""
 
-    def __init__(self, refs: Mapping[str, ray.ObjectRef]) -> None:
+    def __init__(self, refs: Mapping[PlayerId, ray.ObjectRef]) -> None:
         self.refs = refs
 
-    def __getitem__(self, key: str) -> Mapping[str, torch.Tensor]:
+    def __getitem__(self, key: PlayerId) -> Weights:
         return ray.get(self.refs[key])
 
     def __contains__(self, key: object) -> bool:
         return key in self.refs  # without fetching the weights
 
-    def __iter__(self) -> Iterator[str]:
+    def __iter__(self) -> Iterator[PlayerId]:
         return iter(self.refs)
 
     def __len__(self) -> int:
@@ -85,17 +83,16 @@ class RolloutWorker:
 
     def run(
         self,
-        latest: Mapping[str, Mapping[str, torch.Tensor]] | None,
+        latest: Mapping[str, Weights] | None,
         version: int,
-        snapshots: dict[str, ray.ObjectRef],
-        matchmaker: Callable[[int, np.random.Generator], Matchup],
-        kwargs: dict[str, Any],
+        snapshots: dict[PlayerId, ray.ObjectRef],
+        request: RolloutRequest,
     ) -> RolloutResult:
         """Load the latest weights (if any), point the pool at the snapshots, and roll out."""
         if latest is not None:
             self.runner.set_latest(latest, version)
         self.runner.pool.set_snapshots(_SnapshotRefs(snapshots))
-        return self.runner.run(matchmaker, **kwargs)
+        return self.runner.run(request)
 
     def pid(self) -> int:
         """Return the worker's process id (tests kill it)."""
@@ -123,57 +120,34 @@ class RayRunner:
         self.restarts = 0
         self._latest: ray.ObjectRef | None = None
         self._version = 0
-        self._snapshots: dict[str, ray.ObjectRef] = {}
+        self._snapshots: dict[PlayerId, ray.ObjectRef] = {}
 
     def _spawn(self) -> Any:
         return RolloutWorker.remote(*self._spawn_args)
 
-    def set_latest(self, weights: Mapping[str, Mapping[str, torch.Tensor]], version: int) -> None:
+    def set_latest(self, weights: Mapping[str, Weights], version: int) -> None:
         """Put the learners' weights in the object store once for all workers."""
         self._latest = ray.put(dict(weights))
         self._version = version
 
-    def add_snapshots(self, snapshots: Mapping[str, Mapping[str, torch.Tensor]]) -> None:
+    def add_snapshots(self, snapshots: Mapping[PlayerId, Weights]) -> None:
         """Put each snapshot's weights in the object store once."""
         for key, state in snapshots.items():
             if key not in self._snapshots:
                 self._snapshots[key] = ray.put(dict(state))
 
-    def keep_snapshots(self, keys: Collection[str]) -> None:
-        """Release the object-store copies of every snapshot not in `keys`.
+    def keep_snapshots(self, players: Collection[PlayerId]) -> None:
+        """Release the object-store copies of every snapshot not in `players`.
 
         Each run hands the workers the references that are left; a worker forgets
         its built network of any snapshot no longer among them.
         """
-        self._snapshots = {k: ref for k, ref in self._snapshots.items() if k in keys}
+        self._snapshots = {p: ref for p, ref in self._snapshots.items() if p in players}
 
-    def run(
-        self,
-        matchmaker: Callable[[int, np.random.Generator], Matchup],
-        *,
-        shaping: ShapingParams,
-        seed: int,
-        min_steps: int = 0,
-        episodes: int = 0,
-        first_episode: int = 0,
-        random_opening: int = 0,
-    ) -> RolloutResult:
+    def run(self, request: RolloutRequest) -> RolloutResult:
         """Split the targets over the workers, gather, and replace any that die."""
-        n = len(self.workers)
-        seeds = np.random.SeedSequence(seed).generate_state(n)
-        shares = [
-            {
-                "shaping": shaping,
-                "seed": int(seeds[w]),
-                "min_steps": math.ceil(min_steps / n),
-                "episodes": math.ceil(episodes / n),
-                "first_episode": first_episode + w,
-                "episode_stride": n,
-                "random_opening": random_opening,
-            }
-            for w in range(n)
-        ]
-        pending = {self._submit(w, matchmaker, shares[w]): w for w in range(n)}
+        shares = request.split(len(self.workers))
+        pending = {self._submit(w, share): w for w, share in enumerate(shares)}
         results: dict[int, RolloutResult] = {}
         failures = 0
         while pending:
@@ -191,13 +165,11 @@ class RayRunner:
                 with contextlib.suppress(Exception):
                     ray.kill(self.workers[w])
                 self.workers[w] = self._spawn()
-                pending[self._submit(w, matchmaker, shares[w])] = w
-        return _merge([results[w] for w in range(n)])
+                pending[self._submit(w, shares[w])] = w
+        return RolloutResult.merge([results[w] for w in range(len(shares))])
 
-    def _submit(self, w: int, matchmaker: Callable, share: dict[str, Any]) -> ray.ObjectRef:
-        return self.workers[w].run.remote(
-            self._latest, self._version, self._snapshots, matchmaker, share
-        )
+    def _submit(self, w: int, request: RolloutRequest) -> ray.ObjectRef:
+        return self.workers[w].run.remote(self._latest, self._version, self._snapshots, request)
 
     def close(self) -> None:
         """Stop the workers (the Ray cluster itself stays up)."""
@@ -205,18 +177,3 @@ class RayRunner:
             with contextlib.suppress(Exception):
                 ray.kill(worker)
         self.workers = []
-
-
-def _merge(results: list[RolloutResult]) -> RolloutResult:
-    """Join the workers' results into one."""
-    roles = sorted({role for r in results for role in r.batches})
-    return RolloutResult(
-        batches={
-            role: Batch.concat([r.batches[role] for r in results if role in r.batches])
-            for role in roles
-        },
-        episodes=[e for r in results for e in r.episodes],
-        env_steps=sum(r.env_steps for r in results),
-        agent_steps=sum(r.agent_steps for r in results),
-        env_errors=sum(r.env_errors for r in results),
-    )

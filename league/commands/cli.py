@@ -46,8 +46,9 @@ def _progress(total: int, start: int, *, enabled: bool):
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Start or resume a run."""
-    from league.games import resolve_game
-    from league.train import Trainer, load_run_config, new_run
+    from league.games import check_learner_fits, resolve_game
+    from league.store import load_run_config, new_run
+    from league.training import Trainer
 
     overrides = list(args.set or [])
     if args.seed is not None:
@@ -66,7 +67,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         config = load_config(path, overrides)
         if args.name:
             config = config.model_copy(update={"name": args.name})
-        resolve_game(config, source=str(path)).info()  # fail before creating the run
+        info = resolve_game(config, source=str(path)).info()  # fail before creating the run
+        check_learner_fits(config, info, source=str(path))
         run_dir = new_run(config, Path(args.runs_dir))
     trainer = Trainer(config, run_dir, resume=bool(args.resume), address=args.address)
     total = config.train.iterations
@@ -95,9 +97,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     """Show what the league detects in a game; optionally write a starter config."""
+    from league.commands.inspect import inspect_game, starter_config, write_config
     from league.config import parse_config
     from league.games import resolve_game
-    from league.inspect import inspect_game, starter_config, write_config
 
     try:
         kwargs = json.loads(args.kwargs) if args.kwargs else {}
@@ -160,7 +162,7 @@ def cmd_games(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     """Play A against B and report A's results."""
-    from league.evaluate import Arena
+    from league.evaluation import Arena
 
     arena = Arena.open(args.run, args.game)
     try:
@@ -178,7 +180,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         )
     finally:
         arena.close()
-    out = {"a": a, "b": b, "game": arena.spec.name, **stats.to_json()}
+    out = {"a": str(a), "b": str(b), "game": arena.spec.name, **stats.to_json()}
     if args.json:
         print(json.dumps(out))
         return 0
@@ -214,7 +216,7 @@ def _print_board(board: Any, title: str) -> None:
 
 def cmd_tournament(args: argparse.Namespace) -> int:
     """Round-robin the latest snapshots and the bots; print and plot the leaderboard."""
-    from league.evaluate import Arena, plot_leaderboard, tournament
+    from league.evaluation import Arena, plot_leaderboard, tournament
 
     arena = Arena.open(args.run, None)
     try:
@@ -234,9 +236,8 @@ def cmd_tournament(args: argparse.Namespace) -> int:
 
 def cmd_table(args: argparse.Namespace) -> int:
     """Print the leaderboard from the stored evaluation results."""
-    from league.evaluate import leaderboard
-    from league.registry import Registry
-    from league.train import load_run_config
+    from league.evaluation import leaderboard
+    from league.store import Registry, load_run_config
 
     load_run_config(Path(args.run))  # a clear error if this is not a run
     with Registry(args.run) as registry:
@@ -357,11 +358,9 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     from envs import GameError
-    from league.checkpoint import CheckpointError
-    from league.evaluate import EvalError
-    from league.players import BotError
-    from league.registry import RegistryError
-    from league.train import RunError
+    from league.evaluation import EvalError
+    from league.rollout.players import BotError
+    from league.store import CheckpointError, RegistryError, RunError
 
     try:
         return args.func(args)

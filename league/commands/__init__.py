@@ -1,0 +1,1 @@
+"""The `league` command line (`cli.main`) and the game inspector behind `league inspect`."""

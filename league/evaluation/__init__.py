@@ -1,0 +1,30 @@
+"""Measuring strength: matchups (`Arena`), ratings, tournaments and their plots."""
+
+from __future__ import annotations
+
+from league.evaluation.arena import LATEST, Arena, EvalError, MatchStats
+from league.evaluation.leaderboard import (
+    RATING_ANCHOR,
+    Leaderboard,
+    leaderboard,
+    leaderboard_ratings,
+    plot_leaderboard,
+    results_from_matches,
+    schedule_pairs,
+    tournament,
+)
+
+__all__ = [
+    "LATEST",
+    "RATING_ANCHOR",
+    "Arena",
+    "EvalError",
+    "Leaderboard",
+    "MatchStats",
+    "leaderboard",
+    "leaderboard_ratings",
+    "plot_leaderboard",
+    "results_from_matches",
+    "schedule_pairs",
+    "tournament",
+]

@@ -1,0 +1,182 @@
+"""Play any two players against each other and count the results (`league eval`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from envs import GameInfo, GameSpec
+from league.config import parse_config
+from league.games import resolve_game
+from league.rollout import Episode, PolicyFactory, RolloutRequest, make_runner
+from league.rollout.players import is_bot_file
+from league.store import Registry, load_run_config
+from matchmaking import RANDOM, SCRIPTED, PlayerId, VersusMatchmaker
+from matchmaking.ratings import wilson_interval
+
+LATEST = "latest"
+"""The command-line name of a run's newest snapshot."""
+
+
+class EvalError(ValueError):
+    """A matchup cannot be played as asked (unknown player, no run, wrong game)."""
+
+
+@dataclass(frozen=True)
+class MatchStats:
+    """Results of player A against player B, from A's side."""
+
+    games: int
+    wins: int
+    draws: int
+    losses: int
+    mean_length: float
+    distinct_games: int = 0
+
+    @property
+    def score(self) -> float:
+        """Return wins plus half the draws, per game."""
+        return (self.wins + 0.5 * self.draws) / self.games if self.games else float("nan")
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        """Return the 95% Wilson interval of the score."""
+        return wilson_interval(self.wins + 0.5 * self.draws, self.games)
+
+    @staticmethod
+    def from_episodes(episodes: list[Episode]) -> MatchStats:
+        """Count A's results (A sits on each episode's focal team)."""
+        results = [e.result[e.focal] for e in episodes]
+        return MatchStats(
+            games=len(results),
+            wins=sum(r == 1.0 for r in results),
+            draws=sum(0.0 < r < 1.0 for r in results),
+            losses=sum(r == 0.0 for r in results),
+            mean_length=float(np.mean([e.length for e in episodes])) if episodes else 0.0,
+            distinct_games=len({e.signature for e in episodes}),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the figures as a JSON-able dict."""
+        low, high = self.interval
+        return {
+            "games": self.games,
+            "wins": self.wins,
+            "draws": self.draws,
+            "losses": self.losses,
+            "score": self.score,
+            "score_95ci": [low, high],
+            "mean_length": self.mean_length,
+            "distinct_games": self.distinct_games,
+        }
+
+
+@dataclass
+class Arena:
+    """A game, its networks' factory, and the snapshots of an optional run."""
+
+    spec: GameSpec
+    info: GameInfo
+    factory: PolicyFactory
+    registry: Registry | None = None
+    weights: dict[PlayerId, Mapping[str, torch.Tensor]] = field(default_factory=dict)
+
+    @staticmethod
+    def open(run: str | Path | None, game: str | None) -> Arena:
+        """Open a run directory (its game and snapshots) or just a built-in game."""
+        if run is not None:
+            run_dir = Path(run)
+            config = load_run_config(run_dir)
+            if game is not None and game != config.game.name:
+                raise EvalError(f"--game {game} differs from run {run_dir}'s {config.game.name}")
+            registry = Registry(run_dir)
+        elif game is not None:
+            config = parse_config({"game": {"name": game}}, source="--game")
+            registry = None
+        else:
+            raise EvalError("say which game to play: --run RUN_DIR or --game GAME")
+        spec = resolve_game(config, source="--game" if run is None else str(run))
+        info = spec.info()
+        return Arena(
+            spec, info, PolicyFactory.from_config(info, config.model, config.learner.algo), registry
+        )
+
+    def resolve(self, name: str) -> PlayerId:
+        """Turn a player name (snapshot id, latest, random, scripted, file.py:fn) into a player."""
+        if name in (RANDOM, SCRIPTED):
+            if name == SCRIPTED and self.spec.bot is None:
+                raise EvalError(f"game {self.spec.name!r} has no scripted bot")
+            return PlayerId.of_bot(name)
+        if is_bot_file(name):
+            path = name.rpartition(":")[0]
+            if not Path(path).is_file():
+                raise EvalError(f"bot file {path} does not exist")
+            return PlayerId.of_bot(name)
+        if self.registry is None:
+            raise EvalError(f"player {name!r} is a snapshot: say which run with --run RUN_DIR")
+        if name == LATEST:
+            row = self.registry.latest_snapshot()
+            if row is None:
+                raise EvalError(f"run {self.registry.run_dir} has no snapshot yet")
+        else:
+            try:
+                row = self.registry.snapshot(int(name))
+            except (ValueError, KeyError):
+                raise EvalError(
+                    f"unknown player {name!r}: use a snapshot id of the run, latest, random, "
+                    "scripted or path/to/bot.py:function"
+                ) from None
+        player = PlayerId.of_snapshot(row["role"], row["id"])
+        if player not in self.weights:
+            self.weights[player] = self.registry.load_snapshot(row["id"])
+        return player
+
+    def play(
+        self,
+        a: PlayerId,
+        b: PlayerId,
+        *,
+        games: int,
+        greedy: bool = False,
+        random_opening: int = 0,
+        seed: int = 0,
+        workers: int = 0,
+        envs: int = 16,
+        record: bool = True,
+    ) -> MatchStats:
+        """Play `games` games of A against B, seats alternating; record them as eval matches."""
+        if games < 1:
+            raise EvalError(f"--games must be at least 1, not {games}")
+        try:
+            matchmaker = VersusMatchmaker(self.info, a, b)
+        except ValueError as err:
+            raise EvalError(str(err)) from None
+        runner = make_runner(
+            self.spec,
+            self.info,
+            self.factory,
+            workers=workers,
+            envs=min(envs, games),
+            greedy=greedy,
+        )
+        try:
+            runner.add_snapshots({p: w for p, w in self.weights.items() if p in (a, b)})
+            result = runner.run(
+                RolloutRequest(matchmaker, seed=seed, episodes=games, random_opening=random_opening)
+            )
+        finally:
+            runner.close()
+        episodes = sorted(result.episodes, key=lambda e: e.id)[:games]
+        if record and self.registry is not None:
+            self.registry.add_matches([e.match_row(0) for e in episodes])
+        return MatchStats.from_episodes(episodes)
+
+    def close(self) -> None:
+        """Close the run's registry."""
+        if self.registry is not None:
+            self.registry.close()

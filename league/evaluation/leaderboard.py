@@ -1,0 +1,187 @@
+"""Rate the league from its stored matches, run tournaments, plot (`league tournament|table`)."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from envs import GameInfo
+from league.evaluation.arena import Arena, EvalError
+from league.store import Registry
+from matchmaking import RANDOM, SCRIPTED, PlayerId, VersusMatchmaker
+from matchmaking.ratings import bradley_terry, payoff_matrix, rating_intervals
+
+RATING_ANCHOR = RANDOM
+"""The random bot is pinned at rating 0 so numbers compare across runs."""
+
+
+def leaderboard_ratings(registry: Registry) -> dict[str, float]:
+    """Fit ratings (no intervals) to the registry's eval matches; random bot = 0."""
+    results = results_from_matches(registry.matches("eval"))
+    if not results:
+        return {}
+    players = {p for a, b, _ in results for p in (a, b)}
+    return bradley_terry(results, anchor=RATING_ANCHOR if RATING_ANCHOR in players else None)
+
+
+def results_from_matches(matches: list[dict]) -> list[tuple[str, str, float]]:
+    """Turn stored two-team eval matches into (a, b, score_a) results."""
+    out = []
+    for m in matches:
+        sides, result = m["sides"], m["result"]
+        if len(sides) != 2 or not result:
+            continue
+        (ta, a), (_, b) = sorted(sides.items())
+        # `role@latest` is a moving target (training-time checks): not a rated player.
+        if a != b and not (PlayerId.parse(a).is_latest or PlayerId.parse(b).is_latest):
+            out.append((a, b, float(result[ta])))
+    return out
+
+
+@dataclass
+class Leaderboard:
+    """Ratings with 95% intervals, games played, and snapshot env steps."""
+
+    rows: list[dict[str, Any]]
+    players: list[str]
+    payoff: np.ndarray
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the leaderboard and payoff matrix as JSON-able data."""
+        return {
+            "anchor": RATING_ANCHOR,
+            "leaderboard": self.rows,
+            "players": self.players,
+            "payoff": [[None if math.isnan(x) else x for x in row] for row in self.payoff],
+        }
+
+
+def leaderboard(registry: Registry, *, samples: int = 200) -> Leaderboard:
+    """Fit ratings to every eval match in the registry (random bot anchored at 0)."""
+    results = results_from_matches(registry.matches("eval"))
+    if not results:
+        raise EvalError(f"run {registry.run_dir} has no evaluation matches yet")
+    players = sorted({p for a, b, _ in results for p in (a, b)})
+    anchor = RATING_ANCHOR if RATING_ANCHOR in players else None
+    ratings = bradley_terry(results, anchor=anchor)
+    intervals = rating_intervals(results, anchor=anchor, samples=samples)
+    steps = {}
+    for snap in registry.snapshots():
+        steps[str(PlayerId.of_snapshot(snap["role"], snap["id"]))] = snap["env_steps"]
+    games = {p: sum(p in (a, b) for a, b, _ in results) for p in players}
+    rows = sorted(
+        (
+            {
+                "player": p,
+                "rating": ratings[p],
+                "rating_95ci": list(intervals[p]),
+                "games": games[p],
+                "env_steps": steps.get(p),
+            }
+            for p in players
+        ),
+        key=lambda r: -r["rating"],
+    )
+    order = [r["player"] for r in rows]
+    return Leaderboard(rows, order, payoff_matrix(results, order))
+
+
+def tournament(
+    arena: Arena,
+    *,
+    top: int,
+    games: int,
+    seed: int = 0,
+    workers: int = 0,
+) -> Leaderboard:
+    """Round-robin the `top` most recent snapshots and the bots, least-played pairs first."""
+    assert arena.registry is not None
+    snaps = arena.registry.snapshots()[-top:] if top > 0 else []
+    players = [arena.resolve(str(s["id"])) for s in snaps] + [PlayerId.of_bot(RANDOM)]
+    if arena.spec.bot is not None:
+        players.append(PlayerId.of_bot(SCRIPTED))
+    pairs = schedule_pairs(
+        players,
+        results_from_matches(arena.registry.matches("eval")),
+        can_meet=lambda a, b: _can_meet(arena.info, a, b),
+    )
+    for i, (a, b) in enumerate(pairs):
+        arena.play(a, b, games=games, seed=seed + i, workers=workers)
+    return leaderboard(arena.registry)
+
+
+def schedule_pairs(
+    players: list[PlayerId],
+    results: list[tuple[str, str, float]],
+    *,
+    can_meet: Callable[[PlayerId, PlayerId], bool] = lambda a, b: True,
+) -> list[tuple[PlayerId, PlayerId]]:
+    """Return every pair of players that can meet, the least-played pairs first."""
+    played: dict[frozenset[str], int] = {}
+    for a, b, _ in results:
+        played[frozenset((a, b))] = played.get(frozenset((a, b)), 0) + 1
+    pairs = [(a, b) for a, b in itertools.combinations(players, 2) if can_meet(a, b)]
+    return sorted(pairs, key=lambda p: played.get(frozenset(map(str, p)), 0))
+
+
+def _can_meet(info: GameInfo, a: PlayerId, b: PlayerId) -> bool:
+    try:
+        VersusMatchmaker(info, a, b)
+    except ValueError:
+        return False
+    return True
+
+
+def plot_leaderboard(board: Leaderboard, out_dir: Path) -> list[Path]:
+    """Write the payoff heat map and rating-vs-env-steps plots as PNG files."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    n = len(board.players)
+    fig, ax = plt.subplots(figsize=(1.2 + 0.6 * n, 1.0 + 0.6 * n))
+    im = ax.imshow(board.payoff, vmin=0, vmax=1, cmap="RdYlGn")
+    ax.set_xticks(range(n), board.players, rotation=60, ha="right")
+    ax.set_yticks(range(n), board.players)
+    for i, j in itertools.product(range(n), range(n)):
+        if not math.isnan(board.payoff[i, j]):
+            ax.text(j, i, f"{board.payoff[i, j]:.2f}", ha="center", va="center", fontsize=7)
+    ax.set_title("score of row vs column")
+    fig.colorbar(im, ax=ax)
+    fig.tight_layout()
+    payoff_png = out_dir / "payoff.png"
+    fig.savefig(payoff_png, dpi=100)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    snaps = [r for r in board.rows if r["env_steps"] is not None]
+    snaps.sort(key=lambda r: r["env_steps"])
+    if snaps:
+        x = [r["env_steps"] for r in snaps]
+        y = [r["rating"] for r in snaps]
+        lo = [r["rating"] - r["rating_95ci"][0] for r in snaps]
+        hi = [r["rating_95ci"][1] - r["rating"] for r in snaps]
+        ax.errorbar(x, y, yerr=[lo, hi], marker="o", capsize=3, label="snapshots")
+    styles = itertools.cycle([":", "--", "-."])
+    for r in board.rows:
+        if r["env_steps"] is None:
+            ax.axhline(
+                r["rating"], linestyle=next(styles), linewidth=1, color="grey", label=r["player"]
+            )
+    ax.legend(fontsize=8)
+    ax.set_xlabel("env steps")
+    ax.set_ylabel(f"rating (Elo scale, {RATING_ANCHOR} = 0)")
+    ax.set_title("rating vs training")
+    fig.tight_layout()
+    rating_png = out_dir / "rating.png"
+    fig.savefig(rating_png, dpi=100)
+    plt.close(fig)
+    return [payoff_png, rating_png]

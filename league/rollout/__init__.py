@@ -1,0 +1,51 @@
+"""Playing games: players, the one rollout loop, and the runners that host it.
+
+`make_runner` is the one place that decides where rollouts run: in this process
+(`workers=0`) or on Ray rollout workers.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from envs import GameInfo, GameSpec
+from league.rollout.loop import Episode, RolloutRequest, RolloutResult, Step, rollout
+from league.rollout.players import PlayerPool, PolicyFactory
+from league.rollout.serial import SerialRunner
+
+if TYPE_CHECKING:
+    from league.rollout.ray_workers import RayRunner
+
+
+def make_runner(
+    spec: GameSpec,
+    info: GameInfo,
+    factory: PolicyFactory,
+    *,
+    workers: int | None,
+    envs: int,
+    greedy: bool = False,
+    address: str | None = None,
+) -> SerialRunner | RayRunner:
+    """Build the in-process runner (`workers` 0) or the Ray runner (None: one per CPU)."""
+    if workers == 0:
+        return SerialRunner(spec, info, envs=envs, factory=factory, greedy=greedy)
+    from league.rollout.ray_workers import RayRunner, default_workers, start_ray
+
+    start_ray(address)
+    return RayRunner(
+        spec, info, workers=workers or default_workers(), envs=envs, factory=factory, greedy=greedy
+    )
+
+
+__all__ = [
+    "Episode",
+    "PlayerPool",
+    "PolicyFactory",
+    "RolloutRequest",
+    "RolloutResult",
+    "SerialRunner",
+    "Step",
+    "make_runner",
+    "rollout",
+]

@@ -1,0 +1,510 @@
+"""The one rollout loop: step many env copies of any game with batched inference.
+
+Turn-based and simultaneous games, training and evaluation, serial and Ray
+runners all go through `rollout()`. It plays the matchups a matchmaker decides
+and never decides itself; it does not know which learner will read its batches.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from agents import Batch
+from envs import GameEnv, GameError, GameInfo, ShapingParams
+from envs.rewards import mixing_matrix, reward_components, shape_rewards, time_decay
+from league.rollout.players import PlayerPool
+from matchmaking import RANDOM, Matchmaker, Matchup, PlayerId
+
+logger = logging.getLogger(__name__)
+
+_RANDOM = PlayerId.of_bot(RANDOM)
+
+
+@dataclass(frozen=True)
+class RolloutRequest:
+    """What to play: whose matchups, how much, and how it is seeded and shaped.
+
+    New episodes start while fewer than `min_steps` learning steps were collected
+    or fewer than `episodes` episodes were started; every started episode is
+    played to its end. The k-th episode started gets id `first_episode + k *
+    episode_stride` (Ray workers use disjoint ids) and seat rotation
+    `first_episode + k`. With `random_opening` K (evaluation) the first K env
+    steps of each episode are played by the random bot; in training the
+    matchup's `opening` says how many. Opening steps are never learned from.
+    """
+
+    matchmaker: Matchmaker
+    shaping: ShapingParams = field(default_factory=ShapingParams)
+    seed: int = 0
+    min_steps: int = 0
+    episodes: int = 0
+    first_episode: int = 0
+    episode_stride: int = 1
+    random_opening: int = 0
+    max_env_errors: int = 100
+    """Env errors after which the rollout gives up (each one drops an episode)."""
+
+    def __post_init__(self) -> None:
+        if self.random_opening and self.min_steps:
+            raise ValueError(
+                "random_opening is for evaluation; it cannot be combined with learning"
+            )
+
+    def split(self, n: int) -> list[RolloutRequest]:
+        """Divide the targets over `n` workers (own seeds, disjoint episode ids)."""
+        seeds = np.random.SeedSequence(self.seed).generate_state(n)
+        return [
+            dataclasses.replace(
+                self,
+                seed=int(seeds[w]),
+                min_steps=-(-self.min_steps // n),
+                episodes=-(-self.episodes // n),
+                first_episode=self.first_episode + w,
+                episode_stride=n,
+            )
+            for w in range(n)
+        ]
+
+
+@dataclass
+class Episode:
+    """One finished episode: who played, the outcome, and its length."""
+
+    id: int
+    players: dict[str, PlayerId]
+    learn: list[str]
+    focal: str
+    result: dict[str, float]
+    """Team -> 1 win, 0.5 draw, 0 loss (from summed env rewards); empty for one team."""
+    length: int
+    returns: dict[str, float]
+    signature: int = 0
+    """Hash of the whole move sequence: equal for replays of the same game."""
+    opening: int = 0
+    """Env steps the random bot opened with (not learned from)."""
+
+    def opponents(self) -> dict[str, PlayerId]:
+        """Team -> player, for every team but the focal one."""
+        return {t: p for t, p in self.players.items() if t != self.focal}
+
+    def match_row(self, iteration: int, kind: str = "eval") -> dict[str, Any]:
+        """Describe the episode as a registry `matches` row."""
+        return {
+            "iteration": iteration,
+            "kind": kind,
+            "participants": sorted({str(p) for p in self.players.values()}),
+            "sides": {team: str(p) for team, p in self.players.items()},
+            "result": self.result,
+            "length": self.length,
+        }
+
+
+@dataclass
+class RolloutResult:
+    """What one rollout produced."""
+
+    batches: dict[str, Batch]
+    """Role -> its learning agents' steps."""
+    episodes: list[Episode]
+    env_steps: int
+    agent_steps: int
+    env_errors: int = 0
+    """Env copies that raised and were rebuilt (their partial episodes dropped)."""
+
+    @staticmethod
+    def merge(results: list[RolloutResult]) -> RolloutResult:
+        """Join several workers' results into one."""
+        roles = sorted({role for r in results for role in r.batches})
+        return RolloutResult(
+            batches={
+                role: Batch.concat([r.batches[role] for r in results if role in r.batches])
+                for role in roles
+            },
+            episodes=[e for r in results for e in r.episodes],
+            env_steps=sum(r.env_steps for r in results),
+            agent_steps=sum(r.agent_steps for r in results),
+            env_errors=sum(r.env_errors for r in results),
+        )
+
+
+class Step(NamedTuple):
+    """One learning agent's step, as the policy saw and chose it."""
+
+    obs: np.ndarray
+    mask: np.ndarray
+    member: int
+    action: Any
+    logp: float
+    value: float
+    probs: np.ndarray
+    version: int
+
+
+class _Stream:
+    """One learning agent's steps in one episode, appended as it acts."""
+
+    __slots__ = (
+        "bootstrap",
+        "components",
+        "done",
+        "episode",
+        "reward",
+        "steps",
+        "team",
+        "truncated",
+    )
+
+    def __init__(self, *, team: int, episode: int) -> None:
+        self.team, self.episode = team, episode
+        self.steps: list[Step] = []
+        self.reward: list[float] = []
+        self.components: list[np.ndarray] = []
+        self.done = self.truncated = False
+        self.bootstrap = 0.0
+
+
+@dataclass
+class _Running:
+    """Book-keeping for one env copy's current episode."""
+
+    id: int
+    matchup: Matchup
+    returns: np.ndarray
+    opening: int
+    streams: dict[str, _Stream] = field(default_factory=dict)
+    t: int = 0
+    signature: int = 0
+    infos: dict[str, dict] = field(default_factory=dict)
+
+    def in_opening(self, team: str) -> bool:
+        """The random bot moves for `team` now (never learned from)."""
+        teams = self.matchup.opening_teams
+        return self.t < self.opening and (teams is None or team in teams)
+
+
+class _Acting(NamedTuple):
+    """An agent that must act now, in env copy `env`."""
+
+    env: int
+    agent: str
+    obs: np.ndarray
+    mask: np.ndarray | None
+
+
+def rollout(
+    envs: list[GameEnv], pool: PlayerPool, request: RolloutRequest, rng: np.random.Generator
+) -> RolloutResult:
+    """Play the requested episodes on `envs` with the players of `pool`.
+
+    Each step groups the acting agents of all copies by (player, role, opening)
+    and runs one batched forward pass per group; rewards are shaped per env step
+    and added to each learning agent's latest step, so a turn-based agent's step
+    collects the rewards of the moves that follow it until it acts again. An env
+    that raises is rebuilt and its partial episode dropped (`env_errors`).
+    """
+    loop = _Loop(envs, pool, request, rng)
+    for i in range(len(envs)):
+        if loop.wanted():
+            loop.start(i)
+    while loop.running:
+        actions = loop.choose_actions(loop.acting_groups())
+        for i, acts in actions.items():
+            loop.step(i, acts)
+    loop.bootstrap_truncated()
+    return loop.result()
+
+
+class _Loop:
+    """The state of one `rollout()` call, with one method per stage."""
+
+    def __init__(
+        self,
+        envs: list[GameEnv],
+        pool: PlayerPool,
+        request: RolloutRequest,
+        rng: np.random.Generator,
+    ) -> None:
+        self.envs, self.pool, self.request, self.rng = envs, pool, request, rng
+        info = self.info = envs[0].info
+        self.agents = list(info.agents)
+        self.team_ids = {team: i for i, team in enumerate(info.teams)}
+        team_index = np.array([self.team_ids[info.team_of[a]] for a in self.agents])
+        shaping = request.shaping
+        self.weights = shaping.weight_vector()
+        self.mix = mixing_matrix(team_index, tau=shaping.tau, zero_sum=shaping.zero_sum)
+        self.streams: dict[str, list[_Stream]] = {role: [] for role in set(info.roles.values())}
+        # Streams cut off by a time limit, with their final observation and member, per role.
+        self.cut: dict[str, list[tuple[_Stream, np.ndarray, int]]] = {r: [] for r in self.streams}
+        self.finished: list[Episode] = []
+        self.running: dict[int, _Running] = {}
+        self.started = self.collected = self.env_steps = self.agent_steps = self.env_errors = 0
+
+    def wanted(self) -> bool:
+        """Whether another episode should start."""
+        r = self.request
+        return self.collected < r.min_steps or self.started < r.episodes
+
+    def start(self, i: int) -> None:
+        """Start the next episode on env copy `i`."""
+        r = self.request
+        matchup = r.matchmaker(r.first_episode + self.started, self.rng)
+        self.running[i] = _Running(
+            r.first_episode + self.started * r.episode_stride,
+            matchup,
+            returns=np.zeros(len(self.agents)),
+            opening=max(r.random_opening, matchup.opening),
+        )
+        self.started += 1
+        self.guarded(i, lambda: self.envs[i].reset(seed=int(self.rng.integers(2**31))))
+
+    def guarded(self, i: int, call: Callable[[], Any]) -> Any:
+        """Run an env call; on an exception rebuild the env and drop its episode."""
+        try:
+            return call()
+        except Exception:
+            self.env_errors += 1
+            logger.warning(
+                "env copy %d raised; rebuilding it and dropping its episode", i, exc_info=True
+            )
+            run = self.running.pop(i, None)
+            if run is not None:
+                self.collected -= sum(len(s.steps) for s in run.streams.values())
+            with contextlib.suppress(Exception):
+                self.envs[i].close()
+            self.envs[i] = GameEnv(self.envs[i].spec, self.envs[i].info)
+            if self.env_errors > self.request.max_env_errors:
+                raise
+            if self.wanted():
+                self.start(i)
+            return None
+
+    def acting_groups(self) -> dict[tuple[PlayerId, str, bool], list[_Acting]]:
+        """Group the agents that act now by (player, role, opening)."""
+        info = self.info
+        groups: dict[tuple[PlayerId, str, bool], list[_Acting]] = {}
+        for i, run in list(self.running.items()):
+            env = self.envs[i]
+            observed = self.guarded(i, lambda env=env: [(a, *env.observe(a)) for a in env.acting()])
+            for agent, obs, mask in observed or ():
+                team = info.team_of[agent]
+                opening = run.in_opening(team)
+                player = _RANDOM if opening else run.matchup.players[team]
+                groups.setdefault((player, info.roles[team], opening), []).append(
+                    _Acting(i, agent, obs, mask)
+                )
+        return groups
+
+    def choose_actions(
+        self, groups: dict[tuple[PlayerId, str, bool], list[_Acting]]
+    ) -> dict[int, dict[str, Any]]:
+        """Run one forward pass per group; record learning agents' steps."""
+        actions: dict[int, dict[str, Any]] = {i: {} for i in self.running}
+        for (player, role, opening), items in groups.items():
+            actor = self.pool.get(player, role)
+            spaces = self.info.role_spaces[role]
+            obs = np.stack([it.obs for it in items])
+            member = np.array([self.info.member_of[it.agent] for it in items], dtype=np.int64)
+            mask = _masks(items, spaces.n_actions) if spaces.discrete else None
+            out = actor.act(obs, member, mask)
+            # Python scalars once per batch: indexing numpy per agent is slow.
+            chosen = out.action.tolist() if spaces.discrete else out.action
+            logp, value = out.logp.tolist(), out.value.tolist()
+            for j, it in enumerate(items):
+                action = actions[it.env][it.agent] = _env_action(chosen[j], spaces)
+                run = self.running[it.env]
+                run.signature = hash((run.signature, it.agent, _hashable(action)))
+                self.agent_steps += 1
+                if not opening and self.info.team_of[it.agent] in run.matchup.learn:
+                    step = Step(
+                        obs[j],
+                        _NO_MASK if mask is None else mask[j],
+                        member[j],
+                        chosen[j],
+                        logp[j],
+                        value[j],
+                        out.probs[j],
+                        actor.version,
+                    )
+                    self._record(run, it.agent, step)
+        return actions
+
+    def _record(self, run: _Running, agent: str, step: Step) -> None:
+        """Append a learning agent's step to its stream (opened on its first step)."""
+        stream = run.streams.get(agent)
+        if stream is None:
+            team = self.team_ids[self.info.team_of[agent]]
+            stream = run.streams[agent] = _Stream(team=team, episode=run.id)
+        stream.steps.append(step)
+        stream.reward.append(0.0)
+        stream.components.append(np.zeros(len(self.request.shaping.components)))
+        self.collected += 1
+
+    def step(self, i: int, actions: dict[str, Any]) -> None:
+        """Step env copy `i`; shape its rewards; close streams and the episode when over."""
+        run = self.running.get(i)
+        if run is None or not actions:
+            return
+        res = self.guarded(i, lambda: self.envs[i].step(actions))
+        if res is None:
+            return
+        self.env_steps += 1
+        shaping = self.request.shaping
+        comps = reward_components(shaping.components, self.agents, res.rewards, res.infos)
+        shaped = shape_rewards(comps, self.weights, self.mix, decay=time_decay(shaping, run.t))
+        run.t += 1
+        run.returns += comps[:, 0]
+        run.infos.update(res.infos)
+        for k, agent in enumerate(self.agents):
+            stream = run.streams.get(agent)
+            if stream is not None and not stream.done:
+                stream.reward[-1] += shaped[k]
+                stream.components[-1] += comps[k]
+        for agent in res.terminated:
+            if agent in run.streams:
+                run.streams[agent].done = True
+        for agent, final_obs in res.truncated.items():
+            stream = run.streams.get(agent)
+            if stream is not None and not stream.done:
+                stream.done = stream.truncated = True
+                # V(final obs) is computed in one batch per role after the loop.
+                role = self.info.roles[self.info.team_of[agent]]
+                self.cut[role].append((stream, final_obs, self.info.member_of[agent]))
+        if res.over:
+            self._end_episode(i, run)
+
+    def _end_episode(self, i: int, run: _Running) -> None:
+        """Book a finished episode, hand its streams over, and start the next one."""
+        self.finished.append(_finish(run, self.info, self.agents, self.envs[i].spec.outcome))
+        for agent, stream in run.streams.items():
+            stream.done = True
+            self.streams[self.info.roles[self.info.team_of[agent]]].append(stream)
+        del self.running[i]
+        if self.wanted():
+            self.start(i)
+
+    def bootstrap_truncated(self) -> None:
+        """Give each stream cut by a time limit V(final observation), one batch per role."""
+        for role, items in self.cut.items():
+            if items:
+                values = self.pool.latest[role].policy.value_of(
+                    np.stack([it[1] for it in items]),
+                    np.array([it[2] for it in items], dtype=np.int64),
+                )
+                for (stream, _, _), value in zip(items, values.tolist(), strict=True):
+                    stream.bootstrap = value
+
+    def result(self) -> RolloutResult:
+        """The batches per role and the finished episodes."""
+        batches = {role: _to_batch(streams) for role, streams in self.streams.items() if streams}
+        return RolloutResult(
+            batches, self.finished, self.env_steps, self.agent_steps, self.env_errors
+        )
+
+
+_NO_MASK = np.zeros(0, dtype=bool)
+
+
+def _masks(items: list[_Acting], n_actions: int) -> np.ndarray:
+    """Stack the legal-action masks (all legal where the game gives none)."""
+    return np.stack(
+        [it.mask if it.mask is not None else np.ones(n_actions, dtype=bool) for it in items]
+    )
+
+
+def _env_action(action: Any, spaces: Any) -> Any:
+    """Turn a policy's action into what the env takes (Box actions clipped to bounds)."""
+    if spaces.discrete:
+        return action
+    if spaces.multi:
+        return np.asarray(action, dtype=np.int64)
+    return np.clip(
+        action,
+        np.reshape(spaces.action_low, spaces.action_shape),
+        np.reshape(spaces.action_high, spaces.action_shape),
+    ).astype(np.float32)
+
+
+def _hashable(action: Any) -> Any:
+    return action.tobytes() if isinstance(action, np.ndarray) else action
+
+
+def _finish(run: _Running, info: GameInfo, agents: list[str], outcome: Callable | None) -> Episode:
+    """Decide the outcome: the game's `outcome` hook, else the highest summed env reward."""
+    returns = {
+        team: float(sum(run.returns[agents.index(a)] for a in members))
+        for team, members in info.teams.items()
+    }
+    if len(returns) < 2:
+        result: dict[str, float] = {}
+    elif outcome is not None:
+        result = _checked_outcome(outcome(dict(returns), dict(run.infos)), returns, info)
+    else:
+        best = max(returns.values())
+        winners = [t for t, r in returns.items() if r == best]
+        share = 0.5 if len(winners) == len(returns) else 1.0 / len(winners)
+        result = {team: share if team in winners else 0.0 for team in returns}
+    m = run.matchup
+    return Episode(
+        id=run.id,
+        players=dict(m.players),
+        learn=sorted(m.learn),
+        focal=m.focal,
+        result=result,
+        length=run.t,
+        returns=returns,
+        signature=run.signature,
+        opening=min(run.opening, run.t),
+    )
+
+
+def _checked_outcome(got: Any, returns: dict[str, float], info: GameInfo) -> dict[str, float]:
+    """Check what a game's outcome hook returned."""
+    if (
+        not isinstance(got, dict)
+        or set(got) != set(returns)
+        or not all(isinstance(v, (int, float)) and 0.0 <= v <= 1.0 for v in got.values())
+    ):
+        raise GameError(
+            f"game {info.name!r}: outcome hook returned {got!r}; it must map every team "
+            f"({sorted(returns)}) to 1 (win), 0.5 (draw) or 0 (loss)"
+        )
+    return {team: float(v) for team, v in got.items()}
+
+
+def _to_batch(streams: list[_Stream]) -> Batch:
+    """Flatten streams into one Batch (streams stay contiguous, done at each end)."""
+    steps = [step for s in streams for step in s.steps]
+    cols = Step(*zip(*steps, strict=True))
+    lengths = [len(s.steps) for s in streams]
+    ends = np.cumsum(lengths) - 1
+    n = len(steps)
+    done = np.zeros(n, dtype=bool)
+    done[ends] = True
+    truncated = np.zeros(n, dtype=bool)
+    truncated[ends] = [s.truncated for s in streams]
+    bootstrap = np.zeros(n, dtype=np.float32)
+    bootstrap[ends] = [s.bootstrap for s in streams]
+    return Batch(
+        obs=np.stack(cols.obs),
+        mask=np.stack(cols.mask),
+        member=np.asarray(cols.member, dtype=np.int64),
+        action=np.asarray(cols.action),
+        logp=np.asarray(cols.logp, dtype=np.float32),
+        value=np.asarray(cols.value, dtype=np.float32),
+        probs=np.stack(cols.probs).astype(np.float32),
+        reward=np.asarray([r for s in streams for r in s.reward], dtype=np.float32),
+        components=np.stack([c for s in streams for c in s.components]).astype(np.float32),
+        done=done,
+        truncated=truncated,
+        bootstrap=bootstrap,
+        version=np.asarray(cols.version, dtype=np.int64),
+        team=np.repeat([s.team for s in streams], lengths),
+        episode=np.repeat([s.episode for s in streams], lengths),
+    )

@@ -1,0 +1,61 @@
+"""Run rollouts in this process (`--workers 0`): the plain path the Ray runner wraps."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+
+import numpy as np
+import torch
+
+from envs import GameEnv, GameInfo, GameSpec
+from league.rollout.loop import RolloutRequest, RolloutResult, rollout
+from league.rollout.players import PlayerPool, PolicyFactory
+from matchmaking import PlayerId
+
+Weights = Mapping[str, torch.Tensor]
+"""A network's state dict."""
+
+
+class SerialRunner:
+    """Hold env copies and players in this process and run `rollout()` on them."""
+
+    restarts = 0
+    """Worker restarts so far (always 0 here: there are no workers)."""
+
+    def __init__(
+        self,
+        spec: GameSpec,
+        info: GameInfo,
+        *,
+        envs: int,
+        factory: PolicyFactory,
+        greedy: bool = False,
+    ) -> None:
+        self.info = info
+        self.envs = [GameEnv(spec, info) for _ in range(envs)]
+        self._rng = np.random.default_rng(0)
+        self.pool = PlayerPool(factory, info=info, rng=self._rng, bot=spec.bot, greedy=greedy)
+
+    def set_latest(self, weights: Mapping[str, Weights], version: int) -> None:
+        """Load the learners' current weights, role by role."""
+        for role, state in weights.items():
+            self.pool.set_latest(role, state, version)
+
+    def add_snapshots(self, snapshots: Mapping[PlayerId, Weights]) -> None:
+        """Make snapshot weights available to the players."""
+        self.pool.set_snapshots({**self.pool.weights, **snapshots})
+
+    def keep_snapshots(self, players: Collection[PlayerId]) -> None:
+        """Drop every snapshot not in `players` (the opponent pools evicted it)."""
+        self.pool.set_snapshots({p: w for p, w in self.pool.weights.items() if p in players})
+
+    def run(self, request: RolloutRequest) -> RolloutResult:
+        """Play what `request` asks (seeded: envs and action sampling)."""
+        self._rng.bit_generator.state = np.random.default_rng(request.seed).bit_generator.state
+        torch.manual_seed(request.seed)
+        return rollout(self.envs, self.pool, request, self._rng)
+
+    def close(self) -> None:
+        """Close the env copies."""
+        for env in self.envs:
+            env.close()

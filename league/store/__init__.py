@@ -1,0 +1,28 @@
+"""What a run keeps on disk: the registry (SQLite), checkpoints, the run directory."""
+
+from __future__ import annotations
+
+from league.store.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from league.store.registry import Registry, RegistryError
+from league.store.run_dir import (
+    CHECKPOINT_FILE,
+    CONFIG_FILE,
+    TENSORBOARD_DIR,
+    RunError,
+    load_run_config,
+    new_run,
+)
+
+__all__ = [
+    "CHECKPOINT_FILE",
+    "CONFIG_FILE",
+    "TENSORBOARD_DIR",
+    "CheckpointError",
+    "Registry",
+    "RegistryError",
+    "RunError",
+    "load_checkpoint",
+    "load_run_config",
+    "new_run",
+    "save_checkpoint",
+]

@@ -1,0 +1,479 @@
+"""The training loop: collect, learn, book-keep, snapshot, rate, evaluate, checkpoint, log."""
+
+from __future__ import annotations
+
+import logging
+import random
+import signal
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from agents import (
+    Batch,
+    Schedule,
+    StepParams,
+    make_learner,
+    resolve_device,
+    resolve_precision,
+)
+from envs import GameInfo, ShapingParams
+from league.config import Config, ScheduleConfig
+from league.evaluation import leaderboard_ratings
+from league.games import check_learner_fits, resolve_game
+from league.rollout import Episode, PolicyFactory, RolloutRequest, RolloutResult, make_runner
+from league.store import (
+    CHECKPOINT_FILE,
+    CONFIG_FILE,
+    TENSORBOARD_DIR,
+    Registry,
+    RunError,
+    load_checkpoint,
+    save_checkpoint,
+)
+from league.training.state import Counters, cpu_weights, make_sampler, rng_state, set_rng_state
+from matchmaking import (
+    RANDOM,
+    SCRIPTED,
+    PlayerId,
+    SelfPlayMatchmaker,
+    VersusMatchmaker,
+    record_outcome,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def schedule(cfg: ScheduleConfig | float) -> Schedule:
+    """Build a Schedule from a ScheduleConfig (a plain number never moves)."""
+    if not isinstance(cfg, ScheduleConfig):
+        return Schedule(cfg, cfg)
+    return Schedule(cfg.start, cfg.end, cfg.steps, cfg.interpolation)
+
+
+class Trainer:
+    """One league run: a learner per role, opponent samplers, registry, logs."""
+
+    def __init__(
+        self, config: Config, run_dir: Path, *, resume: bool = False, address: str | None = None
+    ) -> None:
+        self.config, self.run_dir = config, Path(run_dir)
+        self.spec = resolve_game(config, source=str(self.run_dir / CONFIG_FILE))
+        self.info: GameInfo = self.spec.info()
+        check_learner_fits(config, self.info, source=str(self.run_dir / CONFIG_FILE))
+        self.roles = sorted(set(self.info.roles.values()))
+        if len(self.info.teams) == 1:
+            logger.warning(
+                "%s has a single team (%d agents): training plain multi-agent %s, "
+                "no opponent and no evaluation against bots",
+                self.spec.name,
+                len(self.info.agents),
+                config.learner.algo.upper(),
+            )
+        self.device = resolve_device(config.device)
+        self.precision = resolve_precision(config.precision, self.device)
+        torch.manual_seed(config.seed)
+        self.rng = np.random.default_rng(config.seed)
+        random.seed(config.seed)
+        self.factory = PolicyFactory.from_config(self.info, config.model, config.learner.algo)
+        self.learners = {role: self._make_learner(i, role) for i, role in enumerate(self.roles)}
+        torch.manual_seed(config.seed)
+        lr, ent_coef = config.learner.schedules()
+        self.lr, self.ent_coef = schedule(lr), schedule(ent_coef)
+        self.gamma = schedule(config.gamma)
+        self.tau = schedule(config.reward.tau)
+        self.samplers = {role: make_sampler(config.league, role) for role in self.roles}
+        self.counters = Counters()
+        self.registry = Registry(self.run_dir)
+        if resume:
+            self._restore()
+        else:
+            self.registry.set_meta("game", self.spec.name)
+            self.registry.set_meta("created", time.time())
+        tcfg = config.train
+        self.runner = make_runner(
+            self.spec,
+            self.info,
+            self.factory,
+            workers=tcfg.workers,
+            envs=tcfg.envs,
+            address=address,
+        )
+        self._restarts_at_start = self.counters.worker_restarts
+        self.runner.add_snapshots(
+            {p: self.registry.load_snapshot(p.snapshot) for p in self._pool_players()}
+        )
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(
+            str(self.run_dir / TENSORBOARD_DIR), purge_step=self.counters.iteration + 1
+        )
+
+    def _make_learner(self, i: int, role: str) -> Any:
+        """Build role `i`'s network (its own seed) and learner."""
+        torch.manual_seed(self.config.seed + i)  # each role's own initial weights
+        policy = self.factory(role)
+        policy.torso_dtype = self.precision  # rollout workers act in float32
+        lcfg = self.config.learner
+        return make_learner(
+            lcfg.algo, policy, lcfg.settings, device=self.device, seed=self.config.seed + i
+        )
+
+    def _pool_players(self) -> set[PlayerId]:
+        """Every snapshot that some opponent pool may draw."""
+        return {PlayerId.of_snapshot(r, sid) for r, s in self.samplers.items() for sid in s.pool}
+
+    # ---------------------------------------------------------------- the loop
+
+    def train(
+        self,
+        *,
+        iterations: int | None = None,
+        on_iteration: Callable[[dict[str, float]], None] | None = None,
+    ) -> dict[str, Any]:
+        """Run until `iterations` (total) or the time budget; return the summary.
+
+        Ctrl-C only sets a flag that the loop reads between iterations: an exception
+        raised at an arbitrary point could leave a lock held (seen: a hung exit) or a
+        half-done iteration in the checkpoint. A second Ctrl-C aborts at once. However
+        the run ends (but an abort), the final policy is registered as a snapshot and
+        a checkpoint is written.
+        """
+        total = iterations or self.config.train.iterations
+        budget = self.config.train.max_minutes
+        start_seconds, t0 = self.counters.seconds, time.monotonic()
+        metrics: dict[str, float] = {}
+        interrupted = aborted = False
+        asked: list[int] = []
+
+        def on_sigint(signum: int, frame: Any) -> None:
+            if asked:
+                raise KeyboardInterrupt
+            asked.append(signum)
+
+        in_main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGINT, on_sigint) if in_main else None
+        try:
+            while self.counters.iteration < total:
+                if asked:
+                    interrupted = True
+                    logger.warning("interrupted: writing a checkpoint before exit")
+                    break
+                if budget is not None and self.counters.seconds >= budget * 60.0:
+                    break
+                it_start = time.monotonic()
+                metrics = self.iterate()
+                self.counters.seconds = start_seconds + (time.monotonic() - t0)
+                metrics["charts/iteration_seconds"] = time.monotonic() - it_start
+                self._log(metrics)
+                if self.counters.iteration % self.config.train.checkpoint_every == 0:
+                    self.checkpoint()
+                if on_iteration is not None:
+                    on_iteration(metrics)
+        except KeyboardInterrupt:
+            # Second Ctrl-C: the iteration may be half done, so keep the last checkpoint.
+            interrupted = aborted = True
+            logger.warning("aborted: resume continues from the last checkpoint")
+        finally:
+            if in_main:
+                signal.signal(signal.SIGINT, previous)
+            self.counters.seconds = start_seconds + (time.monotonic() - t0)
+            if not aborted:
+                self.snapshot_if_newer()
+                self.checkpoint()
+        return self.summary(metrics, interrupted=interrupted)
+
+    def iterate(self) -> dict[str, float]:
+        """One iteration: schedules, collect, learn, book-keep, snapshot, rate, evaluate."""
+        c, tcfg = self.counters, self.config.train
+        params, shaping = self.step_params(), self.shaping()
+        t = time.monotonic()
+        result = self.collect(shaping)
+        collect_s, t = time.monotonic() - t, time.monotonic()
+        metrics = self.learn(result.batches, params)
+        learn_s = time.monotonic() - t
+        metrics |= self.book(result)
+        metrics |= {
+            "charts/gamma": params.gamma,
+            "charts/lr": params.lr,
+            "charts/ent_coef": params.ent_coef,
+            "charts/tau": shaping.tau,
+            "charts/SPS": result.env_steps / max(collect_s + learn_s, 1e-9),
+            "charts/collect_seconds": collect_s,
+            "charts/learn_seconds": learn_s,
+        }
+        metrics |= _reward_metrics(result.batches, shaping)
+        if c.iteration % tcfg.snapshot_every == 0:
+            previous = dict(c.last_snapshot)
+            added = self.snapshot()
+            if tcfg.rating_games:
+                metrics |= self.rate(added, previous, games=tcfg.rating_games)
+        for role in self.roles:
+            metrics[self._per_role("league/pool_size", role)] = len(self.samplers[role])
+        if tcfg.eval_every and c.iteration % tcfg.eval_every == 0:
+            metrics |= self.evaluate_vs_random(tcfg.eval_episodes)
+        return metrics
+
+    def step_params(self) -> StepParams:
+        """The discount, learning rate and entropy weight of this iteration."""
+        it = self.counters.iteration
+        return StepParams(
+            gamma=self.gamma.value(it), lr=self.lr.value(it), ent_coef=self.ent_coef.value(it)
+        )
+
+    def shaping(self) -> ShapingParams:
+        """The reward shaping of this iteration."""
+        r = self.config.reward
+        return ShapingParams(
+            weights=dict(r.weights),
+            tau=self.tau.value(self.counters.iteration),
+            zero_sum=r.zero_sum,
+            decay_base=r.time_decay.base,
+            decay_period=r.time_decay.period,
+        )
+
+    def collect(self, shaping: ShapingParams) -> RolloutResult:
+        """Send the latest weights to the runner and play this iteration's self-play games."""
+        c, lg = self.counters, self.config.league
+        self.runner.set_latest(
+            {role: cpu_weights(learner.policy) for role, learner in self.learners.items()},
+            c.iteration,
+        )
+        matchmaker = SelfPlayMatchmaker(
+            self.info,
+            self.samplers,
+            random_opening=lg.random_opening,
+            bots=lg.bots,
+            opening_side=lg.opening_side,
+        )
+        return self.runner.run(
+            RolloutRequest(
+                matchmaker,
+                shaping=shaping,
+                seed=int(self.rng.integers(2**31)),
+                min_steps=self.config.train.steps_per_iteration,
+                first_episode=c.episodes,
+            )
+        )
+
+    def learn(self, batches: dict[str, Batch], params: StepParams) -> dict[str, float]:
+        """Update each role's learner on its batch; return its losses and the staleness."""
+        metrics: dict[str, float] = {}
+        for role, batch in batches.items():
+            prefix = self._per_role("losses", role)
+            for key, value in self.learners[role].update(batch, params).items():
+                metrics[key.replace("losses", prefix, 1)] = value
+            lag = self.counters.iteration - batch.version
+            metrics[self._per_role("league/staleness", role)] = float(np.mean(lag))
+        return metrics
+
+    def book(self, result: RolloutResult) -> dict[str, float]:
+        """Count the iteration, record its matches and update the opponents' quality."""
+        c = self.counters
+        c.iteration += 1
+        c.env_steps += result.env_steps
+        c.agent_steps += result.agent_steps
+        c.episodes += len(result.episodes)
+        c.env_errors += result.env_errors
+        c.worker_restarts = self._restarts_at_start + self.runner.restarts
+        for ep in result.episodes:
+            if ep.result:
+                record_outcome(self.samplers, ep.opponents(), ep.result[ep.focal])
+        self.registry.add_matches(
+            [ep.match_row(c.iteration, kind="train") for ep in result.episodes]
+        )
+        return {
+            "charts/env_errors": float(c.env_errors),
+            "charts/worker_restarts": float(c.worker_restarts),
+            "charts/env_steps": float(c.env_steps),
+            **_episode_metrics(result.episodes),
+        }
+
+    def _per_role(self, name: str, role: str) -> str:
+        """A metric's name: plain with one role, `name/role` with several."""
+        return name if len(self.roles) == 1 else f"{name}/{role}"
+
+    # ---------------------------------------------------------------- strength
+
+    def evaluate_vs_random(self, episodes: int) -> dict[str, float]:
+        """Play each team's latest policy against the random bot, seats alternating."""
+        if len(self.info.teams) < 2:
+            return {}
+        episodes_played = self._versus(None, PlayerId.of_bot(RANDOM), episodes)
+        self.registry.add_matches([e.match_row(self.counters.iteration) for e in episodes_played])
+        return {
+            "league/win_rate_vs_random": float(
+                np.mean([e.result[e.focal] == 1.0 for e in episodes_played])
+            ),
+            "league/score_vs_random": float(np.mean([e.result[e.focal] for e in episodes_played])),
+        }
+
+    def rate(
+        self, added: dict[str, int], previous: dict[str, int], *, games: int
+    ) -> dict[str, float]:
+        """Play new snapshots against the bots and their predecessors; return their ratings."""
+        if len(self.info.teams) < 2:
+            return {}
+        bots = [RANDOM] + ([SCRIPTED] if self.spec.bot is not None else [])
+        rows = []
+        for role, sid in added.items():
+            opponents = [PlayerId.of_bot(b) for b in bots]
+            if role in previous and self.info.symmetric:
+                opponents.append(PlayerId.of_snapshot(role, previous[role]))
+            for opponent in opponents:
+                played = self._versus(PlayerId.of_snapshot(role, sid), opponent, games)
+                rows += [e.match_row(self.counters.iteration) for e in played]
+        self.registry.add_matches(rows)
+        ratings = leaderboard_ratings(self.registry)
+        return {
+            self._per_role("league/rating", role): ratings.get(
+                str(PlayerId.of_snapshot(role, sid)), float("nan")
+            )
+            for role, sid in added.items()
+        }
+
+    def _versus(self, player: PlayerId | None, opponent: PlayerId, games: int) -> list[Episode]:
+        """Play `games` evaluation games of `player` (None: each latest) against `opponent`."""
+        request = RolloutRequest(
+            VersusMatchmaker(self.info, player, opponent),
+            seed=int(self.rng.integers(2**31)),
+            episodes=games,
+        )
+        return self.runner.run(request).episodes
+
+    # ---------------------------------------------------------------- state
+
+    def snapshot(self) -> dict[str, int]:
+        """Register each role's current weights and add them to its opponent pool."""
+        c = self.counters
+        added = {}
+        for role, learner in self.learners.items():
+            weights = cpu_weights(learner.policy)
+            sid = self.registry.add_snapshot(
+                role=role,
+                iteration=c.iteration,
+                env_steps=c.env_steps,
+                tensors=weights,
+                parent=c.last_snapshot.get(role),
+                config=self.config.model_dump(mode="json"),
+            )
+            self.samplers[role].add(sid)
+            self.runner.add_snapshots({PlayerId.of_snapshot(role, sid): weights})
+            c.last_snapshot[role] = sid
+            added[role] = sid
+        # Snapshots a bounded pool (`league.max_pool`) evicted leave the runner's
+        # memory (and Ray's object store); the registry keeps them on disk.
+        self.runner.keep_snapshots(self._pool_players())
+        return added
+
+    def snapshot_if_newer(self) -> None:
+        """Register the final policy unless the newest snapshot already holds it."""
+        newest = self.registry.latest_snapshot()
+        if self.counters.iteration > 0 and (
+            newest is None or newest["iteration"] < self.counters.iteration
+        ):
+            self.snapshot()
+
+    def checkpoint(self) -> Path:
+        """Write the full training state atomically."""
+        state = {
+            "counters": self.counters.to_state(),
+            "learners": {role: lr.state_dict() for role, lr in self.learners.items()},
+            "samplers": {role: s.state_dict() for role, s in self.samplers.items()},
+            "rng": rng_state(self.rng),
+        }
+        path = self.run_dir / CHECKPOINT_FILE
+        save_checkpoint(path, state)
+        return path
+
+    def _restore(self) -> None:
+        path = self.run_dir / CHECKPOINT_FILE
+        if not path.exists():
+            raise RunError(f"{self.run_dir}: no checkpoint to resume from ({path} is missing)")
+        state = load_checkpoint(path)
+        self.counters = Counters.from_state(state["counters"])
+        for role, learner in self.learners.items():
+            learner.load_state_dict(state["learners"][role])
+        for role, sampler in self.samplers.items():
+            sampler.load_state_dict(state["samplers"][role])
+        set_rng_state(self.rng, state["rng"])
+        dropped = self.registry.rollback_after(self.counters.iteration)
+        if dropped:
+            logger.info("dropped %d registry rows written after the checkpoint", dropped)
+
+    # ---------------------------------------------------------------- output
+
+    def _log(self, metrics: dict[str, float]) -> None:
+        step = self.counters.iteration
+        for key, value in metrics.items():
+            if np.isfinite(value):
+                self.writer.add_scalar(key, value, step)
+        self.writer.flush()
+
+    def summary(self, metrics: dict[str, float], *, interrupted: bool) -> dict[str, Any]:
+        """Return the end-of-run summary (what `--json` prints)."""
+        c = self.counters
+        return {
+            "run_dir": str(self.run_dir),
+            "game": self.spec.name,
+            "mode": "cooperative" if len(self.info.teams) == 1 else "self-play",
+            "learner": self.config.learner.algo,
+            "iterations": c.iteration,
+            "env_steps": c.env_steps,
+            "agent_steps": c.agent_steps,
+            "episodes": c.episodes,
+            "seconds": round(c.seconds, 2),
+            "gamma": self.gamma.value(c.iteration),
+            "snapshots": len(self.registry.snapshots()),
+            "last_snapshot": dict(c.last_snapshot),
+            "workers": len(getattr(self.runner, "workers", ())),
+            "device": str(self.device),
+            "precision": str(self.precision).removeprefix("torch."),
+            "env_errors": c.env_errors,
+            "worker_restarts": c.worker_restarts,
+            "interrupted": interrupted,
+            "metrics": {k: v for k, v in metrics.items() if np.isfinite(v)},
+        }
+
+    def close(self) -> None:
+        """Release the writer, the envs and the database."""
+        self.writer.close()
+        self.runner.close()
+        self.registry.close()
+
+
+def _reward_metrics(batches: dict[str, Batch], shaping: ShapingParams) -> dict[str, float]:
+    """Mean raw reward components and shaped reward per stream."""
+    out = {}
+    for batch in batches.values():
+        per_stream = max(int(batch.done.sum()), 1)
+        for j, name in enumerate(shaping.components):
+            out[f"rewards/{name}"] = float(batch.components[:, j].sum() / per_stream)
+        out["rewards/shaped"] = float(batch.reward.sum() / per_stream)
+    return out
+
+
+def _episode_metrics(episodes: list[Episode]) -> dict[str, float]:
+    """Episode length, and the focal team's score by the kind of opponent it met."""
+    out = {"charts/episode_length": float(np.mean([e.length for e in episodes]))}
+    if not episodes or not episodes[0].result:
+        return out
+    kinds: dict[str, list[float]] = {"latest": [], "history": [], "bots": []}
+    for e in episodes:
+        opponents = e.opponents().values()
+        if any(p.is_bot for p in opponents):
+            kind = "bots"
+        elif any(p.is_snapshot for p in opponents):
+            kind = "history"
+        else:
+            kind = "latest"
+        kinds[kind].append(e.result[e.focal])
+    for kind, scores in kinds.items():
+        if scores:
+            out[f"league/win_rate_vs_{kind}"] = float(np.mean(scores))
+    return out

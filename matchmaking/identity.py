@@ -1,0 +1,82 @@
+"""Who sits on a team: one value for a role's latest policy, a snapshot or a bot.
+
+A `PlayerId` travels from the opponent samplers through the matchups and episodes
+to the registry; its text form (`main@latest`, `main@12`, `random`) is what the
+command line accepts and what the registry's match rows store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+RANDOM = "random"
+"""The bot that picks uniformly among legal actions (rating anchor: 0)."""
+SCRIPTED = "scripted"
+"""The game's own scripted bot, where it has one."""
+_LATEST = "latest"
+
+
+@dataclass(frozen=True)
+class PlayerId:
+    """A role's latest policy, one of its snapshots, or a bot (exactly one of them)."""
+
+    role: str = ""
+    """The role of a policy player ("" for a bot)."""
+    snapshot: int | None = None
+    """The snapshot id of a frozen policy (None: the role's latest, learning policy)."""
+    bot: str = ""
+    """The bot's name: `random`, `scripted` or `path/to/bot.py:function` ("" for a policy)."""
+
+    def __post_init__(self) -> None:
+        if bool(self.role) == bool(self.bot):
+            raise ValueError(f"a player is a policy of a role or a bot, not {self!r}")
+        if self.bot and self.snapshot is not None:
+            raise ValueError(f"a bot has no snapshot: {self!r}")
+
+    @classmethod
+    def latest(cls, role: str) -> PlayerId:
+        """The learning policy of `role`."""
+        return cls(role=role)
+
+    @classmethod
+    def of_snapshot(cls, role: str, snapshot: int) -> PlayerId:
+        """Snapshot `snapshot` of `role`."""
+        return cls(role=role, snapshot=int(snapshot))
+
+    @classmethod
+    def of_bot(cls, name: str) -> PlayerId:
+        """The bot called `name`."""
+        return cls(bot=name)
+
+    @classmethod
+    def parse(cls, text: str) -> PlayerId:
+        """Read the text form: `role@latest`, `role@<snapshot id>` or a bot name."""
+        role, sep, version = text.partition("@")
+        if not sep:
+            return cls.of_bot(text)
+        if version == _LATEST:
+            return cls.latest(role)
+        try:
+            return cls.of_snapshot(role, int(version))
+        except ValueError:
+            raise ValueError(f"player {text!r}: expected role@latest or role@<id>") from None
+
+    @property
+    def is_latest(self) -> bool:
+        """A role's learning policy."""
+        return bool(self.role) and self.snapshot is None
+
+    @property
+    def is_snapshot(self) -> bool:
+        """A frozen policy of the registry."""
+        return self.snapshot is not None
+
+    @property
+    def is_bot(self) -> bool:
+        """A bot (random, scripted, a user's function)."""
+        return bool(self.bot)
+
+    def __str__(self) -> str:
+        if self.bot:
+            return self.bot
+        return f"{self.role}@{_LATEST if self.snapshot is None else self.snapshot}"

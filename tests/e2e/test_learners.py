@@ -1,0 +1,113 @@
+"""Each learner (`learner.algo`) behind the same league, through the real CLI."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import CONFIGS, ROOT, TINY_LEARNERS, cli_json, run_cli, tiny_overrides
+from league.store import Registry
+
+pytestmark = pytest.mark.slow
+
+ALGOS = sorted(TINY_LEARNERS)
+
+
+def _sets(overrides: list[str]) -> list[str]:
+    return [arg for o in overrides for arg in ("--set", o)]
+
+
+@pytest.mark.ray
+@pytest.mark.parametrize("algo", ALGOS)
+@pytest.mark.parametrize("game", ["connect_four", "simple_tag", "tug_of_war"])
+def test_every_learner_trains_every_kind_of_game_on_ray_workers(algo, game, tmp_path, ray_cluster):
+    # Turn-based with masks, simultaneous with two roles, and a team game.
+    if game == "tug_of_war":
+        config = str(ROOT / "examples" / "tug_of_war.yaml")
+        overrides = [*tiny_overrides("tictactoe", algo), "train.steps_per_iteration=128"]
+    else:
+        config = str(CONFIGS / f"{game}.yaml")
+        overrides = tiny_overrides(game, algo)
+    overrides = [o for o in overrides if o != "train.workers=0"]
+    summary = cli_json(
+        "train",
+        config,
+        "--runs-dir",
+        str(tmp_path),
+        "--address",
+        ray_cluster,
+        "--workers",
+        "2",
+        *_sets(overrides),
+    )
+    assert summary["learner"] == algo and summary["workers"] == 2
+    assert summary["iterations"] == 2 and summary["env_steps"] > 0
+    losses = {k for k in summary["metrics"] if k.startswith("losses")}
+    assert losses, summary["metrics"]
+    run_dir = tmp_path / summary["run_dir"].rsplit("/", 1)[-1]
+    with Registry(run_dir) as reg:
+        assert reg.integrity_ok()
+        assert len(reg.snapshots()) == 2 * len({s["role"] for s in reg.snapshots()})
+        for snap in reg.snapshots():
+            assert reg.load_snapshot(snap["id"])
+    # The league's evaluation plays the learner's snapshot (Q head and all).
+    out = cli_json("eval", "--run", str(run_dir), "latest", "random", "--games", "4")
+    assert out["games"] == 4
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_ctrl_c_then_resume_continues_each_learner(algo, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run_dir = tmp_path / "int"
+    overrides = [
+        *tiny_overrides("tictactoe", algo),
+        "train.iterations=100000",
+        "train.checkpoint_every=100000",
+        "train.eval_every=0",
+        "train.snapshot_every=2",
+        "train.rating_games=0",
+    ]
+    args = ["train", "tictactoe", "--runs-dir", str(tmp_path), "--name", "int", "--json"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "league", *args, *_sets(overrides)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not list((run_dir / "tb").glob("events.*")) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(4)  # a few iterations in
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    import json
+
+    stopped = json.loads(out)
+    assert stopped["interrupted"] and stopped["iterations"] >= 1
+    target = str(stopped["iterations"] + 2)
+    resumed = cli_json("train", "--resume", str(run_dir), "--iterations", target)
+    assert resumed["learner"] == algo and resumed["iterations"] == int(target)
+    assert resumed["env_steps"] > stopped["env_steps"]
+
+
+def test_a_learner_that_cannot_handle_the_action_space_fails_at_config_load(tmp_path):
+    config = tmp_path / "md.yaml"
+    config.write_text(
+        "game: {name: md, env: 'tests.fixtures.odd_games:multidiscrete'}\nlearner: {algo: acer}\n"
+    )
+    proc = run_cli("train", str(config), "--runs-dir", str(tmp_path), check=False)
+    assert proc.returncode == 2
+    assert "md.yaml: key 'learner.algo': 'acer' cannot learn role" in proc.stderr
+    assert "MultiDiscrete[3, 2]" in proc.stderr
+    assert not (tmp_path / "md").exists()  # nothing was created
