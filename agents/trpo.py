@@ -57,8 +57,10 @@ class TRPOSettings(Settings):
     max_grad_norm: float = Field(0.5, gt=0)
     """Gradient-norm clip of the value fit."""
     max_rows: int = Field(4096, ge=1)
-    """Rows per forward pass (larger batches are evaluated in chunks), and the size of the
-    random subsample the Fisher-vector products use when the batch is larger."""
+    """Rows per forward pass (larger batches are evaluated in chunks)."""
+    fvp_rows: int = Field(1024, ge=1)
+    """Rows of the random subsample the Fisher-vector products use when the batch is
+    larger (baselines uses every fifth row): the conjugate gradient's cost."""
 
 
 class _Data(NamedTuple):
@@ -159,7 +161,7 @@ class TRPO:
     returns by Adam (see the module docstring for which parameters each part moves).
 
     Batches larger than `max_rows` are evaluated in chunks, and the Fisher-vector
-    products then use a random subsample of `max_rows` rows (baselines subsamples too).
+    products use a random subsample of `fvp_rows` rows (baselines subsamples too).
     The second-order maths runs in float32 whatever the policy's `torso_dtype`.
     """
 
@@ -280,8 +282,8 @@ class TRPO:
         """Return v -> (H + damping I) v, H the Hessian of the mean KL at the old policy."""
         n = len(data.adv)
         rows: Rows = slice(None)
-        if n > self.config.max_rows:
-            picked = np.sort(self._rng.choice(n, size=self.config.max_rows, replace=False))
+        if n > self.config.fvp_rows:
+            picked = np.sort(self._rng.choice(n, size=self.config.fvp_rows, replace=False))
             rows = torch.as_tensor(picked, device=self.device)
         kl = self._kl(old[rows], self._dist(data, rows)).mean()
         params = self.actor_params

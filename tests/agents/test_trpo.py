@@ -291,7 +291,7 @@ def test_state_dict_round_trip_continues_identically():
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
     # max_rows below the batch size: chunked passes and a subsampled Fisher (uses the RNG)
-    settings = TRPOSettings(max_rows=96, vf_minibatch_size=64)
+    settings = TRPOSettings(max_rows=96, fvp_rows=96, vf_minibatch_size=64)
     trpo = TRPO(ActorCritic(DISCRETE, n_members=1, hidden=(16,)), settings, device=CPU, seed=3)
     params = StepParams(gamma=0.99, lr=1e-2)
     for _ in range(2):
