@@ -297,8 +297,12 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str], *, source: str) -
     return raw
 
 
-def parse_config(raw: Any, *, source: str) -> Config:
-    """Validate a raw dict; errors name the source, the key path and the bad value."""
+def parse_config(raw: Any, *, source: str, overrides: list[str] = ()) -> Config:
+    """Validate a raw dict; errors name the source, the key path and the bad value.
+
+    An error at or under a key that an override set is reported against that
+    override (`--set key=value`), not against the file.
+    """
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -310,27 +314,47 @@ def parse_config(raw: Any, *, source: str) -> Config:
         for e in err.errors():
             parts = [str(p) for p in e["loc"] if p not in _UNION_TAGS]
             key = ".".join(parts) or "(top level)"
+            where = _override_source(key, overrides) or source
             if e["type"] == "extra_forbidden":
-                lines.append(f"{source}: unknown key {key!r}")
+                lines.append(f"{where}: unknown key {key!r}")
             else:
-                lines.append(f"{source}: key {key!r}: {e['msg']} (got {e.get('input')!r})")
+                lines.append(f"{where}: key {key!r}: {e['msg']} (got {e.get('input')!r})")
         raise ConfigError("\n".join(lines)) from None
 
 
+def _override_source(key: str, overrides: list[str]) -> str | None:
+    """The `--set` flag behind an error at `key`, if an override set it (last one wins)."""
+    for item in reversed(overrides):
+        set_key = item.partition("=")[0]
+        if set_key == key or set_key.startswith(key + ".") or key.startswith(set_key + "."):
+            return f"--set {item}"
+    return None
+
+
 def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
-    """Read a YAML config file, apply overrides and validate it."""
+    """Read a YAML config file, apply overrides and validate it.
+
+    Errors name the file (or the `--set` flag that gave the bad value), the key and the
+    value. A config without a `name` is named after the file.
+    """
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_bytes().decode("utf-8")
     except OSError as err:
         raise ConfigError(f"{path}: cannot read config file ({err.strerror})") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(
+            f"{path}: not a UTF-8 text file (byte {err.object[err.start]:#04x} at offset "
+            f"{err.start}); save it as UTF-8"
+        ) from None
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    overrides = list(overrides or [])
     if isinstance(raw, dict):
-        raw = apply_overrides(raw, list(overrides or []), source=str(path))
-    config = parse_config(raw, source=str(path))
+        raw = apply_overrides(raw, overrides, source=str(path))
+    config = parse_config(raw, source=str(path), overrides=overrides)
     if config.name is None:
         config = config.model_copy(update={"name": path.stem})
     return config
@@ -342,19 +366,34 @@ DEFAULT_CONFIG = "connect_four"
 """What `league train` runs when no config is given."""
 
 
+def shipped_configs() -> dict[str, Path]:
+    """The shipped configs by name (`connect_four` -> its file)."""
+    return {p.stem: p for p in sorted(BUILTIN_CONFIGS.glob("*.yaml"))}
+
+
+def shipped_config_of_game(game: str) -> str | None:
+    """The name of the shipped config that trains built-in game `game`, if any."""
+    for name, path in shipped_configs().items():
+        raw = yaml.safe_load(path.read_text())
+        if raw.get("game", {}).get("name") == game:
+            return name
+    return None
+
+
 def find_config(name_or_path: str | None) -> Path:
-    """Resolve a config path, or the name of a shipped config (`connect_four`)."""
+    """Resolve a config path, a shipped config's name (`connect_four`) or the name of the
+    built-in game it trains (`connect_four_v3`)."""
     if name_or_path is None:
         name_or_path = DEFAULT_CONFIG
     path = Path(name_or_path)
     if path.exists() or path.suffix in (".yaml", ".yml") or "/" in name_or_path:
         return path
-    shipped = BUILTIN_CONFIGS / f"{name_or_path}.yaml"
-    if shipped.exists():
-        return shipped
-    names = ", ".join(sorted(p.stem for p in BUILTIN_CONFIGS.glob("*.yaml")))
+    shipped = shipped_configs()
+    name = name_or_path if name_or_path in shipped else shipped_config_of_game(name_or_path)
+    if name is not None:
+        return shipped[name]
     raise ConfigError(
-        f"no config file {name_or_path!r} and no shipped config of that name ({names})"
+        f"no config file {name_or_path!r} and no shipped config of that name ({', '.join(shipped)})"
     )
 
 

@@ -15,33 +15,69 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
-def _progress(total: int, start: int, *, enabled: bool):
-    """Build the terminal progress bar (rich), writing to stderr."""
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+class _Progress:
+    """Training progress on stderr: a live line within 80 columns on a terminal; where
+    stderr is not a terminal (nohup, CI, a log file), one plain line every N iterations."""
 
-    progress = Progress(
-        TextColumn("[bold]iter"),
-        MofNCompleteColumn(),
-        BarColumn(),
-        TextColumn("{task.fields[steps]} env steps"),
-        TextColumn("{task.fields[sps]} steps/s"),
-        TextColumn("vs random {task.fields[wr]}"),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        disable=not enabled,
-    )
-    task = progress.add_task("train", total=total, completed=start, steps="0", sps="-", wr="-")
-    return progress, task
+    def __init__(self, total: int, start: int, *, enabled: bool) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.total, self.wr = total, "-"
+        self.live = enabled and sys.stderr.isatty()
+        self.plain = enabled and not self.live
+        self.every = max(1, round(total / 20))
+        self.progress = Progress(
+            TextColumn("iter"),
+            MofNCompleteColumn(),
+            BarColumn(bar_width=10),
+            TextColumn("{task.fields[steps]} steps {task.fields[sps]}/s vs rnd {task.fields[wr]}"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            disable=not self.live,
+            expand=False,
+        )
+        self.task = self.progress.add_task(
+            "train", total=total, completed=start, steps="0", sps="-", wr="-"
+        )
+
+    def __enter__(self) -> _Progress:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(*exc)
+
+    def update(self, iteration: int, env_steps: int, metrics: dict[str, float]) -> None:
+        """Show the iteration just finished."""
+        if "league/score_vs_random" in metrics:
+            self.wr = f"{metrics['league/score_vs_random']:.2f}"
+        steps, sps = _short(env_steps), _short(metrics.get("charts/SPS", 0.0))
+        self.progress.update(self.task, completed=iteration, steps=steps, sps=sps, wr=self.wr)
+        if self.plain and (iteration % self.every == 0 or iteration == self.total):
+            print(
+                f"iter {iteration}/{self.total}  {steps} env steps  {sps} steps/s  "
+                f"vs random {self.wr}",
+                file=sys.stderr,
+                flush=True,
+            )
+
+
+def _short(x: float) -> str:
+    """A count in at most 5 characters: 950, 12.3k, 4.56M."""
+    for size, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if x >= size:
+            return f"{x / size:.3g}{unit}"
+    return f"{x:.0f}"
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -72,19 +108,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         run_dir = new_run(config, Path(args.runs_dir))
     trainer = Trainer(config, run_dir, resume=bool(args.resume), address=args.address)
     total = config.train.iterations
-    progress, task = _progress(total, trainer.counters.iteration, enabled=not args.json)
-    wr = {"v": "-"}
+    progress = _Progress(total, trainer.counters.iteration, enabled=not args.json)
 
     def on_iteration(m: dict[str, float]) -> None:
-        if "league/score_vs_random" in m:
-            wr["v"] = f"{m['league/score_vs_random']:.2f}"
-        progress.update(
-            task,
-            completed=trainer.counters.iteration,
-            steps=f"{trainer.counters.env_steps:,}",
-            sps=f"{m.get('charts/SPS', 0):,.0f}",
-            wr=wr["v"],
-        )
+        progress.update(trainer.counters.iteration, trainer.counters.env_steps, m)
 
     try:
         with progress:
@@ -140,10 +167,15 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 def cmd_games(args: argparse.Namespace) -> int:
     """List the built-in games."""
     from envs import list_games
+    from league.config import shipped_config_of_game
 
     games = []
     for spec in list_games():
-        entry: dict[str, Any] = {"name": spec.name, "description": spec.description}
+        entry: dict[str, Any] = {
+            "name": spec.name,
+            "config": shipped_config_of_game(spec.name),
+            "description": spec.description,
+        }
         if args.verbose or args.json:
             info = spec.info()
             entry.update(
@@ -155,8 +187,9 @@ def cmd_games(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"games": games}))
     else:
+        print(f"{'game':<22} {'league train CONFIG':<20} description")
         for g in games:
-            print(f"{g['name']:<22} {g['description']}")
+            print(f"{g['name']:<22} {g['config'] or '-':<20} {g['description']}")
     return 0
 
 
@@ -260,11 +293,20 @@ def _report(summary: dict[str, Any], *, as_json: bool, title: str) -> None:
     for key, value in summary.items():
         if key == "metrics":
             continue
-        table.add_row(key, str(value))
+        table.add_row(key, _plain(value))
     for key in ("league/score_vs_random", "league/win_rate_vs_latest", "losses/approx_kl"):
         if key in summary.get("metrics", {}):
             table.add_row(key, f"{summary['metrics'][key]:.3f}")
     Console().print(table)
+
+
+def _plain(value: Any) -> str:
+    """A summary value as a person reads it: 4 significant digits, `key: value` lists."""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {_plain(v)}" for k, v in value.items()) or "-"
+    return str(value)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -276,10 +318,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser("train", help="train a league (or resume a run)")
+    from league.config import shipped_configs
+
     train.add_argument(
         "config",
         nargs="?",
-        help="YAML config file or shipped config name (default: connect_four)",
+        help="YAML config file, or a shipped config: "
+        f"{', '.join(shipped_configs())} (default: connect_four; a built-in game's name, "
+        "e.g. connect_four_v3, picks its config)",
     )
     train.add_argument("--name", help="run name (default: config's name or file stem)")
     train.add_argument("--runs-dir", default="runs", help="where runs live (default: runs)")
@@ -374,6 +420,10 @@ def main(argv: list[str] | None = None) -> int:
         BotError,
     ) as err:
         print(f"league: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as err:  # a read-only directory, a full disk: nothing saved is lost
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"league: error: {where}{err.strerror or err}", file=sys.stderr)
         return EXIT_USAGE
 
 

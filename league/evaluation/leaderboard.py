@@ -62,8 +62,14 @@ class Leaderboard:
         }
 
 
-def leaderboard(registry: Registry, *, samples: int = 200) -> Leaderboard:
-    """Fit ratings to every eval match in the registry (random bot anchored at 0)."""
+def leaderboard(
+    registry: Registry, *, samples: int = 200, show: list[PlayerId] | None = None
+) -> Leaderboard:
+    """Fit ratings to every eval match in the registry (random bot anchored at 0).
+
+    The table is sorted by rating; the payoff matrix lists snapshots by iteration, then
+    the bots. With `show`, only those players are listed (all matches still rate them).
+    """
     results = results_from_matches(registry.matches("eval"))
     if not results:
         raise EvalError(f"run {registry.run_dir} has no evaluation matches yet")
@@ -75,6 +81,8 @@ def leaderboard(registry: Registry, *, samples: int = 200) -> Leaderboard:
     for snap in registry.snapshots():
         steps[str(PlayerId.of_snapshot(snap["role"], snap["id"]))] = snap["env_steps"]
     games = {p: sum(p in (a, b) for a, b, _ in results) for p in players}
+    if show is not None:
+        players = [p for p in players if p in {str(s) for s in show}]
     rows = sorted(
         (
             {
@@ -88,7 +96,10 @@ def leaderboard(registry: Registry, *, samples: int = 200) -> Leaderboard:
         ),
         key=lambda r: -r["rating"],
     )
-    order = [r["player"] for r in rows]
+    # Snapshot ids grow with the iteration; bots after them.
+    order = sorted(
+        players, key=lambda p: (steps.get(p) is None, PlayerId.parse(p).snapshot or 0, p)
+    )
     return Leaderboard(rows, order, payoff_matrix(results, order))
 
 
@@ -113,7 +124,7 @@ def tournament(
     )
     for i, (a, b) in enumerate(pairs):
         arena.play(a, b, games=games, seed=seed + i, workers=workers)
-    return leaderboard(arena.registry)
+    return leaderboard(arena.registry, show=players)
 
 
 def schedule_pairs(
@@ -155,7 +166,7 @@ def plot_leaderboard(board: Leaderboard, out_dir: Path) -> list[Path]:
         if not math.isnan(board.payoff[i, j]):
             ax.text(j, i, f"{board.payoff[i, j]:.2f}", ha="center", va="center", fontsize=7)
     ax.set_title("score of row vs column")
-    fig.colorbar(im, ax=ax)
+    fig.colorbar(im, ax=ax, label="score of row vs column (win 1, draw 0.5)")
     fig.tight_layout()
     payoff_png = out_dir / "payoff.png"
     fig.savefig(payoff_png, dpi=100)

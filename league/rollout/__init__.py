@@ -6,10 +6,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from envs import GameInfo, GameSpec
-from league.rollout.loop import Episode, RolloutRequest, RolloutResult, Step, rollout
+from league.rollout.loop import EnvFailure, Episode, RolloutRequest, RolloutResult, Step, rollout
 from league.rollout.players import PlayerPool, PolicyFactory
 from league.rollout.serial import SerialRunner
 
@@ -26,19 +27,30 @@ def make_runner(
     envs: int,
     greedy: bool = False,
     address: str | None = None,
+    log_file: Path | None = None,
 ) -> SerialRunner | RayRunner:
-    """Build the in-process runner (`workers` 0) or the Ray runner (None: one per CPU)."""
+    """Build the in-process runner (`workers` 0) or the Ray runner (None: one per CPU).
+
+    `log_file` takes Ray's start-up chatter and the workers' full tracebacks.
+    """
     if workers == 0:
         return SerialRunner(spec, info, envs=envs, factory=factory, greedy=greedy)
     from league.rollout.ray_workers import RayRunner, default_workers, start_ray
 
-    start_ray(address)
+    start_ray(address, log_file=log_file)
     return RayRunner(
-        spec, info, workers=workers or default_workers(), envs=envs, factory=factory, greedy=greedy
+        spec,
+        info,
+        workers=workers or default_workers(),
+        envs=envs,
+        factory=factory,
+        greedy=greedy,
+        log_file=log_file,
     )
 
 
 __all__ = [
+    "EnvFailure",
     "Episode",
     "PlayerPool",
     "PolicyFactory",

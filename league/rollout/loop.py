@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import math
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -23,6 +25,15 @@ from league.rollout.players import PlayerPool
 from matchmaking import RANDOM, Matchmaker, Matchup, PlayerId
 
 logger = logging.getLogger(__name__)
+TRACEBACKS = logging.getLogger("league.tracebacks")
+"""Full tracebacks of errors the run survives: to the run's log file, never the terminal."""
+TRACEBACKS.propagate = False
+TRACEBACKS.addHandler(logging.NullHandler())
+
+
+class EnvFailure(GameError):
+    """The game's env kept raising: past the error budget the run stops."""
+
 
 _RANDOM = PlayerId.of_bot(RANDOM)
 
@@ -64,8 +75,8 @@ class RolloutRequest:
             dataclasses.replace(
                 self,
                 seed=int(seeds[w]),
-                min_steps=-(-self.min_steps // n),
-                episodes=-(-self.episodes // n),
+                min_steps=math.ceil(self.min_steps / n),
+                episodes=math.ceil(self.episodes / n),
                 first_episode=self.first_episode + w,
                 episode_stride=n,
             )
@@ -265,22 +276,37 @@ class _Loop:
         self.guarded(i, lambda: self.envs[i].reset(seed=int(self.rng.integers(2**31))))
 
     def guarded(self, i: int, call: Callable[[], Any]) -> Any:
-        """Run an env call; on an exception rebuild the env and drop its episode."""
+        """Run an env call; on an exception rebuild the env and drop its episode.
+
+        Each error is one warning line; its full traceback goes to the `league.tracebacks`
+        logger (the run directory's log file). Past `max_env_errors` the rollout stops with
+        an `EnvFailure` that names the game, the exception and its last frame.
+        """
         try:
             return call()
-        except Exception:
+        except Exception as err:
             self.env_errors += 1
+            where = _last_frame(err)
             logger.warning(
-                "env copy %d raised; rebuilding it and dropping its episode", i, exc_info=True
+                "env copy %d of %s raised %s: %s (%s); rebuilt, its episode dropped",
+                i,
+                self.info.name,
+                type(err).__name__,
+                err,
+                where,
             )
+            TRACEBACKS.warning("env copy %d of %s raised", i, self.info.name, exc_info=True)
+            if self.env_errors > self.request.max_env_errors:
+                raise EnvFailure(
+                    f"game {self.info.name!r}: the env raised {self.env_errors} times in one "
+                    f"rollout, last {type(err).__name__}: {err} ({where}); stopping"
+                ) from None
             run = self.running.pop(i, None)
             if run is not None:
                 self.collected -= sum(len(s.steps) for s in run.streams.values())
             with contextlib.suppress(Exception):
                 self.envs[i].close()
             self.envs[i] = GameEnv(self.envs[i].spec, self.envs[i].info)
-            if self.env_errors > self.request.max_env_errors:
-                raise
             if self.wanted():
                 self.start(i)
             return None
@@ -429,6 +455,15 @@ def _env_action(action: Any, spaces: Any) -> Any:
         np.reshape(spaces.action_low, spaces.action_shape),
         np.reshape(spaces.action_high, spaces.action_shape),
     ).astype(np.float32)
+
+
+def _last_frame(err: BaseException) -> str:
+    """`file:line in function` of the innermost frame of an exception's traceback."""
+    frames = traceback.extract_tb(err.__traceback__)
+    if not frames:
+        return "no traceback"
+    last = frames[-1]
+    return f"{last.filename}:{last.lineno} in {last.name}"
 
 
 def _hashable(action: Any) -> Any:

@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 from collections.abc import Collection, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import ray
@@ -19,7 +21,7 @@ import torch
 from ray.exceptions import RayActorError, RayTaskError
 
 from envs import GameInfo, GameSpec
-from league.rollout.loop import RolloutRequest, RolloutResult
+from league.rollout.loop import TRACEBACKS, EnvFailure, RolloutRequest, RolloutResult
 from league.rollout.players import PolicyFactory
 from league.rollout.serial import SerialRunner, Weights
 from matchmaking import PlayerId
@@ -30,15 +32,43 @@ MAX_RESTARTS_PER_CALL = 8
 """Give up on an iteration after this many worker failures within it."""
 
 
-def start_ray(address: str | None = None) -> None:
-    """Join the Ray cluster at `address`, or start an embedded local one (once per process)."""
+def start_ray(address: str | None = None, *, log_file: Path | None = None) -> None:
+    """Join the Ray cluster at `address`, or start an embedded local one (once per process).
+
+    Starting the embedded instance, Ray's own start-up chatter (its banner, warnings)
+    goes to `log_file` instead of the terminal; joining a cluster shows it.
+    """
     if ray.is_initialized():
         return
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": True}
-    if address is None:
-        # "local": start an instance for this run even if a `ray start` cluster is up.
-        address, kwargs["num_cpus"] = "local", os.cpu_count()
-    ray.init(address=address, **kwargs)
+    if address is not None:
+        ray.init(address=address, **kwargs)
+        return
+    # "local": start an instance for this run even if a `ray start` cluster is up.
+    with _output_to(log_file):
+        ray.init(address="local", num_cpus=os.cpu_count(), **kwargs)
+
+
+@contextlib.contextmanager
+def _output_to(log_file: Path | None) -> Iterator[None]:
+    """Send this process's stdout and stderr (the file descriptors) to `log_file`."""
+    if log_file is None:
+        yield
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with open(log_file, "ab") as out:
+        os.dup2(out.fileno(), 1)
+        os.dup2(out.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            for fd, old in zip((1, 2), saved, strict=True):
+                os.dup2(old, fd)
+                os.close(old)
 
 
 def default_workers() -> int:
@@ -75,10 +105,18 @@ class RolloutWorker:
     """A Ray actor holding E env copies; `run` is `SerialRunner.run` plus weight transport."""
 
     def __init__(
-        self, spec: GameSpec, info: GameInfo, envs: int, factory: PolicyFactory, greedy: bool
+        self,
+        spec: GameSpec,
+        info: GameInfo,
+        envs: int,
+        factory: PolicyFactory,
+        greedy: bool,
+        log_file: Path | None,
     ):
         torch.set_num_threads(1)  # two cores: a torch thread pool per worker fights the others
         logging.basicConfig(level=logging.WARNING)
+        if log_file is not None:  # full tracebacks of survived errors, not the terminal
+            TRACEBACKS.addHandler(logging.FileHandler(log_file))
         self.runner = SerialRunner(spec, info, envs=envs, factory=factory, greedy=greedy)
 
     def run(
@@ -111,11 +149,12 @@ class RayRunner:
         envs: int,
         factory: PolicyFactory,
         greedy: bool = False,
+        log_file: Path | None = None,
     ) -> None:
         if workers < 1:
             raise ValueError(f"RayRunner needs at least one worker, not {workers}")
         self.info = info
-        self._spawn_args = (spec, info, envs, factory, greedy)
+        self._spawn_args = (spec, info, envs, factory, greedy, log_file)
         self.workers = [self._spawn() for _ in range(workers)]
         self.restarts = 0
         self._latest: ray.ObjectRef | None = None
@@ -156,6 +195,8 @@ class RayRunner:
             w = pending.pop(ref)
             try:
                 results[w] = ray.get(ref)
+            except EnvFailure as err:  # the game itself keeps failing: no worker can help
+                raise EnvFailure(str(getattr(err, "cause", err))) from None
             except (RayActorError, RayTaskError) as err:
                 failures += 1
                 self.restarts += 1

@@ -7,8 +7,11 @@ from league.store.registry import Registry, RegistryError
 from league.store.run_dir import (
     CHECKPOINT_FILE,
     CONFIG_FILE,
+    LOCK_FILE,
+    LOG_FILE,
     TENSORBOARD_DIR,
     RunError,
+    RunLock,
     load_run_config,
     new_run,
 )
@@ -16,11 +19,14 @@ from league.store.run_dir import (
 __all__ = [
     "CHECKPOINT_FILE",
     "CONFIG_FILE",
+    "LOCK_FILE",
+    "LOG_FILE",
     "TENSORBOARD_DIR",
     "CheckpointError",
     "Registry",
     "RegistryError",
     "RunError",
+    "RunLock",
     "load_checkpoint",
     "load_run_config",
     "new_run",

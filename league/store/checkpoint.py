@@ -26,6 +26,7 @@ Dict and tuple subclasses (``OrderedDict``, named tuples) come back as plain
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -254,10 +255,25 @@ def save_checkpoint(path: Path, state: dict) -> None:
     skeleton = encoder.encode(state, "state")
     skeleton_json = json.dumps(skeleton, separators=(",", ":"), allow_nan=True)
     tensors = prepare_tensors_for_save(encoder.tensors)
-    data = safetensors_save(tensors, metadata={"state": skeleton_json, "format": CHECKPOINT_FORMAT})
+    meta = {"state": skeleton_json, "format": CHECKPOINT_FORMAT}
+    # The digest covers the state skeleton and the tensor bytes; the tensor section does
+    # not depend on the metadata, so a second serialisation can carry it.
+    body = _body(safetensors_save(tensors, metadata=meta))
+    meta["sha256"] = _digest(skeleton_json, body)
+    data = safetensors_save(tensors, metadata=meta)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, data)
     logger.debug("saved checkpoint %s (%d tensors, %d bytes)", path, len(tensors), len(data))
+
+
+def _digest(skeleton_json: str, body: bytes) -> str:
+    """The sha256 of a checkpoint's state skeleton and tensor bytes."""
+    return hashlib.sha256(skeleton_json.encode() + body).hexdigest()
+
+
+def _body(data: bytes) -> bytes:
+    """The tensor bytes of a safetensors file (what follows its header)."""
+    return data[8 + int.from_bytes(data[:8], "little") :]
 
 
 def _read_metadata(data: bytes, path: Path) -> dict[str, str]:
@@ -299,6 +315,13 @@ def load_checkpoint(path: Path) -> dict:
     except OSError as exc:
         raise CheckpointError(f"cannot read checkpoint {path}: {exc}") from exc
     meta = _read_metadata(data, path)
+    if "sha256" not in meta:
+        logger.warning("checkpoint %s has no hash (written by an older version)", path)
+    elif _digest(meta["state"], _body(data)) != meta["sha256"]:
+        raise CheckpointError(
+            f"checkpoint {path} fails its sha256 check: the file is corrupt (nothing was "
+            "loaded; snapshots in the registry are intact)"
+        )
     try:
         tensors = safetensors_load(data)
     except (SafetensorError, ValueError, RuntimeError, TypeError) as exc:

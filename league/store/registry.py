@@ -109,7 +109,10 @@ class Registry:
         self.weights_dir = self.run_dir / WEIGHTS_DIR
         self.weights_dir.mkdir(parents=True, exist_ok=True)
         self.db_path = self.run_dir / DB_NAME
-        conn = sqlite3.connect(self.db_path, timeout=BUSY_TIMEOUT_S)
+        try:
+            conn = sqlite3.connect(self.db_path, timeout=BUSY_TIMEOUT_S)
+        except sqlite3.Error as err:
+            raise RegistryError(f"{self.db_path}: cannot open the run's database ({err})") from None
         try:
             self.db = sqlite_utils.Database(conn)
             self.db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
@@ -123,6 +126,9 @@ class Registry:
             with self._write():
                 for statement in _SCHEMA:
                     self.db.execute(statement)
+        except sqlite3.Error as err:
+            conn.close()
+            raise RegistryError(f"{self.db_path}: cannot open the run's database ({err})") from None
         except BaseException:
             conn.close()
             raise
@@ -134,13 +140,18 @@ class Registry:
         """Run the block in one ``BEGIN IMMEDIATE`` transaction (commit or roll back)."""
         if self.db.conn.in_transaction:
             raise RegistryError("nested registry write transaction")
-        self.db.execute("BEGIN IMMEDIATE")
         try:
-            yield
-        except BaseException:
-            self.db.rollback()
-            raise
-        self.db.execute("COMMIT")
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self.db.rollback()
+                raise
+            self.db.execute("COMMIT")
+        except sqlite3.Error as err:  # read-only directory, full disk, ...: nothing written
+            raise RegistryError(
+                f"{self.db_path}: cannot write the run's database ({err})"
+            ) from None
 
     def _query(self, sql: str, params: tuple | list = ()) -> list[dict[str, Any]]:
         return list(self.db.query(sql, params))

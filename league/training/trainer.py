@@ -27,12 +27,14 @@ from league.config import Config, ScheduleConfig
 from league.evaluation import leaderboard_ratings
 from league.games import check_learner_fits, resolve_game
 from league.rollout import Episode, PolicyFactory, RolloutRequest, RolloutResult, make_runner
+from league.rollout.loop import TRACEBACKS
 from league.store import (
     CHECKPOINT_FILE,
     CONFIG_FILE,
+    LOG_FILE,
     TENSORBOARD_DIR,
     Registry,
-    RunError,
+    RunLock,
     load_checkpoint,
     save_checkpoint,
 )
@@ -63,6 +65,19 @@ class Trainer:
         self, config: Config, run_dir: Path, *, resume: bool = False, address: str | None = None
     ) -> None:
         self.config, self.run_dir = config, Path(run_dir)
+        self.lock = RunLock(self.run_dir)  # one trainer per run; readers never lock
+        self._log_handler = logging.FileHandler(self.run_dir / LOG_FILE)
+        try:
+            self._setup(resume, address)
+        except BaseException:
+            self._release()
+            raise
+
+    def _setup(self, resume: bool, address: str | None) -> None:
+        """Build the game, learners, samplers, registry, runner and writer (or restore them)."""
+        config = self.config
+        logging.getLogger().addHandler(self._log_handler)
+        TRACEBACKS.addHandler(self._log_handler)
         self.spec = resolve_game(config, source=str(self.run_dir / CONFIG_FILE))
         self.info: GameInfo = self.spec.info()
         check_learner_fits(config, self.info, source=str(self.run_dir / CONFIG_FILE))
@@ -103,6 +118,7 @@ class Trainer:
             workers=tcfg.workers,
             envs=tcfg.envs,
             address=address,
+            log_file=self.run_dir / LOG_FILE,
         )
         self._restarts_at_start = self.counters.worker_restarts
         self.runner.add_snapshots(
@@ -394,7 +410,11 @@ class Trainer:
     def _restore(self) -> None:
         path = self.run_dir / CHECKPOINT_FILE
         if not path.exists():
-            raise RunError(f"{self.run_dir}: no checkpoint to resume from ({path} is missing)")
+            # Killed before its first checkpoint: the saved config is all there is.
+            logger.warning("%s has no checkpoint yet: training it from the start", self.run_dir)
+            self.registry.rollback_after(0)
+            self.registry.set_meta("game", self.spec.name)
+            return
         state = load_checkpoint(path)
         self.counters = Counters.from_state(state["counters"])
         for role, learner in self.learners.items():
@@ -441,10 +461,18 @@ class Trainer:
         }
 
     def close(self) -> None:
-        """Release the writer, the envs and the database."""
+        """Release the writer, the envs, the database and the run's lock."""
         self.writer.close()
         self.runner.close()
         self.registry.close()
+        self._release()
+
+    def _release(self) -> None:
+        """Stop logging to the run directory and let another trainer take the run."""
+        logging.getLogger().removeHandler(self._log_handler)
+        TRACEBACKS.removeHandler(self._log_handler)
+        self._log_handler.close()
+        self.lock.release()
 
 
 def _reward_metrics(batches: dict[str, Batch], shaping: ShapingParams) -> dict[str, float]:

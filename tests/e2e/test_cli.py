@@ -66,6 +66,16 @@ def test_a_short_run_ends_with_a_snapshot_that_latest_names(tmp_path):
     assert again["snapshots"] == 1
 
 
+def test_a_game_name_picks_its_shipped_config_and_the_output_fits_a_log(tmp_path):
+    sets = [arg for o in tiny_overrides("tictactoe") for arg in ("--set", o)]
+    proc = run_cli("train", "tictactoe_v3", "--runs-dir", str(tmp_path), *sets)
+    assert (tmp_path / "tictactoe" / "config.yaml").exists()
+    # Not a terminal: plain progress lines, then the summary; numbers read as numbers.
+    assert "iter 2/2" in proc.stderr
+    assert "0.9828571428571429" not in proc.stdout and "{'main'" not in proc.stdout
+    assert "main: 2" in proc.stdout
+
+
 def test_a_game_with_discrete_observations_trains(tmp_path):
     config = tmp_path / "rps.yaml"
     config.write_text(
@@ -81,6 +91,12 @@ def test_games_lists_the_builtin_games():
     out = cli_json("games")
     names = {g["name"] for g in out["games"]}
     assert names == set(GAMES.values())
+    # Each game with the config name `league train` takes (and it takes either).
+    assert {g["name"]: g["config"] for g in out["games"]} == {v: k for k, v in GAMES.items()}
+    assert (
+        "connect_four_v3" in run_cli("games").stdout and "connect_four " in run_cli("games").stdout
+    )
+    assert "tictactoe, volleyball_pong" in " ".join(run_cli("train", "--help").stdout.split())
     tag = next(g for g in out["games"] if g["name"] == "simple_tag_v3")
     assert tag["symmetric"] is False and tag["api"] == "parallel"
 
@@ -308,12 +324,14 @@ def test_eval_without_a_run_and_bot_errors(tmp_path):
 
 def test_tournament_and_table(c4_run):
     out = cli_json("tournament", "--run", str(c4_run), "--top", "2", "--games", "4")
+    # What --top asked for plus the bots, the payoff matrix in iteration order.
     players = {r["player"] for r in out["leaderboard"]}
-    assert {"random", "scripted", "main@2", "main@3"} <= players
+    assert players == {"random", "scripted", "main@2", "main@3"}
+    assert out["players"] == ["main@2", "main@3", "random", "scripted"]
     for plot in out["plots"]:
         assert plot.endswith(".png") and (c4_run / "plots").exists()
     table = cli_json("table", "--run", str(c4_run))
-    assert [r["player"] for r in table["leaderboard"]] == [r["player"] for r in out["leaderboard"]]
+    assert players <= {r["player"] for r in table["leaderboard"]}
     proc = run_cli("tournament", "--run", str(c4_run), "--top", "2", "--games", "2")
     assert "leaderboard" in proc.stdout and "random" in proc.stdout
 
