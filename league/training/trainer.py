@@ -66,8 +66,9 @@ class Trainer:
     ) -> None:
         self.config, self.run_dir = config, Path(run_dir)
         self.lock = RunLock(self.run_dir)  # one trainer per run; readers never lock
-        self._log_handler = logging.FileHandler(self.run_dir / LOG_FILE)
+        self._log_handler: logging.Handler | None = None
         try:
+            self._log_handler = logging.FileHandler(self.run_dir / LOG_FILE)
             self._setup(resume, address)
         except BaseException:
             self._release()
@@ -469,9 +470,10 @@ class Trainer:
 
     def _release(self) -> None:
         """Stop logging to the run directory and let another trainer take the run."""
-        logging.getLogger().removeHandler(self._log_handler)
-        TRACEBACKS.removeHandler(self._log_handler)
-        self._log_handler.close()
+        if self._log_handler is not None:
+            logging.getLogger().removeHandler(self._log_handler)
+            TRACEBACKS.removeHandler(self._log_handler)
+            self._log_handler.close()
         self.lock.release()
 
 

@@ -21,9 +21,8 @@ from agents.acer import (
 from agents.batch import Batch
 from agents.learner import StepParams
 from agents.policy import ActorCritic
-from envs import Spaces
+from tests.fixtures.batches import BOX, DISCRETE, MULTI, bandit_batch
 
-DISCRETE = Spaces(obs_shape=(4,), obs_dtype="float32", image=False, has_mask=True, n_actions=3)
 CPU = torch.device("cpu")
 
 
@@ -33,30 +32,6 @@ def _batch(**cols: np.ndarray) -> Batch:
     for f in fields(Batch):
         cols.setdefault(f.name, np.zeros(n, np.int64))
     return Batch(**cols)
-
-
-def _bandit_batch(net: ActorCritic, n: int, rng: np.random.Generator, mask=None, version=0):
-    """One-step episodes where action 2 pays 1 and the others pay 0 (test_policy's bandit)."""
-    obs = np.zeros((n, 4), np.float32)
-    mask = np.ones((n, 3), bool) if mask is None else mask
-    out = net.act(obs, np.zeros(n, np.int64), mask)
-    reward = (out.action == 2).astype(np.float32)
-    return _batch(
-        obs=obs,
-        mask=mask,
-        member=np.zeros(n, np.int64),
-        action=out.action,
-        logp=out.logp,
-        value=out.value,
-        probs=out.probs,
-        reward=reward,
-        components=reward[:, None],
-        done=np.ones(n, bool),
-        truncated=np.zeros(n, bool),
-        bootstrap=np.zeros(n, np.float32),
-        version=np.full(n, version, np.int64),
-        episode=np.arange(n),
-    )
 
 
 def _acer(seed: int = 0, **settings) -> ACER:
@@ -203,9 +178,8 @@ def test_trust_region_holds_the_policy_near_the_average_policy():
     kl, scales = {}, {}
     for trust_region in (True, False):
         acer = _acer(replay_ratio=0.0, polyak=1.0, delta=0.01, trust_region=trust_region)
-        rng = np.random.default_rng(0)
         scales[trust_region] = [
-            acer.update(_bandit_batch(acer.policy, 256, rng), StepParams(0.99, 0.01))[
+            acer.update(bandit_batch(acer.policy, 256), StepParams(0.99, 0.01))[
                 "losses/trust_region_scale"
             ]
             for _ in range(5)
@@ -221,14 +195,13 @@ def test_trust_region_holds_the_policy_near_the_average_policy():
 
 def test_acer_learns_a_bandit_with_replay():
     acer = _acer(replay_start=256, buffer_size=2048, replay_ratio=2.0)
-    rng = np.random.default_rng(0)
     params = StepParams(gamma=0.99, lr=0.01, ent_coef=0.01)
-    before = _bandit_batch(acer.policy, 256, rng).probs[:, 2].mean()
+    before = bandit_batch(acer.policy, 256).probs[:, 2].mean()
     replays = 0.0
     for i in range(20):
-        metrics = acer.update(_bandit_batch(acer.policy, 256, rng, version=i), params)
+        metrics = acer.update(bandit_batch(acer.policy, 256, version=i), params)
         replays += metrics["losses/replay_updates"]
-    after = _bandit_batch(acer.policy, 256, rng).probs[:, 2].mean()
+    after = bandit_batch(acer.policy, 256).probs[:, 2].mean()
     assert after > 0.9 > before
     assert replays > 10
     assert metrics["losses/replay_size"] == 2048
@@ -256,14 +229,13 @@ def test_a_masked_action_never_gets_probability():
     # Action 2 pays where it is legal (every other row); where it is illegal it must keep
     # exactly 0 probability, and its large unmasked Q must not leak into any target.
     acer = _acer(replay_start=0, replay_ratio=1.0)
-    rng = np.random.default_rng(1)
     mask = np.ones((128, 3), bool)
     mask[::2, 2] = False
     params = StepParams(gamma=0.99, lr=0.01, ent_coef=0.01)
     for i in range(15):
-        metrics = acer.update(_bandit_batch(acer.policy, 128, rng, mask, version=i), params)
+        metrics = acer.update(bandit_batch(acer.policy, 128, mask, version=i), params)
         assert all(np.isfinite(v) for k, v in metrics.items() if k != "losses/replay_age")
-    probs = _bandit_batch(acer.policy, 128, rng, mask).probs
+    probs = bandit_batch(acer.policy, 128, mask).probs
     assert (probs[::2, 2] == 0).all()
     assert probs[1::2, 2].mean() > 0.6
     # an infinite Q for the illegal action changes nothing in the targets of rows where it
@@ -290,7 +262,7 @@ def test_replay_buffer_drops_its_oldest_segments():
     acer = _acer(segment_length=2, buffer_size=10, replay_start=10, replay_ratio=0.0)
     rng = np.random.default_rng(0)
     for version in range(4):
-        acer.update(_bandit_batch(acer.policy, 4, rng, version=version), StepParams(0.9, 1e-3))
+        acer.update(bandit_batch(acer.policy, 4, version=version), StepParams(0.9, 1e-3))
     contents = acer.buffer.contents()
     assert acer.buffer.steps == contents.steps == 10
     assert contents.version.tolist() == [1, 1, 2, 2, 2, 2, 3, 3, 3, 3]
@@ -299,26 +271,7 @@ def test_replay_buffer_drops_its_oldest_segments():
 
 
 def test_refuses_action_spaces_other_than_discrete():
-    multi = Spaces(
-        obs_shape=(4,),
-        obs_dtype="float32",
-        image=False,
-        has_mask=False,
-        n_actions=5,
-        action_shape=(2,),
-        nvec=(3, 2),
-    )
-    box = Spaces(
-        obs_shape=(3,),
-        obs_dtype="float32",
-        image=False,
-        has_mask=False,
-        n_actions=0,
-        action_shape=(2,),
-        action_low=(-1.0, -1.0),
-        action_high=(1.0, 1.0),
-    )
-    for spaces, name in ((multi, "MultiDiscrete"), (box, "Box")):
+    for spaces, name in ((MULTI, "MultiDiscrete"), (BOX, "Box")):
         with pytest.raises(ValueError, match=name):
             ACER(ActorCritic(spaces, n_members=1, hidden=(8,)), device=CPU)
     with pytest.raises(ValueError, match="Q head"):
@@ -333,10 +286,9 @@ def test_state_round_trip_continues_identically(tmp_path):
     from league.store.checkpoint import load_checkpoint, save_checkpoint
 
     acer = _acer(seed=0, replay_start=64, segment_length=2)
-    rng = np.random.default_rng(0)
     params = StepParams(gamma=0.99, lr=0.01, ent_coef=0.01)
     for i in range(4):
-        acer.update(_bandit_batch(acer.policy, 64, rng, version=i), params)
+        acer.update(bandit_batch(acer.policy, 64, version=i), params)
     # through a real (safetensors, pickle-free) checkpoint file
     save_checkpoint(tmp_path / "acer.ckpt", {"learner": acer.state_dict()})
     state = load_checkpoint(tmp_path / "acer.ckpt")["learner"]
@@ -362,7 +314,7 @@ def test_state_round_trip_continues_identically(tmp_path):
         torch.equal(x, y)
         for x, y in zip(acer.policy.parameters(), acer.average.parameters(), strict=True)
     )
-    batch = _bandit_batch(acer.policy, 64, rng, version=4)
+    batch = bandit_batch(acer.policy, 64, version=4)
     m1, m2 = acer.update(batch, params), clone.update(batch, params)
     assert m1["losses/replay_updates"] > 0
     assert m1 == pytest.approx(m2, nan_ok=True)

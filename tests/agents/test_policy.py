@@ -7,7 +7,6 @@ import torch
 from agents import (
     PPO,
     ActorCritic,
-    Batch,
     PPOSettings,
     StepParams,
     resolve_device,
@@ -16,18 +15,8 @@ from agents import (
 from envs import Spaces, builtin_game
 from league.config import ModelConfig
 from league.rollout import PolicyFactory
+from tests.fixtures.batches import BOX, DISCRETE, MULTI, acted_batch, bandit_batch
 
-DISCRETE = Spaces(obs_shape=(4,), obs_dtype="float32", image=False, has_mask=True, n_actions=3)
-CONTINUOUS = Spaces(
-    obs_shape=(3,),
-    obs_dtype="float32",
-    image=False,
-    has_mask=False,
-    n_actions=0,
-    action_shape=(2,),
-    action_low=(-1.0, -1.0),
-    action_high=(1.0, 1.0),
-)
 IMAGE = Spaces(obs_shape=(42, 42, 4), obs_dtype="uint8", image=True, has_mask=False, n_actions=6)
 
 
@@ -48,7 +37,7 @@ def test_masked_categorical_never_picks_illegal_actions():
 
 
 def test_gaussian_policy_for_box_actions():
-    net = ActorCritic(CONTINUOUS, n_members=2, hidden=(16,))
+    net = ActorCritic(BOX, n_members=2, hidden=(16,))
     out = net.act(np.zeros((5, 3), np.float32), np.array([0, 1, 0, 1, 0]), None)
     assert out.action.shape == (5, 2)
     assert out.logp.shape == (5,)
@@ -132,7 +121,6 @@ def test_bfloat16_torso_agrees_with_float32_and_trains_float32_weights():
 def test_ppo_minibatches_have_exactly_the_configured_size():
     # One batch shape for every gradient step (oneDNN compiles a kernel per shape):
     # the rows left over in an epoch are not stepped on in that epoch.
-    rng = np.random.default_rng(0)
     ppo = PPO(
         ActorCritic(DISCRETE, n_members=1, hidden=(16,)),
         PPOSettings(minibatch_size=64, epochs=3, target_kl=None),
@@ -141,50 +129,24 @@ def test_ppo_minibatches_have_exactly_the_configured_size():
     sizes: list[int] = []
     ppo.policy.register_forward_hook(lambda _m, args, _out: sizes.append(len(args[0])))
     for n, expected in ((200, [64] * 9), (40, [40] * 3)):
-        batch = _bandit_batch(ppo.policy, n, rng)
+        batch = bandit_batch(ppo.policy, n)
         sizes.clear()
         ppo.update(batch, StepParams(gamma=0.99, lr=2.5e-4))
         assert sizes == expected
 
 
-def _bandit_batch(net: ActorCritic, n: int, rng: np.random.Generator) -> Batch:
-    """One-step episodes where action 2 pays 1 and the others pay 0."""
-    obs = np.zeros((n, 4), np.float32)
-    mask = np.ones((n, 3), bool)
-    out = net.act(obs, np.zeros(n, np.int64), mask)
-    reward = (out.action == 2).astype(np.float32)
-    return Batch(
-        obs=obs,
-        mask=mask,
-        member=np.zeros(n, np.int64),
-        action=out.action,
-        logp=out.logp,
-        value=out.value,
-        probs=out.probs,
-        reward=reward,
-        components=reward[:, None],
-        done=np.ones(n, bool),
-        bootstrap=np.zeros(n, np.float32),
-        version=np.zeros(n, np.int64),
-        team=np.zeros(n, np.int64),
-        episode=np.arange(n),
-        truncated=np.zeros(n, bool),
-    )
-
-
 def test_ppo_learns_a_bandit_and_round_trips_its_state():
     torch.manual_seed(0)
-    rng = np.random.default_rng(0)
     ppo = PPO(
         ActorCritic(DISCRETE, n_members=1, hidden=(16,)),
         PPOSettings(minibatch_size=64),
         device=torch.device("cpu"),
     )
     params = StepParams(gamma=0.99, lr=0.01, ent_coef=0.01)
-    before = _bandit_batch(ppo.policy, 512, rng).probs[:, 2].mean()
+    before = bandit_batch(ppo.policy, 512).probs[:, 2].mean()
     for _ in range(15):
-        metrics = ppo.update(_bandit_batch(ppo.policy, 512, rng), params)
-    after = _bandit_batch(ppo.policy, 512, rng).probs[:, 2].mean()
+        metrics = ppo.update(bandit_batch(ppo.policy, 512), params)
+    after = bandit_batch(ppo.policy, 512).probs[:, 2].mean()
     assert after > 0.9 > before
     assert {
         "losses/policy_loss",
@@ -202,17 +164,6 @@ def test_ppo_learns_a_bandit_and_round_trips_its_state():
     assert clone.updates == ppo.updates
 
 
-MULTI = Spaces(
-    obs_shape=(4,),
-    obs_dtype="float32",
-    image=False,
-    has_mask=False,
-    n_actions=5,
-    action_shape=(2,),
-    nvec=(3, 2),
-)
-
-
 def test_ppo_learns_a_multidiscrete_bandit():
     torch.manual_seed(0)
     ppo = PPO(
@@ -224,26 +175,10 @@ def test_ppo_learns_a_multidiscrete_bandit():
 
     def batch():
         obs = np.zeros((n, 4), np.float32)
-        out = ppo.policy.act(obs, np.zeros(n, np.int64), None)
+        reward_of = lambda a: (a[:, 0] == 2) & (a[:, 1] == 1)  # noqa: E731
+        out = acted_batch(ppo.policy, obs, None, reward_of)
         assert out.action.shape == (n, 2) and out.probs.shape == (n, 5)
-        reward = ((out.action[:, 0] == 2) & (out.action[:, 1] == 1)).astype(np.float32)
-        return Batch(
-            obs=obs,
-            mask=np.zeros((n, 0), bool),
-            member=np.zeros(n, np.int64),
-            action=out.action,
-            logp=out.logp,
-            value=out.value,
-            probs=out.probs,
-            reward=reward,
-            components=reward[:, None],
-            done=np.ones(n, bool),
-            bootstrap=np.zeros(n, np.float32),
-            version=np.zeros(n, np.int64),
-            team=np.zeros(n, np.int64),
-            episode=np.arange(n),
-            truncated=np.zeros(n, bool),
-        )
+        return out
 
     for _ in range(20):
         ppo.update(batch(), StepParams(gamma=0.99, lr=0.02, ent_coef=0.01))
@@ -258,7 +193,6 @@ def test_ppo_entropy_bonus_set_by_the_loop_keeps_the_policy_spread():
     probs = {}
     for ent_coef in (0.0, 5.0):
         torch.manual_seed(0)
-        rng = np.random.default_rng(0)
         ppo = PPO(
             ActorCritic(DISCRETE, n_members=1, hidden=(16,)),
             PPOSettings(minibatch_size=64),
@@ -266,7 +200,7 @@ def test_ppo_entropy_bonus_set_by_the_loop_keeps_the_policy_spread():
         )
         params = StepParams(gamma=0.99, lr=0.01, ent_coef=ent_coef)
         for _ in range(10):
-            ppo.update(_bandit_batch(ppo.policy, 512, rng), params)
-        probs[ent_coef] = _bandit_batch(ppo.policy, 512, rng).probs[:, 2].mean()
+            ppo.update(bandit_batch(ppo.policy, 512), params)
+        probs[ent_coef] = bandit_batch(ppo.policy, 512).probs[:, 2].mean()
     assert probs[0.0] > 0.8
     assert probs[5.0] < 0.6

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import copy
 import io
-from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -13,58 +12,10 @@ from agents import ActorCritic, Batch, StepParams
 from agents.policy import MultiCategorical
 from agents.trpo import TRPO, TRPOSettings, categorical_kl, conjugate_gradient, normal_kl
 from envs import Spaces
+from tests.fixtures.batches import BOX, DISCRETE, MULTI, acted_batch
 
 CPU = torch.device("cpu")
-DISCRETE = Spaces(obs_shape=(4,), obs_dtype="float32", image=False, has_mask=True, n_actions=3)
-MULTI = Spaces(
-    obs_shape=(4,),
-    obs_dtype="float32",
-    image=False,
-    has_mask=False,
-    n_actions=5,
-    action_shape=(2,),
-    nvec=(3, 2),
-)
-BOX = Spaces(
-    obs_shape=(3,),
-    obs_dtype="float32",
-    image=False,
-    has_mask=False,
-    n_actions=0,
-    action_shape=(2,),
-    action_low=(-1.0, -1.0),
-    action_high=(1.0, 1.0),
-)
 GRID = Spaces(obs_shape=(6, 7, 2), obs_dtype="int8", image=False, has_mask=True, n_actions=7)
-
-
-def _batch(
-    net: ActorCritic,
-    obs: np.ndarray,
-    mask: np.ndarray | None,
-    reward_of: Callable[[np.ndarray], np.ndarray],
-) -> Batch:
-    """One-step episodes acted by `net`, rewarded by `reward_of(action)`."""
-    n = len(obs)
-    out = net.act(obs, np.zeros(n, np.int64), mask)
-    reward = reward_of(out.action).astype(np.float32)
-    return Batch(
-        obs=obs,
-        mask=np.zeros((n, 0), bool) if mask is None else mask,
-        member=np.zeros(n, np.int64),
-        action=out.action,
-        logp=out.logp,
-        value=out.value,
-        probs=out.probs,
-        reward=reward,
-        components=reward[:, None],
-        done=np.ones(n, bool),
-        bootstrap=np.zeros(n, np.float32),
-        version=np.zeros(n, np.int64),
-        team=np.zeros(n, np.int64),
-        episode=np.arange(n),
-        truncated=np.zeros(n, bool),
-    )
 
 
 def _random_masks(n: int, a: int, rng: np.random.Generator) -> np.ndarray:
@@ -78,15 +29,15 @@ def _random_masks(n: int, a: int, rng: np.random.Generator) -> np.ndarray:
 def _space_batch(kind: str, net: ActorCritic, n: int, rng: np.random.Generator) -> Batch:
     if kind == "discrete":
         obs = rng.normal(size=(n, 4)).astype(np.float32)
-        return _batch(net, obs, _random_masks(n, 3, rng), lambda a: (a == 2) * 1.0)
+        return acted_batch(net, obs, _random_masks(n, 3, rng), lambda a: (a == 2) * 1.0)
     if kind == "multi":
         obs = rng.normal(size=(n, 4)).astype(np.float32)
-        return _batch(net, obs, None, lambda a: (a[:, 0] == 2) + 0.5 * (a[:, 1] == 1))
+        return acted_batch(net, obs, None, lambda a: (a[:, 0] == 2) + 0.5 * (a[:, 1] == 1))
     if kind == "grid":
         obs = rng.integers(0, 2, size=(n, 6, 7, 2)).astype(np.int8)
-        return _batch(net, obs, _random_masks(n, 7, rng), lambda a: (a == 3) * 1.0)
+        return acted_batch(net, obs, _random_masks(n, 7, rng), lambda a: (a == 3) * 1.0)
     obs = rng.normal(size=(n, 3)).astype(np.float32)
-    return _batch(net, obs, None, lambda a: -((a - 0.5) ** 2).sum(-1))
+    return acted_batch(net, obs, None, lambda a: -((a - 0.5) ** 2).sum(-1))
 
 
 def _dist(net: ActorCritic, batch: Batch):
@@ -206,7 +157,7 @@ def test_masked_action_never_gets_probability():
     mask = np.ones((n, 3), bool)
     mask[n // 2 :, 2] = False
     for _ in range(10):
-        batch = _batch(net, obs, mask, lambda a: (a == 2) * 1.0)  # 2 pays where legal
+        batch = acted_batch(net, obs, mask, lambda a: (a == 2) * 1.0)  # 2 pays where legal
         trpo.update(batch, StepParams(gamma=0.99, lr=1e-3))
     out = net.act(obs, np.zeros(n, np.int64), mask)
     assert (out.probs[~mask] == 0).all()
@@ -230,7 +181,7 @@ def test_trpo_learns_the_three_armed_bandit():
 
     before = paying_probability()
     for _ in range(25):
-        batch = _batch(net, obs, mask, lambda a: (a == 2) * 1.0)
+        batch = acted_batch(net, obs, mask, lambda a: (a == 2) * 1.0)
         metrics = trpo.update(batch, StepParams(gamma=0.99, lr=1e-2))
         assert metrics["losses/kl"] <= TRPOSettings().delta
     assert before < 0.5 < 0.9 < paying_probability()
@@ -242,7 +193,7 @@ def test_no_advantage_signal_takes_no_step():
     net = ActorCritic(DISCRETE, n_members=1, hidden=(16,))
     trpo = TRPO(net, device=CPU)
     obs, mask = np.zeros((64, 4), np.float32), np.ones((64, 3), bool)
-    batch = _batch(net, obs, mask, lambda a: np.ones(len(a)))  # equal advantages
+    batch = acted_batch(net, obs, mask, lambda a: np.ones(len(a)))  # equal advantages
     start = _actor_params(net)
     metrics = trpo.update(batch, StepParams(gamma=0.99, lr=1e-3))
     assert metrics["losses/line_search_failed"] == 0.0 and metrics["losses/kl"] == 0.0
@@ -258,7 +209,7 @@ def test_failed_line_search_restores_the_parameters():
         torch.manual_seed(0)
         net = ActorCritic(BOX, n_members=1, hidden=(16,))
         obs = np.zeros((256, 3), np.float32)
-        batch = _batch(net, obs, None, lambda a: -(a**2).sum(-1))
+        batch = acted_batch(net, obs, None, lambda a: -(a**2).sum(-1))
         settings = TRPOSettings(delta=2.0, backtrack_iters=backtrack_iters)
         return TRPO(net, settings, device=CPU), batch
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import CONFIGS, ROOT, TINY_LEARNERS, cli_json, run_cli, tiny_overrides
-from league.store import Registry
+from league.store import Registry, load_checkpoint
 
 pytestmark = pytest.mark.slow
 
@@ -55,7 +55,7 @@ def test_every_learner_trains_every_kind_of_game_on_ray_workers(algo, game, tmp_
 
 
 @pytest.mark.parametrize("algo", ALGOS)
-def test_ctrl_c_then_resume_continues_each_learner(algo, tmp_path):
+def test_ctrl_c_writes_a_checkpoint_exits_130_and_resume_continues(algo, tmp_path):
     import os
     import signal
     import subprocess
@@ -95,6 +95,10 @@ def test_ctrl_c_then_resume_continues_each_learner(algo, tmp_path):
 
     stopped = json.loads(out)
     assert stopped["interrupted"] and stopped["iterations"] >= 1
+    # The exit checkpoint holds whole iterations only, as many as the summary says.
+    saved = load_checkpoint(run_dir / "checkpoint.safetensors")["counters"]
+    assert saved["iteration"] == stopped["iterations"]
+    assert saved["env_steps"] == stopped["env_steps"]
     target = str(stopped["iterations"] + 2)
     resumed = cli_json("train", "--resume", str(run_dir), "--iterations", target)
     assert resumed["learner"] == algo and resumed["iterations"] == int(target)

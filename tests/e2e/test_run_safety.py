@@ -7,15 +7,15 @@ intact with every registered snapshot loadable.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,6 +30,14 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
 
 def _sets(overrides: list[str]) -> list[str]:
     return [arg for o in overrides for arg in ("--set", o)]
+
+
+def _tiny_run(runs_dir: Path, name: str, *extra: str) -> Path:
+    """Train a two-iteration tic-tac-toe run through the CLI; return its directory."""
+    overrides = [*tiny_overrides("tictactoe"), *extra]
+    args = ["train", "tictactoe", "--runs-dir", str(runs_dir), "--name", name]
+    cli_json(*args, *_sets(overrides))
+    return runs_dir / name
 
 
 def _start(tmp_path: Path, name: str, *extra: str) -> subprocess.Popen:
@@ -108,58 +116,43 @@ def test_a_run_killed_before_its_first_checkpoint_resumes_from_the_start(tmp_pat
     _intact(tmp_path / "early")
 
 
-def _as_other_user():
-    """Run a child as `nobody` when we are root (root ignores file permissions)."""
-    if os.getuid() != 0:
-        return None
-    return lambda: (os.setgid(65534), os.setuid(65534))
+@contextlib.contextmanager
+def _read_only(path: Path) -> Iterator[None]:
+    """Make `path` read-only: a read-only bind mount as root (root ignores permission
+    bits), else the write bits removed."""
+    if os.getuid() == 0:
+        subprocess.run(["mount", "--bind", str(path), str(path)], check=True)
+        try:
+            subprocess.run(["mount", "-o", "remount,bind,ro", str(path)], check=True)
+            yield
+        finally:
+            subprocess.run(["umount", str(path)], check=True)
+        return
+    paths = [path, *path.rglob("*")]
+    for p in paths:
+        p.chmod(p.stat().st_mode & ~0o222)
+    try:
+        yield
+    finally:
+        for p in paths:
+            p.chmod(p.stat().st_mode | 0o200)
 
 
 def test_a_read_only_run_directory_ends_in_one_line(tmp_path):
-    base = Path(tempfile.mkdtemp(dir="/tmp"))  # reachable by an unprivileged child
-    try:
-        os.chmod(base, 0o755)
-        overrides = [*tiny_overrides("tictactoe"), "train.rating_games=2"]
-        cli_json("train", "tictactoe", "--runs-dir", str(base), "--name", "ro", *_sets(overrides))
-        run_dir = base / "ro"
-        before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
-        for path in [run_dir, *run_dir.rglob("*")]:
-            path.chmod(path.stat().st_mode & ~0o222)
-
-        def cli(*args: str) -> subprocess.CompletedProcess:
-            env = {**ENV, "HOME": str(base), "MPLCONFIGDIR": str(base)}
-            return subprocess.run(
-                [sys.executable, "-m", "league", *args],
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=300,
-                preexec_fn=_as_other_user(),
-                cwd=str(base),
-            )
-
-        _one_line_error(cli("train", "--resume", str(run_dir), "--iterations", "4"), str(run_dir))
-        _one_line_error(cli("table", "--run", str(run_dir)), str(run_dir / "league.db"))
-        for path in [run_dir, *run_dir.rglob("*")]:
-            path.chmod(path.stat().st_mode | 0o200)
-        after = {p: p.read_bytes() for p in before}
-        assert after == before  # nothing saved was touched
-        _intact(run_dir)
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
+    run_dir = _tiny_run(tmp_path, "ro", "train.rating_games=2")
+    before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+    with _read_only(run_dir):
+        resume = run_cli("train", "--resume", str(run_dir), "--iterations", "4", check=False)
+        table = run_cli("table", "--run", str(run_dir), check=False)
+    _one_line_error(resume, str(run_dir))
+    _one_line_error(table, str(run_dir / "league.db"))
+    assert {p: p.read_bytes() for p in before} == before  # nothing saved was touched
+    _intact(run_dir)
 
 
 def test_an_unopenable_database_ends_in_one_line(tmp_path):
     run = tmp_path / "r"
-    cli_json(
-        "train",
-        "tictactoe",
-        "--runs-dir",
-        str(tmp_path),
-        "--name",
-        "r",
-        *_sets(tiny_overrides("tictactoe")),
-    )
+    _tiny_run(tmp_path, "r")
     (run / "league.db").rename(run / "moved.db")
     (run / "league.db").mkdir()  # not a database file
     _one_line_error(run_cli("table", "--run", str(run), check=False), str(run / "league.db"))
@@ -228,15 +221,7 @@ def test_an_env_that_always_raises_stops_with_one_message_and_a_checkpoint(tmp_p
 
 
 def test_a_flipped_checkpoint_byte_is_refused_on_resume(tmp_path):
-    cli_json(
-        "train",
-        "tictactoe",
-        "--runs-dir",
-        str(tmp_path),
-        "--name",
-        "h",
-        *_sets(tiny_overrides("tictactoe")),
-    )
+    _tiny_run(tmp_path, "h")
     ckpt = tmp_path / "h" / "checkpoint.safetensors"
     data = bytearray(ckpt.read_bytes())
     data[-100] ^= 0x01  # inside the tensor bytes

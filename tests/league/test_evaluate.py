@@ -130,5 +130,6 @@ def test_tournament_rates_the_scripted_bot_above_random(trained_run):
     assert ratings["main@3"]["env_steps"] > 0
     assert board.payoff.shape == (len(board.players), len(board.players))
     with Registry(run_dir) as reg:
-        again = leaderboard(reg)
-        assert [r["player"] for r in again.rows] == [r["player"] for r in board.rows]
+        again = leaderboard(reg)  # every rated player; the tournament showed its own
+        shown = [r["player"] for r in board.rows]
+        assert [r["player"] for r in again.rows if r["player"] in shown] == shown

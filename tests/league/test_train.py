@@ -92,10 +92,11 @@ def test_resume_drops_registry_rows_written_after_the_checkpoint(tmp_path):
         trainer.iterate()  # iteration 4 registers a snapshot, no checkpoint follows
         assert len(trainer.registry.snapshots()) == 2
     finally:
-        # Simulate a crash: close without the final checkpoint.
+        # Simulate a crash: close without the final checkpoint (the OS drops the lock).
         trainer.writer.close()
         trainer.runner.close()
         trainer.registry.close()
+        trainer.lock.release()
     trainer = Trainer(load_run_config(run_dir), run_dir, resume=True)
     try:
         assert trainer.counters.iteration == 2
