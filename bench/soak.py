@@ -10,7 +10,7 @@ each start), resumes it each time until it reaches `--iterations`, then checks:
 - the final counters (iterations, env steps, agent steps, episodes) equal those of
   the same config trained without interruption.
 
-    python bench/soak.py [--kills 20] [--iterations 60] [--seed 0] [--out bench/soak.json]
+    python bench/soak.py [--kills 20] [--iterations 400] [--seed 0] [--out bench/soak.json]
 """
 
 from __future__ import annotations
@@ -82,9 +82,9 @@ def _check(run_dir: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kills", type=int, default=20)
-    parser.add_argument("--iterations", type=int, default=60)
-    parser.add_argument("--min", type=float, default=4.0)
-    parser.add_argument("--max", type=float, default=12.0)
+    parser.add_argument("--iterations", type=int, default=400)
+    parser.add_argument("--min", type=float, default=2.0)
+    parser.add_argument("--max", type=float, default=8.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=str(ROOT / "bench" / "soak.json"))
     args = parser.parse_args()
