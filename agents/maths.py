@@ -32,3 +32,10 @@ def gae(
         last = delta + gamma * lam * last
         adv[t] = last
     return adv, (adv + values).astype(np.float32)
+
+
+def explained_variance(returns: np.ndarray, values: np.ndarray) -> float:
+    """1 - Var(returns - values) / Var(returns): how much of the returns the values explain
+    (1 perfect, 0 no better than a constant; NaN when the returns do not vary)."""
+    var = float(np.var(returns))
+    return float("nan") if var == 0 else 1.0 - float(np.var(returns - values)) / var

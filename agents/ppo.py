@@ -11,6 +11,7 @@ from torch import nn
 
 from agents.batch import Batch
 from agents.learner import Settings, StepParams, set_lr
+from agents.maths import explained_variance
 from agents.policy import ActorCritic
 
 
@@ -125,8 +126,7 @@ class PPO:
                 stopped_early = 1.0
                 break
         self.updates += 1
-        var_y = float(np.var(ret))
-        explained = float("nan") if var_y == 0 else 1.0 - float(np.var(ret - batch.value)) / var_y
+        explained = explained_variance(ret, batch.value)
         return {
             "losses/policy_loss": float(np.mean(stats["pg"])),
             "losses/value_loss": float(np.mean(stats["v"])),

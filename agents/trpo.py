@@ -27,6 +27,7 @@ from torch import nn
 
 from agents.batch import Batch
 from agents.learner import Settings, StepParams, set_lr
+from agents.maths import explained_variance
 from agents.policy import ActorCritic, MultiCategorical
 
 
@@ -198,9 +199,7 @@ class TRPO:
         finally:
             self.policy.torso_dtype = torso_dtype
         self.updates += 1
-        var_y = float(np.var(ret))
-        explained = float("nan") if var_y == 0 else 1.0 - float(np.var(ret - batch.value)) / var_y
-        stats["explained_variance"] = explained
+        stats["explained_variance"] = explained_variance(ret, batch.value)
         return {f"losses/{key}": float(value) for key, value in stats.items()}
 
     def _tensors(self, batch: Batch, adv: np.ndarray, ret: np.ndarray) -> _Data:
