@@ -189,7 +189,9 @@ class ActorCritic(nn.Module):
             with torch.autocast(x.device.type, dtype=self.torso_dtype):
                 x = self.torso(x)
             x = x.float()
-        onehot = nn.functional.one_hot(member.long(), self.n_members).float()
+        # One-hot by comparison: the same numbers as one_hot(), and exportable (ONNX).
+        members = torch.arange(self.n_members, device=member.device)
+        onehot = (member.long()[:, None] == members).float()
         return torch.cat([x, onehot], dim=1)
 
     def _heads(
@@ -218,6 +220,22 @@ class ActorCritic(nn.Module):
         """Return the distribution, the value [B] and Q(obs, .) [B, A] (unmasked)."""
         out, value, q = self._heads(obs, member, mask, q=True)
         return self._distribution(out), value, q
+
+    def outputs(
+        self, obs: torch.Tensor, member: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, ...]:
+        """The policy as plain tensors (what `league export` writes).
+
+        (Multi)Discrete: (probs [B, A], value [B]); MultiDiscrete probabilities are each
+        dimension's distribution, concatenated. Box: (mean [B, D], std [B, D], value [B]).
+        """
+        out, value, _ = self._heads(obs, member, mask)
+        if self.spaces.multi:
+            parts = torch.split(out, list(self.spaces.nvec), dim=-1)
+            return torch.cat([torch.softmax(p, dim=-1) for p in parts], dim=-1), value
+        if self.spaces.discrete:
+            return torch.softmax(out, dim=-1), value
+        return out, self.log_std.exp().expand_as(out), value
 
     def _distribution(self, out: torch.Tensor) -> torch.distributions.Distribution:
         if self.spaces.multi:

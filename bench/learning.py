@@ -8,8 +8,9 @@ score against the random bot and the sampled score against the scripted bot (whi
 wins when it can, blocks when it must, else plays centre-first), an opponent the
 shipped config does not train against.
 
-    python bench/learning.py [--minutes 10] [--games 200] [--out bench/learning.json]
-                             [--p-latest 0.8 1.0] [--set key.path=value ...]
+    python bench/learning.py [--minutes 10] [--marks 2.5 5 10] [--games 200]
+                             [--out bench/learning.json] [--p-latest 0.8 1.0]
+                             [--set key.path=value ...]
 """
 
 from __future__ import annotations
@@ -121,8 +122,17 @@ def main() -> None:
         metavar="KEY=VALUE",
         help="config override for every run (as `league train --set`), for experiments",
     )
+    parser.add_argument(
+        "--marks",
+        type=float,
+        nargs="+",
+        help="minutes at which to keep and score the weights (default: a quarter, a half "
+        "and all of --minutes)",
+    )
     args = parser.parse_args()
-    marks = [args.minutes / 4, args.minutes / 2, args.minutes]
+    marks = sorted(args.marks or [args.minutes / 4, args.minutes / 2, args.minutes])
+    if marks[-1] > args.minutes:
+        parser.error(f"--marks: {marks[-1]} is past --minutes {args.minutes}")
     results = {
         "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads, "
         f"Python {platform.python_version()}, torch {torch.__version__}",

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from pettingzoo import ParallelEnv
+from pettingzoo import AECEnv, ParallelEnv
 
-from envs.spec import GameInfo, GameSpec
+from envs.spec import GameError, GameInfo, GameSpec
+
+_SHARED = frozenset(
+    {"action_spaces", "observation_spaces", "metadata", "possible_agents"}
+    | {"screen", "clock", "window"}
+)
+"""Env attributes `copy_env` shares between copies: fixed for the game's life (spaces,
+metadata, the agent list) or render state (a pygame screen or clock)."""
 
 
 class APIUsageError(RuntimeError):
@@ -50,6 +58,42 @@ class GameEnv:
         self._obs: dict[str, Any] = {}
         self._infos: dict[str, dict[str, Any]] = {}
         self._live = False
+
+    @property
+    def unwrapped(self) -> Any:
+        """The game's own env under the preprocessing wrappers (its board, its render)."""
+        return self._raw
+
+    def render(self) -> Any:
+        """The env's render in the render mode it was built with."""
+        return self.env.render()
+
+    def copy(self, *, bare: bool = False) -> GameEnv:
+        """An independent copy of this env copy in its current state.
+
+        The game's `clone` hook copies the PettingZoo env where it has one; otherwise
+        `copy_env` does. With `bare`, the copy holds only the game under its wrappers (no
+        preprocessing, no API checks): what search needs (legal moves, rewards, turns),
+        several times faster to copy and to step. A game that cannot be copied gets a
+        GameError saying how to give it a hook.
+        """
+        twin = object.__new__(GameEnv)
+        twin.spec, twin.info, twin._parallel = self.spec, self.info, self._parallel
+        try:
+            if self.spec.clone is not None:
+                env = self.spec.clone(self.env)
+                twin.env = env.unwrapped if bare else env
+            else:
+                twin.env = copy_env(self._raw if bare else self.env)
+        except Exception as err:
+            raise GameError(
+                f"game {self.spec.name!r} cannot be copied for search ({type(err).__name__}: "
+                f"{err}); give its GameSpec a clone hook"
+            ) from err
+        twin._raw = twin.env.unwrapped
+        twin._obs, twin._infos = dict(self._obs), dict(self._infos)
+        twin._live = self._live
+        return twin
 
     def reset(self, seed: int | None = None) -> None:
         """Start a new episode."""
@@ -126,6 +170,30 @@ class GameEnv:
     def close(self) -> None:
         """Release the env."""
         self.env.close()
+
+
+def copy_env(env: Any) -> Any:
+    """Deep-copy a PettingZoo env and its wrappers attribute by attribute.
+
+    `copy.deepcopy` alone would not do: PettingZoo envs are `EzPickle`s, which a copy
+    rebuilds from their constructor arguments, un-reset, with the game state lost. What
+    play never changes (spaces, metadata, the agent list) and render state (a pygame
+    screen) are shared, not copied.
+    """
+    return _copy_env(env, {})
+
+
+def _copy_env(env: Any, memo: dict[int, Any]) -> Any:
+    twin = object.__new__(type(env))
+    memo[id(env)] = twin
+    for name, value in vars(env).items():
+        if name in _SHARED:
+            twin.__dict__[name] = value
+        elif isinstance(value, (AECEnv, ParallelEnv)):
+            twin.__dict__[name] = memo[id(value)] if id(value) in memo else _copy_env(value, memo)
+        else:
+            twin.__dict__[name] = copy.deepcopy(value, memo)
+    return twin
 
 
 def split_observation(raw: Any, info: dict[str, Any]) -> tuple[np.ndarray, np.ndarray | None]:

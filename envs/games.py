@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from pettingzoo.utils.wrappers import BaseParallelWrapper
 
+from envs.boards import CONNECT_FOUR, TICTACTOE
 from envs.bots import connect_four_bot, tictactoe_bot
 from envs.spec import GameError, GameSpec
 
@@ -90,12 +91,14 @@ BUILTIN_GAMES: dict[str, GameSpec] = {
             name="connect_four_v3",
             make=_connect_four,
             bot=connect_four_bot,
+            text_board=CONNECT_FOUR,
             description="Connect four (classic, turn-based, action masks), 1v1",
         ),
         GameSpec(
             name="tictactoe_v3",
             make=_tictactoe,
             bot=tictactoe_bot,
+            text_board=TICTACTOE,
             description="Tic-tac-toe (classic, turn-based, action masks), 1v1",
         ),
         GameSpec(

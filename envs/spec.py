@@ -58,6 +58,12 @@ class GameSpec:
     """A scripted bot `act(observation, action_mask) -> action`, if the game has one."""
     outcome: Callable[[dict[str, float], dict[str, dict]], dict[str, float]] | None = None
     """`outcome(team_returns, final_infos) -> {team: 1 | 0.5 | 0}`; None: from returns."""
+    clone: Callable[[Any], Any] | None = None
+    """`clone(env) -> env`: an independent copy of a PettingZoo env in its state, for
+    search bots (`mcts:N`); None: a deep copy."""
+    text_board: Any = None
+    """How `league play` draws the game and names moves (an `envs.boards.TextBoard`);
+    None: the env's `ansi` render or the observation, moves by action index."""
 
     def create(self) -> AECEnv | ParallelEnv:
         """Build one env copy with the preprocessing applied."""
@@ -68,6 +74,14 @@ class GameSpec:
                 "not a PettingZoo AECEnv or ParallelEnv"
             )
         return apply_preprocessing(env, self.preprocessing, game=self.name)
+
+    def render_modes(self) -> list[str]:
+        """The render modes the game's env lists in its metadata."""
+        env = self.create()
+        try:
+            return list(env.metadata.get("render_modes", []))
+        finally:
+            env.close()
 
     def info(self) -> GameInfo:
         """Build one copy and read its agents, teams and spaces."""

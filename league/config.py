@@ -89,6 +89,9 @@ class TrainConfig(_Strict):
     rating (`league/rating`, random bot = 0); 0: no rating during training."""
     max_minutes: float | None = Field(None, gt=0)
     """Stop after this much wall-clock time (None: run all iterations)."""
+    video_every: int = Field(0, ge=0)
+    """Every N snapshots, attach to TensorBoard (`league/replay`) a clip of the newest
+    snapshot playing the one before it (needs the game's rgb_array render); 0: never."""
 
 
 class LearnerConfig(_Strict):

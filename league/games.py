@@ -95,3 +95,12 @@ def check_learner_fits(config: Config, info: GameInfo, *, source: str = "config"
                 f"{source}: key 'learner.algo': {algo!r} cannot learn role {role!r} of game "
                 f"{info.name!r}: {why}"
             )
+
+
+def check_render(config: Config, spec: GameSpec, *, source: str = "config") -> None:
+    """Refuse TensorBoard clips (`train.video_every`) for a game that cannot draw itself."""
+    if config.train.video_every and "rgb_array" not in spec.render_modes():
+        raise ConfigError(
+            f"{source}: key 'train.video_every': game {spec.name!r} has no rgb_array render "
+            f"(its render modes: {', '.join(spec.render_modes()) or 'none'}); set it to 0"
+        )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from matchmaking.identity import RANDOM, SCRIPTED, PlayerId
+from matchmaking.identity import HUMAN, MCTS, RANDOM, SCRIPTED, PlayerId, mcts_simulations
 from matchmaking.matchmakers import (
     Matchmaker,
     Matchup,
@@ -15,6 +15,8 @@ from matchmaking.ratings import bradley_terry, payoff_matrix, rating_intervals, 
 from matchmaking.sampler import OpponentSampler, SnapshotPool
 
 __all__ = [
+    "HUMAN",
+    "MCTS",
     "RANDOM",
     "SCRIPTED",
     "WEIGHTINGS",
@@ -28,6 +30,7 @@ __all__ = [
     "SnapshotPool",
     "VersusMatchmaker",
     "bradley_terry",
+    "mcts_simulations",
     "payoff_matrix",
     "pfsp_weights",
     "rating_intervals",

@@ -13,6 +13,10 @@ RANDOM = "random"
 """The bot that picks uniformly among legal actions (rating anchor: 0)."""
 SCRIPTED = "scripted"
 """The game's own scripted bot, where it has one."""
+MCTS = "mcts"
+"""`mcts:N`: UCT search with random rollouts, N simulations per move (turn-based games)."""
+HUMAN = "human"
+"""A person at the terminal (`league play`): recorded in match rows, never sampled."""
 _LATEST = "latest"
 
 
@@ -80,3 +84,14 @@ class PlayerId:
         if self.bot:
             return self.bot
         return f"{self.role}@{_LATEST if self.snapshot is None else self.snapshot}"
+
+
+def mcts_simulations(bot: str) -> int | None:
+    """N of a bot called `mcts:N` (None for any other bot); ValueError if N is not a
+    positive whole number."""
+    kind, sep, count = bot.partition(":")
+    if kind != MCTS or not sep:
+        return None
+    if not count.isdigit() or int(count) < 1:
+        raise ValueError(f"bot {bot!r}: mcts:N needs N, the simulations per move, of 1 or more")
+    return int(count)

@@ -51,8 +51,10 @@ def tiny_overrides(game: str, algo: str = "ppo") -> list[str]:
     return common + per_game[game]
 
 
-def run_cli(*args: str, cwd: Path | None = None, check: bool = True) -> subprocess.CompletedProcess:
-    """Run `python -m league ...` in a subprocess, as a user would."""
+def run_cli(
+    *args: str, cwd: Path | None = None, check: bool = True, input: str | None = None
+) -> subprocess.CompletedProcess:
+    """Run `python -m league ...` in a subprocess, as a user would (`input`: its stdin)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
         [sys.executable, "-m", "league", *args],
@@ -61,6 +63,7 @@ def run_cli(*args: str, cwd: Path | None = None, check: bool = True) -> subproce
         capture_output=True,
         text=True,
         timeout=600,
+        input=input,
     )
     if check and proc.returncode != 0:
         raise AssertionError(
@@ -80,6 +83,17 @@ def cli_json(*args: str, cwd: Path | None = None) -> dict:
 def tiny():
     """Expose the tiny-override helper to tests."""
     return tiny_overrides
+
+
+@pytest.fixture(scope="session")
+def c4_run(tmp_path_factory):
+    """A tiny connect-four run with three snapshots, trained through the CLI."""
+    tmp = tmp_path_factory.mktemp("c4")
+    sets = [arg for o in tiny_overrides("connect_four") for arg in ("--set", o)]
+    cli_json(
+        "train", "connect_four", "--runs-dir", str(tmp), "--name", "c4", "--iterations", "3", *sets
+    )
+    return tmp / "c4"
 
 
 def _free_port() -> int:

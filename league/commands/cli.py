@@ -1,4 +1,5 @@
-"""The `league` command line: train, eval, tournament, table, inspect, games."""
+"""The `league` command line: train, eval, tournament, table, play, replay, export, inspect,
+games."""
 
 from __future__ import annotations
 
@@ -82,7 +83,7 @@ def _short(x: float) -> str:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Start or resume a run."""
-    from league.games import check_learner_fits, resolve_game
+    from league.games import check_learner_fits, check_render, resolve_game
     from league.store import load_run_config, new_run
     from league.training import Trainer
 
@@ -103,8 +104,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         config = load_config(path, overrides)
         if args.name:
             config = config.model_copy(update={"name": args.name})
-        info = resolve_game(config, source=str(path)).info()  # fail before creating the run
-        check_learner_fits(config, info, source=str(path))
+        spec = resolve_game(config, source=str(path))  # fail before creating the run
+        check_learner_fits(config, spec.info(), source=str(path))
+        check_render(config, spec, source=str(path))
         run_dir = new_run(config, Path(args.runs_dir))
     trainer = Trainer(config, run_dir, resume=bool(args.resume), address=args.address)
     total = config.train.iterations
@@ -227,6 +229,111 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_play(args: argparse.Namespace) -> int:
+    """A person plays a turn-based game against an agent (moves read from stdin)."""
+    from league.evaluation import Arena
+    from league.play import Quit, play_human, verdict
+    from matchmaking import HUMAN
+
+    arena = Arena.open(args.run, args.game)
+    try:
+        name = args.player or _default_opponent(arena)
+        opponent = arena.resolve(name)
+        try:
+            match = play_human(
+                arena,
+                opponent,
+                seat=args.seat,
+                seed=args.seed,
+                greedy=args.greedy,
+                stdin=sys.stdin,
+                stdout=sys.stdout,
+            )
+        except Quit as why:
+            print(f"{why}: the game is not recorded")
+            return 0
+        mine = next(t for t, p in match.players.items() if p.bot == HUMAN)
+        print(f"{verdict(match, mine)} in {match.length} moves")
+        if arena.registry is not None:
+            arena.registry.add_matches([match.match_row(mine)])
+            print(f"recorded in {arena.registry.run_dir} as {HUMAN} vs {opponent}")
+    finally:
+        arena.close()
+    return 0
+
+
+def _default_opponent(arena: Any) -> str:
+    """A run's latest snapshot; without a run the game's scripted bot, else random."""
+    from league.evaluation import LATEST
+
+    if arena.registry is not None:
+        return LATEST
+    return "scripted" if arena.spec.bot is not None else "random"
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Play A against B once and write the match as a GIF or MP4."""
+    from league.evaluation import Arena
+    from league.play import record_clip, write_animation
+
+    arena = Arena.open(args.run, args.game)
+    try:
+        a, b = arena.resolve(args.a), arena.resolve(args.b)
+        clip = record_clip(
+            arena.spec,
+            arena.info,
+            arena.factory,
+            arena.weights,
+            a,
+            b,
+            seed=args.seed,
+            greedy=args.greedy,
+        )
+        out = write_animation(clip.frames, Path(args.out), fps=args.fps)
+    finally:
+        arena.close()
+    summary = {
+        "out": str(out),
+        "a": str(a),
+        "b": str(b),
+        "game": arena.spec.name,
+        "frames": len(clip.frames),
+        "length": clip.match.length,
+        "result": clip.summary,
+    }
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"{a} vs {b}: {clip.summary} in {clip.match.length} steps; wrote {out}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Write a snapshot as an ONNX or TorchScript policy that runs without League."""
+    from league.evaluation import Arena, EvalError
+    from league.export import export_policy
+
+    arena = Arena.open(args.run, None)
+    try:
+        player = arena.resolve(args.player)
+        if not player.is_snapshot:
+            raise EvalError(f"only a snapshot of the run can be exported, not the bot {player}")
+        policy = arena.factory(player.role)
+        policy.load_state_dict(arena.weights[player])
+        meta = export_policy(policy, arena.spec, str(player), fmt=args.format, out=Path(args.out))
+    finally:
+        arena.close()
+    meta = {"out": args.out, **meta}
+    if args.json:
+        print(json.dumps(meta))
+    else:
+        print(
+            f"wrote {args.out} ({args.format}): {player} of {meta['game']}, inputs "
+            f"{', '.join(meta['inputs'])} -> outputs {', '.join(meta['outputs'])}"
+        )
+    return 0
+
+
 def _print_board(board: Any, title: str) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -254,17 +361,49 @@ def cmd_tournament(args: argparse.Namespace) -> int:
     arena = Arena.open(args.run, None)
     try:
         board = tournament(
-            arena, top=args.top, games=args.games, seed=args.seed, workers=args.workers or 0
+            arena,
+            top=args.top,
+            games=args.games,
+            seed=args.seed,
+            workers=args.workers or 0,
+            bots=tuple(args.bots or ()),
         )
         plots = plot_leaderboard(board, Path(args.run) / "plots")
+        clip = _tournament_clip(arena, args.seed) if args.video else None
     finally:
         arena.close()
     if args.json:
-        print(json.dumps({**board.to_json(), "plots": [str(p) for p in plots]}))
+        print(json.dumps({**board.to_json(), "plots": [str(p) for p in plots], "clip": clip}))
         return 0
+    if clip:
+        print(f"clip: {clip}")
     _print_board(board, f"leaderboard ({arena.spec.name}, random = 0)")
     print("plots: " + ", ".join(str(p) for p in plots))
     return 0
+
+
+def _tournament_clip(arena: Any, seed: int) -> str | None:
+    """Attach a clip of the newest snapshot against the one before it (same role) to the
+    run's TensorBoard; return what was attached (None: fewer than two snapshots)."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    from league.play import add_clip_to_tensorboard, record_clip
+    from league.store import TENSORBOARD_DIR
+
+    newest = arena.registry.latest_snapshot()
+    if newest is None:
+        return None
+    same_role = [s for s in arena.registry.snapshots(newest["role"]) if s["id"] != newest["id"]]
+    if not same_role:
+        return None
+    a, b = arena.resolve(str(newest["id"])), arena.resolve(str(same_role[-1]["id"]))
+    clip = record_clip(arena.spec, arena.info, arena.factory, arena.weights, a, b, seed=seed)
+    writer = SummaryWriter(str(arena.registry.run_dir / TENSORBOARD_DIR))
+    try:
+        add_clip_to_tensorboard(writer, "tournament/replay", clip, newest["iteration"], fps=8)
+    finally:
+        writer.close()
+    return f"{a} vs {b}: {clip.summary} (TensorBoard tag tournament/replay)"
 
 
 def cmd_table(args: argparse.Namespace) -> int:
@@ -349,7 +488,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(func=cmd_train)
 
     ev = sub.add_parser("eval", help="play two players against each other")
-    ev.add_argument("a", help="snapshot id, latest, random, scripted, or path/to/bot.py:function")
+    ev.add_argument(
+        "a", help="snapshot id, latest, random, scripted, mcts:N, or path/to/bot.py:function"
+    )
     ev.add_argument("b", help="the opponent, in the same forms")
     ev.add_argument("--games", type=int, default=100, help="games to play (default 100)")
     ev.add_argument("--run", help="run directory whose snapshots are named")
@@ -373,6 +514,17 @@ def build_parser() -> argparse.ArgumentParser:
     tour.add_argument("--games", type=int, default=20, help="games per pair (default 20)")
     tour.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     tour.add_argument("--workers", type=int, default=0, help="Ray workers (default 0)")
+    tour.add_argument(
+        "--bots",
+        nargs="+",
+        metavar="BOT",
+        help="more bots on the ladder beside random (0) and scripted, e.g. mcts:50 mcts:400",
+    )
+    tour.add_argument(
+        "--video",
+        action="store_true",
+        help="attach a clip of the newest snapshot against the one before it to TensorBoard",
+    )
     tour.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     tour.set_defaults(func=cmd_tournament)
 
@@ -388,6 +540,42 @@ def build_parser() -> argparse.ArgumentParser:
     insp.add_argument("--write-config", metavar="PATH", help="write a starter YAML config")
     insp.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     insp.set_defaults(func=cmd_inspect)
+
+    play = sub.add_parser("play", help="play a turn-based game against an agent")
+    play.add_argument(
+        "player",
+        nargs="?",
+        help="your opponent: snapshot id, latest (default with --run), random, scripted "
+        "(default without --run) or path/to/bot.py:function",
+    )
+    play.add_argument("--run", help="run directory whose snapshots are named")
+    play.add_argument("--game", help="built-in game, when no run names it")
+    play.add_argument("--seat", type=int, default=0, help="your seat: 0 moves first (default 0)")
+    play.add_argument("--greedy", action="store_true", help="the agent takes argmax actions")
+    play.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    play.set_defaults(func=cmd_play)
+
+    rep = sub.add_parser("replay", help="play A against B once and write it as a GIF or MP4")
+    rep.add_argument(
+        "a", help="snapshot id, latest, random, scripted, mcts:N, or path/to/bot.py:function"
+    )
+    rep.add_argument("b", help="the opponent, in the same forms")
+    rep.add_argument("--out", required=True, help="FILE.gif or FILE.mp4 (mp4: the video extra)")
+    rep.add_argument("--run", help="run directory whose snapshots are named")
+    rep.add_argument("--game", help="built-in game, when no run names it")
+    rep.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    rep.add_argument("--greedy", action="store_true", help="policies take argmax actions")
+    rep.add_argument("--fps", type=float, default=8.0, help="frames per second (default 8)")
+    rep.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    rep.set_defaults(func=cmd_replay)
+
+    exp = sub.add_parser("export", help="write a snapshot as an ONNX or TorchScript policy")
+    exp.add_argument("player", nargs="?", default="latest", help="snapshot id or latest")
+    exp.add_argument("--run", required=True, help="run directory")
+    exp.add_argument("--format", choices=("onnx", "torchscript"), default="onnx")
+    exp.add_argument("--out", required=True, help="file to write")
+    exp.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    exp.set_defaults(func=cmd_export)
 
     games = sub.add_parser("games", help="list the built-in games")
     games.add_argument("--json", action="store_true", help="print one JSON object on stdout")

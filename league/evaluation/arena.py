@@ -10,13 +10,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from envs import GameInfo, GameSpec
+from envs import GameEnv, GameError, GameInfo, GameSpec
+from envs.mcts import check_searchable
 from league.config import parse_config
 from league.games import resolve_game
 from league.rollout import Episode, PolicyFactory, RolloutRequest, make_runner
 from league.rollout.players import is_bot_file
 from league.store import Registry, load_run_config
-from matchmaking import RANDOM, SCRIPTED, PlayerId, VersusMatchmaker
+from matchmaking import RANDOM, SCRIPTED, PlayerId, VersusMatchmaker, mcts_simulations
 from matchmaking.ratings import wilson_interval
 
 LATEST = "latest"
@@ -107,10 +108,18 @@ class Arena:
         )
 
     def resolve(self, name: str) -> PlayerId:
-        """Turn a player name (snapshot id, latest, random, scripted, file.py:fn) into a player."""
+        """Turn a player name (snapshot id, latest, random, scripted, mcts:N, file.py:fn) into
+        a player."""
         if name in (RANDOM, SCRIPTED):
             if name == SCRIPTED and self.spec.bot is None:
                 raise EvalError(f"game {self.spec.name!r} has no scripted bot")
+            return PlayerId.of_bot(name)
+        try:
+            simulations = mcts_simulations(name)
+        except ValueError as err:
+            raise EvalError(str(err)) from None
+        if simulations is not None:
+            self._check_searchable()
             return PlayerId.of_bot(name)
         if is_bot_file(name):
             path = name.rpartition(":")[0]
@@ -129,12 +138,24 @@ class Arena:
             except (ValueError, KeyError):
                 raise EvalError(
                     f"unknown player {name!r}: use a snapshot id of the run, latest, random, "
-                    "scripted or path/to/bot.py:function"
+                    "scripted, mcts:N or path/to/bot.py:function"
                 ) from None
         player = PlayerId.of_snapshot(row["role"], row["id"])
         if player not in self.weights:
             self.weights[player] = self.registry.load_snapshot(row["id"])
         return player
+
+    def _check_searchable(self) -> None:
+        """Refuse `mcts:N` for a game it cannot search (simultaneous, not copyable)."""
+        game = GameEnv(self.spec, self.info)
+        try:
+            check_searchable(game)
+            game.reset(seed=0)
+            game.copy()
+        except GameError as err:
+            raise EvalError(str(err)) from None
+        finally:
+            game.close()
 
     def play(
         self,

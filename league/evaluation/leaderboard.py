@@ -110,13 +110,19 @@ def tournament(
     games: int,
     seed: int = 0,
     workers: int = 0,
+    bots: tuple[str, ...] = (),
 ) -> Leaderboard:
-    """Round-robin the `top` most recent snapshots and the bots, least-played pairs first."""
+    """Round-robin the `top` most recent snapshots and the bots, least-played pairs first.
+
+    The bots are random (the rating anchor, 0), the game's scripted bot if it has one,
+    and `bots` (e.g. `mcts:50`, `mcts:400`): a fixed ladder that compares across runs.
+    """
     assert arena.registry is not None
     snaps = arena.registry.snapshots()[-top:] if top > 0 else []
     players = [arena.resolve(str(s["id"])) for s in snaps] + [PlayerId.of_bot(RANDOM)]
     if arena.spec.bot is not None:
         players.append(PlayerId.of_bot(SCRIPTED))
+    players += [p for p in map(arena.resolve, bots) if p not in players]
     pairs = schedule_pairs(
         players,
         results_from_matches(arena.registry.matches("eval")),

@@ -21,7 +21,7 @@ import numpy as np
 from agents import Batch
 from envs import GameEnv, GameError, GameInfo, ShapingParams
 from envs.rewards import mixing_matrix, reward_components, shape_rewards, time_decay
-from league.rollout.players import PlayerPool
+from league.rollout.players import PlayerPool, ask
 from matchmaking import RANDOM, Matchmaker, Matchup, PlayerId
 
 logger = logging.getLogger(__name__)
@@ -338,12 +338,12 @@ class _Loop:
             obs = np.stack([it.obs for it in items])
             member = np.array([self.info.member_of[it.agent] for it in items], dtype=np.int64)
             mask = _masks(items, spaces.n_actions) if spaces.discrete else None
-            out = actor.act(obs, member, mask)
+            out = ask(actor, [self.envs[it.env] for it in items], obs, member, mask)
             # Python scalars once per batch: indexing numpy per agent is slow.
             chosen = out.action.tolist() if spaces.discrete else out.action
             logp, value = out.logp.tolist(), out.value.tolist()
             for j, it in enumerate(items):
-                action = actions[it.env][it.agent] = _env_action(chosen[j], spaces)
+                action = actions[it.env][it.agent] = env_action(chosen[j], spaces)
                 run = self.running[it.env]
                 run.signature = hash((run.signature, it.agent, _hashable(action)))
                 self.agent_steps += 1
@@ -444,7 +444,7 @@ def _masks(items: list[_Acting], n_actions: int) -> np.ndarray:
     )
 
 
-def _env_action(action: Any, spaces: Any) -> Any:
+def env_action(action: Any, spaces: Any) -> Any:
     """Turn a policy's action into what the env takes (Box actions clipped to bounds)."""
     if spaces.discrete:
         return action
@@ -471,20 +471,12 @@ def _hashable(action: Any) -> Any:
 
 
 def _finish(run: _Running, info: GameInfo, agents: list[str], outcome: Callable | None) -> Episode:
-    """Decide the outcome: the game's `outcome` hook, else the highest summed env reward."""
+    """The finished episode, its outcome decided by `decide_outcome`."""
     returns = {
         team: float(sum(run.returns[agents.index(a)] for a in members))
         for team, members in info.teams.items()
     }
-    if len(returns) < 2:
-        result: dict[str, float] = {}
-    elif outcome is not None:
-        result = _checked_outcome(outcome(dict(returns), dict(run.infos)), returns, info)
-    else:
-        best = max(returns.values())
-        winners = [t for t, r in returns.items() if r == best]
-        share = 0.5 if len(winners) == len(returns) else 1.0 / len(winners)
-        result = {team: share if team in winners else 0.0 for team in returns}
+    result = decide_outcome(returns, run.infos, info, outcome)
     m = run.matchup
     return Episode(
         id=run.id,
@@ -497,6 +489,24 @@ def _finish(run: _Running, info: GameInfo, agents: list[str], outcome: Callable 
         signature=run.signature,
         opening=min(run.opening, run.t),
     )
+
+
+def decide_outcome(
+    returns: dict[str, float],
+    infos: dict[str, dict],
+    info: GameInfo,
+    outcome: Callable | None,
+) -> dict[str, float]:
+    """Team -> 1 win, 0.5 draw, 0 loss: the game's `outcome` hook, else the highest
+    summed env reward wins (empty for a one-team game)."""
+    if len(returns) < 2:
+        return {}
+    if outcome is not None:
+        return _checked_outcome(outcome(dict(returns), dict(infos)), returns, info)
+    best = max(returns.values())
+    winners = [t for t, r in returns.items() if r == best]
+    share = 0.5 if len(winners) == len(returns) else 1.0 / len(winners)
+    return {team: share if team in winners else 0.0 for team in returns}
 
 
 def _checked_outcome(got: Any, returns: dict[str, float], info: GameInfo) -> dict[str, float]:

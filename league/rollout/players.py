@@ -13,8 +13,9 @@ import numpy as np
 import torch
 
 from agents import ALGORITHMS, ActorCritic, ActOutput
-from envs import GameInfo, Spaces
-from matchmaking import RANDOM, SCRIPTED, PlayerId
+from envs import GameEnv, GameInfo, Spaces
+from envs.mcts import mcts_action
+from matchmaking import RANDOM, SCRIPTED, PlayerId, mcts_simulations
 
 if TYPE_CHECKING:
     from league.config import ModelConfig
@@ -138,6 +139,40 @@ class RandomPlayer:
         return ActOutput(action, zeros, zeros, np.zeros((n, sp.n_actions), dtype=np.float32))
 
 
+class SearchPlayer:
+    """Search the game itself for each move (`mcts:N`): it reads the env copies, not just
+    the observations, so the loops hand it the games (see `ask`)."""
+
+    version = -1
+
+    def __init__(self, simulations: int, spaces: Spaces, rng: np.random.Generator) -> None:
+        self.simulations, self.spaces, self.rng = simulations, spaces, rng
+
+    def search(self, games: list[GameEnv]) -> ActOutput:
+        """The move of the one acting agent of each game."""
+        action = np.array([mcts_action(g, self.simulations, self.rng) for g in games])
+        zeros = np.zeros(len(games), dtype=np.float32)
+        probs = np.zeros((len(games), self.spaces.n_actions), dtype=np.float32)
+        return ActOutput(action, zeros, zeros, probs)
+
+
+Actor = PolicyPlayer | RandomPlayer | FunctionPlayer | SearchPlayer
+
+
+def ask(
+    actor: Any,
+    games: list[GameEnv],
+    obs: np.ndarray,
+    member: np.ndarray,
+    mask: np.ndarray | None,
+) -> ActOutput:
+    """An actor's actions for one agent of each game: a searcher reads the games, every
+    other actor the observations (what both rollout loops call)."""
+    if isinstance(actor, SearchPlayer):
+        return actor.search(games)
+    return actor.act(obs, member, mask)
+
+
 @dataclass
 class PolicyFactory:
     """Build an untrained network for a role of a game (weights come later)."""
@@ -194,7 +229,7 @@ class PlayerPool:
         self.weights: Mapping[PlayerId, Mapping[str, torch.Tensor]] = {}
         self.cache_size = cache_size
         self._cache: OrderedDict[PlayerId, PolicyPlayer] = OrderedDict()
-        self._bots: dict[tuple[str, str], RandomPlayer | FunctionPlayer] = {}
+        self._bots: dict[tuple[str, str], RandomPlayer | FunctionPlayer | SearchPlayer] = {}
 
     def set_latest(self, role: str, state: Mapping[str, torch.Tensor], version: int) -> None:
         """Load the learner's current weights for `role`."""
@@ -212,7 +247,7 @@ class PlayerPool:
         for key in [k for k in self._cache if k not in weights]:
             del self._cache[key]
 
-    def get(self, player: PlayerId, role: str) -> PolicyPlayer | RandomPlayer | FunctionPlayer:
+    def get(self, player: PlayerId, role: str) -> Actor:
         """Return the actor for `player`, seated on a team of `role`."""
         if player.is_latest:
             return self.latest[player.role]
@@ -235,10 +270,13 @@ class PlayerPool:
             self._cache.popitem(last=False)
         return actor
 
-    def _make_bot(self, key: str, spaces: Spaces) -> RandomPlayer | FunctionPlayer:
+    def _make_bot(self, key: str, spaces: Spaces) -> RandomPlayer | FunctionPlayer | SearchPlayer:
         """Build the bot called `key` for a team with these spaces."""
         if key == RANDOM:
             return RandomPlayer(spaces, self.rng)
+        simulations = mcts_simulations(key)
+        if simulations is not None:
+            return SearchPlayer(simulations, spaces, self.rng)
         if key == SCRIPTED:
             if self.bot is None:
                 raise BotError(f"game {self.info.name!r} has no scripted bot")

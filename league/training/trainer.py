@@ -25,7 +25,7 @@ from agents import (
 from envs import GameInfo, ShapingParams
 from league.config import Config, ScheduleConfig
 from league.evaluation import leaderboard_ratings
-from league.games import check_learner_fits, resolve_game
+from league.games import check_learner_fits, check_render, resolve_game
 from league.rollout import Episode, PolicyFactory, RolloutRequest, RolloutResult, make_runner
 from league.rollout.loop import TRACEBACKS
 from league.store import (
@@ -82,6 +82,7 @@ class Trainer:
         self.spec = resolve_game(config, source=str(self.run_dir / CONFIG_FILE))
         self.info: GameInfo = self.spec.info()
         check_learner_fits(config, self.info, source=str(self.run_dir / CONFIG_FILE))
+        check_render(config, self.spec, source=str(self.run_dir / CONFIG_FILE))
         self.roles = sorted(set(self.info.roles.values()))
         if len(self.info.teams) == 1:
             logger.warning(
@@ -230,6 +231,8 @@ class Trainer:
             added = self.snapshot()
             if tcfg.rating_games:
                 metrics |= self.rate(added, previous, games=tcfg.rating_games)
+            if tcfg.video_every and (c.iteration // tcfg.snapshot_every) % tcfg.video_every == 0:
+                self.clip(added, previous)
         for role in self.roles:
             metrics[self._per_role("league/pool_size", role)] = len(self.samplers[role])
         if tcfg.eval_every and c.iteration % tcfg.eval_every == 0:
@@ -364,6 +367,24 @@ class Trainer:
         return self.runner.run(request).episodes
 
     # ---------------------------------------------------------------- state
+
+    def clip(self, added: dict[str, int], previous: dict[str, int]) -> None:
+        """Attach to TensorBoard a clip of each new snapshot playing the one before it (in
+        an asymmetric game of two roles: the other role's previous snapshot)."""
+        from league.play import add_clip_to_tensorboard, record_clip
+
+        for role, sid in added.items():
+            others = [r for r in self.roles if r != role] or [role]
+            if others[0] not in previous or len(others) > 1:
+                continue
+            a = PlayerId.of_snapshot(role, sid)
+            b = PlayerId.of_snapshot(others[0], previous[others[0]])
+            weights = {p: self.registry.load_snapshot(p.snapshot) for p in (a, b)}
+            clip = record_clip(
+                self.spec, self.info, self.factory, weights, a, b, seed=self.counters.iteration
+            )
+            tag = self._per_role("league/replay", role)
+            add_clip_to_tensorboard(self.writer, tag, clip, self.counters.iteration, fps=8)
 
     def snapshot(self) -> dict[str, int]:
         """Register each role's current weights and add them to its opponent pool."""

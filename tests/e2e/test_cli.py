@@ -222,17 +222,6 @@ def test_sigkill_of_the_driver_then_resume_loses_at_most_a_checkpoint(tmp_path, 
         assert iterations == list(range(1, target + 1))  # nothing lost, nothing twice
 
 
-@pytest.fixture(scope="module")
-def c4_run(tmp_path_factory):
-    """A tiny connect-four run with three snapshots, trained through the CLI."""
-    tmp = tmp_path_factory.mktemp("c4")
-    sets = [arg for o in tiny_overrides("connect_four") for arg in ("--set", o)]
-    cli_json(
-        "train", "connect_four", "--runs-dir", str(tmp), "--name", "c4", "--iterations", "3", *sets
-    )
-    return tmp / "c4"
-
-
 @pytest.mark.parametrize(
     "a,b",
     [

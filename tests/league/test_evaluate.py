@@ -133,3 +133,33 @@ def test_tournament_rates_the_scripted_bot_above_random(trained_run):
         again = leaderboard(reg)  # every rated player; the tournament showed its own
         shown = [r["player"] for r in board.rows]
         assert [r["player"] for r in again.rows if r["player"] in shown] == shown
+
+
+def test_mcts_400_never_loses_to_random_at_tictactoe_and_mostly_draws_itself():
+    arena = Arena.open(None, "tictactoe_v3")
+    mcts, random_bot = arena.resolve("mcts:400"), arena.resolve("random")
+    stats = arena.play(mcts, random_bot, games=100, seed=0)
+    assert stats.losses == 0 and stats.wins > 80
+    mirror = arena.play(mcts, mcts, games=10, seed=1)
+    assert mirror.draws > 5
+
+
+def test_bad_mcts_names_and_games_mcts_cannot_search_are_clear_errors():
+    arena = Arena.open(None, "tictactoe_v3")
+    for name in ("mcts:0", "mcts:many", "mcts:"):
+        with pytest.raises(EvalError, match="mcts:N needs N, the simulations per move"):
+            arena.resolve(name)
+    with pytest.raises(EvalError, match="mcts searches turn-based games; 'simple_tag_v3'"):
+        Arena.open(None, "simple_tag_v3").resolve("mcts:10")
+
+
+def test_a_tournament_ladder_takes_mcts_bots(trained_run):
+    run_dir, _ = trained_run
+    arena = Arena.open(run_dir, None)
+    try:
+        board = tournament(arena, top=1, games=4, seed=0, bots=("mcts:20",))
+    finally:
+        arena.close()
+    ratings = {r["player"]: r["rating"] for r in board.rows}
+    assert set(ratings) == {"main@3", "random", "scripted", "mcts:20"}
+    assert ratings["random"] == 0.0

@@ -1,0 +1,132 @@
+"""Write a snapshot as a self-contained policy file: ONNX or TorchScript (`league export`).
+
+The exported graph is `ActorCritic.outputs`, with these inputs and outputs:
+
+| name   | shape           | dtype   | meaning                                            |
+|--------|-----------------|---------|----------------------------------------------------|
+| obs    | [B, *obs_shape] | float32 | the game's preprocessed observation (pixels 0-255) |
+| member | [B]             | int64   | the agent's index within its team                  |
+| mask   | [B, A]          | bool    | legal actions (Discrete action spaces only)        |
+| probs  | [B, A]          | float32 | pi(. given obs); MultiDiscrete: per dimension      |
+| mean   | [B, D]          | float32 | Gaussian mean (Box action spaces)                  |
+| std    | [B, D]          | float32 | Gaussian standard deviation (Box action spaces)    |
+| value  | [B]             | float32 | V(obs)                                             |
+
+A JSON description (game, player, spaces, preprocessing, inputs, outputs) travels
+inside the file: ONNX `metadata_props` key `league`, TorchScript extra file
+`league.json`.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from agents import ActorCritic
+from envs import GameSpec
+from league.evaluation import EvalError
+
+FORMATS = ("onnx", "torchscript")
+METADATA_KEY = "league"
+"""The ONNX metadata key, and the TorchScript extra file `league.json`, of the description."""
+
+
+class _Graph(nn.Module):
+    """The acting policy as a function of tensors only (float32, no Q head)."""
+
+    def __init__(self, policy: ActorCritic) -> None:
+        super().__init__()
+        self.policy = copy.deepcopy(policy).cpu().float().eval()
+        self.policy.torso_dtype = torch.float32
+        self.policy.q = None
+
+    def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return self.policy.outputs(*inputs)
+
+
+def signature(policy: ActorCritic) -> tuple[list[str], list[str]]:
+    """The input and output names of the exported graph of `policy`."""
+    sp = policy.spaces
+    inputs = ["obs", "member", "mask"] if sp.discrete else ["obs", "member"]
+    outputs = ["probs", "value"] if sp.n_actions else ["mean", "std", "value"]
+    return inputs, outputs
+
+
+def example_inputs(policy: ActorCritic, batch: int = 2) -> tuple[torch.Tensor, ...]:
+    """Inputs of the right shapes and dtypes (all actions legal) to trace the graph with."""
+    sp = policy.spaces
+    obs = torch.zeros((batch, *sp.obs_shape), dtype=torch.float32)
+    member = torch.zeros(batch, dtype=torch.int64)
+    if sp.discrete:
+        return obs, member, torch.ones((batch, sp.n_actions), dtype=torch.bool)
+    return obs, member
+
+
+def describe(policy: ActorCritic, spec: GameSpec, player: str, fmt: str) -> dict[str, Any]:
+    """What a user of the file needs to know, stored inside it."""
+    sp = policy.spaces
+    inputs, outputs = signature(policy)
+    return {
+        "format": fmt,
+        "game": spec.name,
+        "player": player,
+        "obs_shape": list(sp.obs_shape),
+        "obs_dtype": sp.obs_dtype,
+        "members": policy.n_members,
+        "n_actions": sp.n_actions,
+        "nvec": list(sp.nvec),
+        "action_shape": list(sp.action_shape),
+        "preprocessing": [[name, dict(kwargs)] for name, kwargs in spec.preprocessing],
+        "inputs": inputs,
+        "outputs": outputs,
+    }
+
+
+def export_policy(
+    policy: ActorCritic, spec: GameSpec, player: str, *, fmt: str, out: Path
+) -> dict[str, Any]:
+    """Write `policy` to `out` as `fmt`; return the description stored with it."""
+    if fmt not in FORMATS:
+        raise EvalError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    graph = _Graph(policy)
+    inputs, outputs = signature(policy)
+    meta = describe(policy, spec, player, fmt)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    example = example_inputs(policy)
+    if fmt == "torchscript":
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")  # TorchScript's deprecation notice
+            traced = torch.jit.trace(graph, example)
+            torch.jit.save(traced, str(out), _extra_files={"league.json": json.dumps(meta)})
+        return meta
+    try:
+        import onnx
+    except ImportError:
+        raise EvalError(
+            "--format onnx needs the export extra: pip install 'league[export]'"
+        ) from None
+    tmp = out.with_name(out.name + ".tmp")
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            graph,
+            example,
+            str(tmp),
+            input_names=inputs,
+            output_names=outputs,
+            dynamic_axes={name: {0: "batch"} for name in (*inputs, *outputs)},
+            opset_version=17,
+            dynamo=False,
+        )
+    model = onnx.load(str(tmp))
+    entry = model.metadata_props.add()
+    entry.key, entry.value = METADATA_KEY, json.dumps(meta)
+    onnx.save(model, str(tmp))
+    tmp.replace(out)
+    return meta
