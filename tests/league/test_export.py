@@ -112,22 +112,15 @@ def test_the_description_travels_inside_the_onnx_file(tmp_path):
 
 def test_an_unknown_format_is_refused(tmp_path):
     with pytest.raises(EvalError, match="--format 'tflite'"):
-        export_policy(
-            _policy(DISCRETE, "mlp"),
-            builtin_game("tictactoe_v3"),
-            "x",
-            fmt="tflite",
-            out=tmp_path / "p",
-        )
+        _export_tictactoe("tflite", tmp_path / "p")
 
 
 def test_onnx_without_the_export_extra_says_which_extra_to_install(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnx", None)  # as if not installed
     with pytest.raises(EvalError, match=r"pip install 'league\[export\]'"):
-        export_policy(
-            _policy(DISCRETE, "mlp"),
-            builtin_game("tictactoe_v3"),
-            "x",
-            fmt="onnx",
-            out=tmp_path / "p.onnx",
-        )
+        _export_tictactoe("onnx", tmp_path / "p.onnx")
+
+
+def _export_tictactoe(fmt, out):
+    spec = builtin_game("tictactoe_v3")
+    return export_policy(_policy(DISCRETE, "mlp"), spec, "x", fmt=fmt, out=out)

@@ -102,22 +102,19 @@ def test_a_person_plays_a_whole_game_against_the_scripted_bot():
     assert row["kind"] == "eval" and row["length"] == match.length
 
 
-def test_play_refuses_a_simultaneous_game_and_a_bad_seat():
-    with pytest.raises(EvalError, match="turn-based games; 'simple_tag_v3' is simultaneous"):
+@pytest.mark.parametrize(
+    "game,seat,message",
+    [
+        ("simple_tag_v3", 0, "turn-based games; 'simple_tag_v3' is simultaneous"),
+        ("tictactoe_v3", 2, "--seat 2: 'tictactoe_v3' has seats 0-1"),
+    ],
+)
+def test_play_refuses_a_simultaneous_game_and_a_bad_seat(game, seat, message):
+    with pytest.raises(EvalError, match=message):
         play_human(
-            Arena.open(None, "simple_tag_v3"),
+            Arena.open(None, game),
             PlayerId.of_bot(RANDOM),
-            seat=0,
-            seed=0,
-            greedy=False,
-            stdin=io.StringIO(""),
-            stdout=io.StringIO(),
-        )
-    with pytest.raises(EvalError, match="--seat 2: 'tictactoe_v3' has seats 0-1"):
-        play_human(
-            Arena.open(None, "tictactoe_v3"),
-            PlayerId.of_bot(RANDOM),
-            seat=2,
+            seat=seat,
             seed=0,
             greedy=False,
             stdin=io.StringIO(""),
