@@ -12,22 +12,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
-from agents import ActOutput
 from envs import GameEnv, GameError, GameInfo, GameSpec
 from league.rollout.loop import Episode, decide_outcome, env_action
 from league.rollout.players import ask
 from matchmaking import PlayerId
-
-
-class Actor(Protocol):
-    """Anything that acts like the rollout loop's players (policies, bots, a person); a
-    `SearchPlayer` reads the game instead."""
-
-    def act(self, obs: np.ndarray, member: np.ndarray, mask: np.ndarray | None) -> ActOutput: ...
 
 
 @dataclass
@@ -74,13 +66,14 @@ def render_env(spec: GameSpec, info: GameInfo, mode: str | None) -> GameEnv:
 
 def play_match(
     env: GameEnv,
-    actors: Mapping[str, Actor],
+    actors: Mapping[str, Any],
     players: Mapping[str, PlayerId],
     *,
     seed: int,
     on_step: Callable[[GameEnv, dict[str, Any]], None] | None = None,
 ) -> MatchResult:
-    """Play one episode with `actors[team]` choosing for every agent of `team`.
+    """Play one episode with `actors[team]` choosing for every agent of `team` (anything
+    `players.ask` takes: a pool's player, a searcher, a `HumanPlayer`).
 
     `on_step(env, actions)` runs after the reset (with no actions) and after every
     env step (with the actions just taken, agent -> action).
