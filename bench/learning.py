@@ -2,7 +2,7 @@
 
 Trains with the shipped config for 10 minutes of wall-clock time, keeps the
 weights at 2.5, 5 and 10 minutes, and scores each against the uniformly random
-bot over 200 games (both seats, sampled actions). Repeats with `p_latest: 1.0`
+bot over 200 games (both seats, sampled actions, `--opening` random moves first). Repeats with `p_latest: 1.0`
 (self-play against the latest version only) for comparison. Also reports the greedy
 score against the random bot and the sampled score against the scripted bot (which
 wins when it can, blocks when it must, else plays centre-first), an opponent the
@@ -34,7 +34,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run(
-    p_latest: float, minutes: float, games: int, marks: list[float], overrides: list[str]
+    p_latest: float,
+    minutes: float,
+    games: int,
+    marks: list[float],
+    overrides: list[str],
+    opening: int = 2,
 ) -> dict:
     """Train one league for `minutes` and score the weights kept at each mark."""
     config = load_config(
@@ -84,9 +89,10 @@ def run(
                 me = PlayerId.of_snapshot("main", 0)
                 arena.weights[me] = k["weights"]["main"]
                 random_bot, scripted_bot = arena.resolve("random"), arena.resolve("scripted")
-                stats = arena.play(me, random_bot, games=games, seed=1)
-                greedy = arena.play(me, random_bot, games=games, seed=1, greedy=True)
-                scripted = arena.play(me, scripted_bot, games=games, seed=1)
+                kw = {"games": games, "seed": 1, "random_opening": opening}
+                stats = arena.play(me, random_bot, **kw)
+                greedy = arena.play(me, random_bot, greedy=True, **kw)
+                scripted = arena.play(me, scripted_bot, **kw)
                 rows.append(
                     {
                         "minutes": mark,
@@ -103,7 +109,7 @@ def run(
                 )
         finally:
             trainer.close()
-    return {"p_latest": p_latest, "overrides": overrides, "rows": rows}
+    return {"p_latest": p_latest, "overrides": overrides, "opening": opening, "rows": rows}
 
 
 def main() -> None:
@@ -123,6 +129,12 @@ def main() -> None:
         help="config override for every run (as `league train --set`), for experiments",
     )
     parser.add_argument(
+        "--opening",
+        type=int,
+        default=2,
+        help="random opening moves of each scoring game (the bot ladder's convention: 2)",
+    )
+    parser.add_argument(
         "--marks",
         type=float,
         nargs="+",
@@ -136,7 +148,7 @@ def main() -> None:
     results = {
         "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads, "
         f"Python {platform.python_version()}, torch {torch.__version__}",
-        "runs": [run(p, args.minutes, args.games, marks, args.overrides) for p in args.p_latest],
+        "runs": [run(p, args.minutes, args.games, marks, args.overrides, args.opening) for p in args.p_latest],
     }
     Path(args.out).write_text(json.dumps(results, indent=2))
     print(

@@ -205,6 +205,63 @@ class RewardConfig(_Strict):
         return self
 
 
+class FreezeConfig(_Strict):
+    win_rate: float = Field(0.7, ge=0, le=1)
+    """An exploiter freezes once it scores this against every target (AlphaStar: 0.7):
+    the main agents for a main exploiter, every frozen player for a league exploiter."""
+    min_games: float = Field(20.0, ge=0)
+    """...each target played at least this many (decayed) games."""
+    min_steps: int = Field(0, ge=0)
+    """Never freeze before this many learned agent-steps since the last freeze."""
+    max_steps: int = Field(1_000_000, ge=1)
+    """Always freeze after this many learned agent-steps since the last freeze."""
+
+
+class AgentsConfig(_Strict):
+    main_exploiters: int = Field(0, ge=0)
+    """Main exploiters per role: they play the current main agent and freeze (then
+    restart from fresh weights) once they beat it."""
+    league_exploiters: int = Field(0, ge=0)
+    """League exploiters per role: PFSP over every frozen player; freeze once they beat
+    all of them, restart with probability `league_exploiter_reset`."""
+    shares: dict[Literal["main", "main_exploiter", "league_exploiter"], float] = Field(
+        default_factory=lambda: {"main": 0.5, "main_exploiter": 0.25, "league_exploiter": 0.25}
+    )
+    """Each kind's share of the episodes a role's team is focal in (its share of the
+    rollout budget), split evenly among that kind's agents; renormalised over the kinds
+    that have agents."""
+    main_mix: Literal["five", "alphastar"] = "five"
+    """The main agents' opponents: `five` (latest with p_latest, else the history, which
+    holds every frozen player of the role) or `alphastar` (50% PFSP over every frozen
+    player, 15% frozen main exploiters or own snapshots it still loses to, 35% self-play)."""
+    freeze: FreezeConfig = FreezeConfig()
+    league_exploiter_reset: float = Field(0.25, ge=0, le=1)
+    """Probability that a league exploiter restarts from fresh weights after it freezes."""
+
+    @model_validator(mode="after")
+    def _shares(self) -> AgentsConfig:
+        for kind, share in self.shares.items():
+            if share < 0:
+                raise ValueError(f"shares.{kind} must not be negative, got {share}")
+        counts = {
+            "main": 1,
+            "main_exploiter": self.main_exploiters,
+            "league_exploiter": self.league_exploiters,
+        }
+        for kind, n in counts.items():
+            if n and self.shares.get(kind, 0) <= 0:
+                raise ValueError(
+                    f"shares.{kind} is {self.shares.get(kind, 0)}: the {kind} agents would "
+                    "never play (give it a positive share)"
+                )
+        return self
+
+    @property
+    def league(self) -> bool:
+        """Whether any agent besides the main agents learns."""
+        return bool(self.main_exploiters or self.league_exploiters)
+
+
 class LeagueConfig(_Strict):
     p_latest: float = Field(0.8, ge=0, le=1)
     """Probability of playing the latest version (OpenAI Five: 0.8)."""
@@ -228,6 +285,9 @@ class LeagueConfig(_Strict):
     bots: dict[Literal["random", "scripted"], float] = Field(default_factory=dict)
     """Built-in bots as permanent members of the history: bot -> share of the history
     draws (the 1 - p_latest part) it plays instead of a snapshot, e.g. {random: 0.25}."""
+    agents: AgentsConfig = AgentsConfig()
+    """The league's learning agents besides each role's main agent (AlphaStar): main
+    exploiters and league exploiters, their budget shares, freeze and reset rules."""
 
     @model_validator(mode="after")
     def _bot_shares(self) -> LeagueConfig:

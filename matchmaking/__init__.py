@@ -3,6 +3,18 @@
 from __future__ import annotations
 
 from matchmaking.identity import HUMAN, MCTS, RANDOM, SCRIPTED, PlayerId, mcts_simulations
+from matchmaking.league import (
+    BEST_RESPONSE,
+    KINDS,
+    LEAGUE_EXPLOITER,
+    MAIN,
+    MAIN_EXPLOITER,
+    FreezeRule,
+    Frozen,
+    League,
+    LeagueAgent,
+    LeagueMatchmaker,
+)
 from matchmaking.matchmakers import (
     Matchmaker,
     Matchup,
@@ -15,11 +27,21 @@ from matchmaking.ratings import bradley_terry, payoff_matrix, rating_intervals, 
 from matchmaking.sampler import OpponentSampler, SnapshotPool
 
 __all__ = [
+    "BEST_RESPONSE",
     "HUMAN",
+    "KINDS",
+    "LEAGUE_EXPLOITER",
+    "MAIN",
+    "MAIN_EXPLOITER",
     "MCTS",
     "RANDOM",
     "SCRIPTED",
     "WEIGHTINGS",
+    "FreezeRule",
+    "Frozen",
+    "League",
+    "LeagueAgent",
+    "LeagueMatchmaker",
     "Matchmaker",
     "Matchup",
     "OpponentSampler",

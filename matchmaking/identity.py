@@ -2,7 +2,12 @@
 
 A `PlayerId` travels from the opponent samplers through the matchups and episodes
 to the registry; its text form (`main@latest`, `main@12`, `random`) is what the
-command line accepts and what the registry's match rows store.
+command line accepts and what the registry's match rows store. A role may have
+several learning agents (a league's main agent and its exploiters): the main agent
+is the role's plain name (`main@latest`), the others add theirs
+(`main/main_exploiter_0@latest`). That name, `role` or `role/agent`, is the
+learner's key everywhere a learning policy is looked up (weights, batches,
+learners, metrics). Snapshot ids are global, so a snapshot is always `role@<id>`.
 """
 
 from __future__ import annotations
@@ -30,17 +35,29 @@ class PlayerId:
     """The snapshot id of a frozen policy (None: the role's latest, learning policy)."""
     bot: str = ""
     """The bot's name: `random`, `scripted` or `path/to/bot.py:function` ("" for a policy)."""
+    agent: str = ""
+    """Which learning agent of the role ("" the main agent; e.g. `main_exploiter_0`)."""
 
     def __post_init__(self) -> None:
         if bool(self.role) == bool(self.bot):
             raise ValueError(f"a player is a policy of a role or a bot, not {self!r}")
         if self.bot and self.snapshot is not None:
             raise ValueError(f"a bot has no snapshot: {self!r}")
+        if self.agent and self.snapshot is not None:
+            raise ValueError(f"a snapshot is named by its id alone: {self!r}")
+        if "/" in self.role or "/" in self.agent or "@" in self.role + self.agent:
+            raise ValueError(f"a role or agent name has no '/' or '@': {self!r}")
 
     @classmethod
-    def latest(cls, role: str) -> PlayerId:
-        """The learning policy of `role`."""
-        return cls(role=role)
+    def latest(cls, role: str, agent: str = "") -> PlayerId:
+        """The learning policy of `role` (its main agent, or the agent called `agent`)."""
+        return cls(role=role, agent=agent)
+
+    @classmethod
+    def of_learner(cls, key: str) -> PlayerId:
+        """The learning policy whose key (`role` or `role/agent`) is `key`."""
+        role, _, agent = key.partition("/")
+        return cls.latest(role, agent)
 
     @classmethod
     def of_snapshot(cls, role: str, snapshot: int) -> PlayerId:
@@ -54,16 +71,23 @@ class PlayerId:
 
     @classmethod
     def parse(cls, text: str) -> PlayerId:
-        """Read the text form: `role@latest`, `role@<snapshot id>` or a bot name."""
+        """Read the text form: `role[/agent]@latest`, `role@<snapshot id>` or a bot name."""
         role, sep, version = text.partition("@")
         if not sep:
             return cls.of_bot(text)
         if version == _LATEST:
-            return cls.latest(role)
+            return cls.of_learner(role)
         try:
             return cls.of_snapshot(role, int(version))
         except ValueError:
             raise ValueError(f"player {text!r}: expected role@latest or role@<id>") from None
+
+    @property
+    def learner(self) -> str:
+        """The key of a learning policy: `role`, or `role/agent` for a role's other agents."""
+        if not self.is_latest:
+            raise ValueError(f"{self} is not a learning policy")
+        return f"{self.role}/{self.agent}" if self.agent else self.role
 
     @property
     def is_latest(self) -> bool:
@@ -83,7 +107,9 @@ class PlayerId:
     def __str__(self) -> str:
         if self.bot:
             return self.bot
-        return f"{self.role}@{_LATEST if self.snapshot is None else self.snapshot}"
+        if self.snapshot is not None:
+            return f"{self.role}@{self.snapshot}"
+        return f"{self.learner}@{_LATEST}"
 
 
 def mcts_simulations(bot: str) -> int | None:

@@ -99,15 +99,18 @@ class SelfPlayMatchmaker:
 
 @dataclass
 class VersusMatchmaker:
-    """Seat `player` on a rotating focal team and `opponent` everywhere else; learn nothing.
+    """Seat `player` on a rotating focal team and `opponent` everywhere else.
 
     A policy only sits on teams of its role; bots sit anywhere. `player` None
     seats each team's own latest policy (evaluating every role's learner at once).
+    Nothing is learned from, unless `learn` (a best response training against a
+    frozen opponent): then the focal team's steps are.
     """
 
     info: GameInfo
     player: PlayerId | None
     opponent: PlayerId
+    learn: bool = False
 
     def __post_init__(self) -> None:
         self._seats = [t for t in self.info.teams if self._fits(self.player, t)]
@@ -128,7 +131,7 @@ class VersusMatchmaker:
         focal = self._seats[episode % len(self._seats)]
         me = self.player or PlayerId.latest(self.info.roles[focal])
         players = {t: me if t == focal else self.opponent for t in self.info.teams}
-        return Matchup(players, frozenset(), focal)
+        return Matchup(players, frozenset({focal} if self.learn else ()), focal)
 
 
 def record_outcome(

@@ -339,13 +339,14 @@ def _print_board(board: Any, title: str) -> None:
     from rich.table import Table
 
     table = Table(title=title)
-    for col in ("#", "player", "rating", "95% CI", "games", "env steps"):
-        table.add_column(col, justify="right" if col != "player" else "left")
+    for col in ("#", "player", "kind", "rating", "95% CI", "games", "env steps"):
+        table.add_column(col, justify="left" if col in ("player", "kind") else "right")
     for i, row in enumerate(board.rows, 1):
         lo, hi = row["rating_95ci"]
         table.add_row(
             str(i),
             row["player"],
+            row["kind"] or "",
             f"{row['rating']:.0f}",
             f"{lo:.0f} .. {hi:.0f}",
             str(row["games"]),
@@ -383,20 +384,21 @@ def cmd_tournament(args: argparse.Namespace) -> int:
 
 
 def _tournament_clip(arena: Any, seed: int) -> str | None:
-    """Attach a clip of the newest snapshot against the one before it (same role) to the
-    run's TensorBoard; return what was attached (None: fewer than two snapshots)."""
+    """Attach a clip of the newest main snapshot against the one before it (same agent) to
+    the run's TensorBoard; return what was attached (None: no such pair)."""
     from torch.utils.tensorboard import SummaryWriter
 
     from league.play import add_clip_to_tensorboard, record_clip
     from league.store import TENSORBOARD_DIR
 
-    newest = arena.registry.latest_snapshot()
+    # The main agent's progress, not an exploiter's: exploiters are reset and retargeted.
+    newest = arena.registry.latest_snapshot(kind="main")
     if newest is None:
         return None
-    same_role = [s for s in arena.registry.snapshots(newest["role"]) if s["id"] != newest["id"]]
-    if not same_role:
+    before = [s for s in arena.registry.snapshots(agent=newest["agent"]) if s["id"] < newest["id"]]
+    if not before:
         return None
-    a, b = arena.resolve(str(newest["id"])), arena.resolve(str(same_role[-1]["id"]))
+    a, b = arena.resolve(str(newest["id"])), arena.resolve(str(before[-1]["id"]))
     clip = record_clip(arena.spec, arena.info, arena.factory, arena.weights, a, b, seed=seed)
     writer = SummaryWriter(str(arena.registry.run_dir / TENSORBOARD_DIR))
     try:
@@ -404,6 +406,41 @@ def _tournament_clip(arena: Any, seed: int) -> str | None:
     finally:
         writer.close()
     return f"{a} vs {b}: {clip.summary} (TensorBoard tag tournament/replay)"
+
+
+def cmd_exploit(args: argparse.Namespace) -> int:
+    """Train a best response against a frozen snapshot; report its final score."""
+    from league.training.exploit import exploit
+
+    def progress(point: dict[str, Any]) -> None:
+        if not args.json:
+            print(
+                f"iteration {point['iteration']}: {point['env_steps']:,} env steps, score "
+                f"{point['score']:.3f} over {point['games']} games (snapshot {point['snapshot']})",
+                flush=True,
+            )
+
+    out = exploit(
+        args.run,
+        args.target,
+        iterations=args.iterations,
+        games=args.games,
+        workers=args.workers,
+        seed=args.seed,
+        random_opening=args.random_opening,
+        on_iteration=progress,
+    )
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    low, high = out["score_95ci"]
+    print(
+        f"best response {out['best_response']} against {out['target']} after "
+        f"{out['iterations']} iterations ({out['env_steps']:,} env steps): score "
+        f"{out['score']:.3f} (95% CI {low:.3f}-{high:.3f}) in {out['games']} games; the higher, "
+        "the more exploitable the target"
+    )
+    return 0
 
 
 def cmd_table(args: argparse.Namespace) -> int:
@@ -527,6 +564,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tour.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     tour.set_defaults(func=cmd_tournament)
+
+    expl = sub.add_parser(
+        "exploit", help="train a best response against a frozen snapshot (exploitability)"
+    )
+    expl.add_argument("--run", required=True, help="run directory")
+    expl.add_argument("--target", default="latest", help="snapshot id or latest (default)")
+    expl.add_argument(
+        "--iterations", type=int, required=True, help="iterations of the run's size to train"
+    )
+    expl.add_argument(
+        "--games", type=int, default=200, help="final games against the target (default 200)"
+    )
+    expl.add_argument(
+        "--random-opening",
+        type=int,
+        default=0,
+        metavar="K",
+        help="K random moves open each scoring game (not the training games)",
+    )
+    expl.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    expl.add_argument("--workers", type=int, default=0, help="Ray workers (default 0)")
+    expl.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    expl.set_defaults(func=cmd_exploit)
 
     table = sub.add_parser("table", help="print the leaderboard from stored results")
     table.add_argument("--run", required=True, help="run directory")

@@ -21,7 +21,8 @@ from matchmaking import RANDOM, SCRIPTED, PlayerId, VersusMatchmaker, mcts_simul
 from matchmaking.ratings import wilson_interval
 
 LATEST = "latest"
-"""The command-line name of a run's newest snapshot."""
+"""The command-line name of a run's newest main-agent snapshot (an exploiter's or a best
+response's is never "latest"; a run with no main snapshot falls back to its newest)."""
 
 
 class EvalError(ValueError):
@@ -109,7 +110,7 @@ class Arena:
 
     def resolve(self, name: str) -> PlayerId:
         """Turn a player name (snapshot id, latest, random, scripted, mcts:N, file.py:fn) into
-        a player."""
+        a player; `latest` is the newest snapshot of a main agent."""
         if name in (RANDOM, SCRIPTED):
             if name == SCRIPTED and self.spec.bot is None:
                 raise EvalError(f"game {self.spec.name!r} has no scripted bot")
@@ -129,21 +130,29 @@ class Arena:
         if self.registry is None:
             raise EvalError(f"player {name!r} is a snapshot: say which run with --run RUN_DIR")
         if name == LATEST:
-            row = self.registry.latest_snapshot()
-            if row is None:
-                raise EvalError(f"run {self.registry.run_dir} has no snapshot yet")
+            row = self._latest_snapshot()
         else:
             try:
                 row = self.registry.snapshot(int(name))
             except (ValueError, KeyError):
                 raise EvalError(
-                    f"unknown player {name!r}: use a snapshot id of the run, latest, random, "
-                    "scripted, mcts:N or path/to/bot.py:function"
+                    f"unknown player {name!r}: use a snapshot id of the run, latest (its "
+                    "newest main snapshot), random, scripted, mcts:N or path/to/bot.py:function"
                 ) from None
         player = PlayerId.of_snapshot(row["role"], row["id"])
         if player not in self.weights:
             self.weights[player] = self.registry.load_snapshot(row["id"])
         return player
+
+    def _latest_snapshot(self) -> dict[str, Any]:
+        """Return the newest snapshot of a main agent: what the run is training, not an
+        exploiter of it.  Only a run without one (e.g. best responses only) falls back to
+        its newest snapshot of any kind."""
+        assert self.registry is not None
+        row = self.registry.latest_snapshot(kind="main") or self.registry.latest_snapshot()
+        if row is None:
+            raise EvalError(f"run {self.registry.run_dir} has no snapshot yet")
+        return row
 
     def _check_searchable(self) -> None:
         """Refuse `mcts:N` for a game it cannot search (simultaneous, not copyable)."""

@@ -12,13 +12,15 @@ from typing import Any
 import numpy as np
 
 from envs import GameInfo
-from league.evaluation.arena import Arena, EvalError
-from league.store import Registry
-from matchmaking import RANDOM, SCRIPTED, PlayerId, VersusMatchmaker
+from league.evaluation.arena import LATEST, Arena, EvalError
+from league.store import SNAPSHOT_KINDS, Registry
+from matchmaking import HUMAN, RANDOM, SCRIPTED, PlayerId, VersusMatchmaker
 from matchmaking.ratings import bradley_terry, payoff_matrix, rating_intervals
 
 RATING_ANCHOR = RANDOM
 """The random bot is pinned at rating 0 so numbers compare across runs."""
+BOT = "bot"
+"""A leaderboard row's kind for any bot (random, scripted, mcts:N, a user's function)."""
 
 
 def leaderboard_ratings(registry: Registry) -> dict[str, float]:
@@ -77,9 +79,8 @@ def leaderboard(
     anchor = RATING_ANCHOR if RATING_ANCHOR in players else None
     ratings = bradley_terry(results, anchor=anchor)
     intervals = rating_intervals(results, anchor=anchor, samples=samples)
-    steps = {}
-    for snap in registry.snapshots():
-        steps[str(PlayerId.of_snapshot(snap["role"], snap["id"]))] = snap["env_steps"]
+    snaps = {str(PlayerId.of_snapshot(s["role"], s["id"])): s for s in registry.snapshots()}
+    steps = {p: snap["env_steps"] for p, snap in snaps.items()}
     games = {p: sum(p in (a, b) for a, b, _ in results) for p in players}
     if show is not None:
         players = [p for p in players if p in {str(s) for s in show}]
@@ -91,6 +92,7 @@ def leaderboard(
                 "rating_95ci": list(intervals[p]),
                 "games": games[p],
                 "env_steps": steps.get(p),
+                **_lineage(p, snaps.get(p)),
             }
             for p in players
         ),
@@ -101,6 +103,21 @@ def leaderboard(
         players, key=lambda p: (steps.get(p) is None, PlayerId.parse(p).snapshot or 0, p)
     )
     return Leaderboard(rows, order, payoff_matrix(results, order))
+
+
+def _lineage(player: str, snap: dict[str, Any] | None) -> dict[str, Any]:
+    """Return a row's `kind` (the snapshot's, else `bot`, `human` or `latest`), `agent`
+    and `parent` (the snapshot's agent key and parent id, else None)."""
+    if snap is not None:
+        return {"kind": snap["kind"], "agent": snap["agent"], "parent": snap["parent"]}
+    parsed = PlayerId.parse(player)
+    if parsed.is_latest:
+        kind = LATEST
+    elif parsed.is_bot:
+        kind = HUMAN if parsed.bot == HUMAN else BOT
+    else:
+        kind = None  # a snapshot the registry no longer holds (rolled back)
+    return {"kind": kind, "agent": None, "parent": None}
 
 
 def tournament(
@@ -181,12 +198,25 @@ def plot_leaderboard(board: Leaderboard, out_dir: Path) -> list[Path]:
     fig, ax = plt.subplots(figsize=(6, 4))
     snaps = [r for r in board.rows if r["env_steps"] is not None]
     snaps.sort(key=lambda r: r["env_steps"])
-    if snaps:
-        x = [r["env_steps"] for r in snaps]
-        y = [r["rating"] for r in snaps]
-        lo = [r["rating"] - r["rating_95ci"][0] for r in snaps]
-        hi = [r["rating_95ci"][1] - r["rating"] for r in snaps]
-        ax.errorbar(x, y, yerr=[lo, hi], marker="o", capsize=3, label="snapshots")
+    for kind, marker in zip(SNAPSHOT_KINDS, "osD^", strict=True):
+        # One series per kind: the main agents' line is the run's progress; exploiters
+        # and best responses sit beside it, not on it.
+        of_kind = [r for r in snaps if r["kind"] == kind]
+        if not of_kind:
+            continue
+        x = [r["env_steps"] for r in of_kind]
+        y = [r["rating"] for r in of_kind]
+        lo = [r["rating"] - r["rating_95ci"][0] for r in of_kind]
+        hi = [r["rating_95ci"][1] - r["rating"] for r in of_kind]
+        ax.errorbar(
+            x,
+            y,
+            yerr=[lo, hi],
+            marker=marker,
+            capsize=3,
+            linestyle="-" if kind == "main" else "none",
+            label=kind,
+        )
     styles = itertools.cycle([":", "--", "-."])
     for r in board.rows:
         if r["env_steps"] is None:

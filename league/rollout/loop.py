@@ -122,7 +122,7 @@ class RolloutResult:
     """What one rollout produced."""
 
     batches: dict[str, Batch]
-    """Role -> its learning agents' steps."""
+    """Learner (`PlayerId.learner`: `role` or `role/agent`) -> its learning agents' steps."""
     episodes: list[Episode]
     env_steps: int
     agent_steps: int
@@ -132,11 +132,11 @@ class RolloutResult:
     @staticmethod
     def merge(results: list[RolloutResult]) -> RolloutResult:
         """Join several workers' results into one."""
-        roles = sorted({role for r in results for role in r.batches})
+        keys = sorted({key for r in results for key in r.batches})
         return RolloutResult(
             batches={
-                role: Batch.concat([r.batches[role] for r in results if role in r.batches])
-                for role in roles
+                key: Batch.concat([r.batches[key] for r in results if key in r.batches])
+                for key in keys
             },
             episodes=[e for r in results for e in r.episodes],
             env_steps=sum(r.env_steps for r in results),
@@ -250,9 +250,11 @@ class _Loop:
         shaping = request.shaping
         self.weights = shaping.weight_vector()
         self.mix = mixing_matrix(team_index, tau=shaping.tau, zero_sum=shaping.zero_sum)
-        self.streams: dict[str, list[_Stream]] = {role: [] for role in set(info.roles.values())}
-        # Streams cut off by a time limit, with their final observation and member, per role.
-        self.cut: dict[str, list[tuple[_Stream, np.ndarray, int]]] = {r: [] for r in self.streams}
+        # Finished streams per learner (`PlayerId.learner`: a role's main agent or another
+        # of its agents), and those cut off by a time limit with their final observation
+        # and member.
+        self.streams: dict[str, list[_Stream]] = {}
+        self.cut: dict[str, list[tuple[_Stream, np.ndarray, int]]] = {}
         self.finished: list[Episode] = []
         self.running: dict[int, _Running] = {}
         self.started = self.collected = self.env_steps = self.agent_steps = self.env_errors = 0
@@ -399,9 +401,10 @@ class _Loop:
             stream = run.streams.get(agent)
             if stream is not None and not stream.done:
                 stream.done = stream.truncated = True
-                # V(final obs) is computed in one batch per role after the loop.
-                role = self.info.roles[self.info.team_of[agent]]
-                self.cut[role].append((stream, final_obs, self.info.member_of[agent]))
+                # V(final obs) is computed in one batch per learner after the loop.
+                self.cut.setdefault(self._learner(run, agent), []).append(
+                    (stream, final_obs, self.info.member_of[agent])
+                )
         if res.over:
             self._end_episode(i, run)
 
@@ -410,16 +413,20 @@ class _Loop:
         self.finished.append(_finish(run, self.info, self.agents, self.envs[i].spec.outcome))
         for agent, stream in run.streams.items():
             stream.done = True
-            self.streams[self.info.roles[self.info.team_of[agent]]].append(stream)
+            self.streams.setdefault(self._learner(run, agent), []).append(stream)
         del self.running[i]
         if self.wanted():
             self.start(i)
 
+    def _learner(self, run: _Running, agent: str) -> str:
+        """The learner whose stream an agent's steps are (the latest policy on its team)."""
+        return run.matchup.players[self.info.team_of[agent]].learner
+
     def bootstrap_truncated(self) -> None:
-        """Give each stream cut by a time limit V(final observation), one batch per role."""
-        for role, items in self.cut.items():
+        """Give each stream cut by a time limit V(final observation), one batch per learner."""
+        for learner, items in self.cut.items():
             if items:
-                values = self.pool.latest[role].policy.value_of(
+                values = self.pool.latest[learner].policy.value_of(
                     np.stack([it[1] for it in items]),
                     np.array([it[2] for it in items], dtype=np.int64),
                 )
@@ -427,8 +434,8 @@ class _Loop:
                     stream.bootstrap = value
 
     def result(self) -> RolloutResult:
-        """The batches per role and the finished episodes."""
-        batches = {role: _to_batch(streams) for role, streams in self.streams.items() if streams}
+        """The batches per learner and the finished episodes."""
+        batches = {key: _to_batch(streams) for key, streams in self.streams.items() if streams}
         return RolloutResult(
             batches, self.finished, self.env_steps, self.agent_steps, self.env_errors
         )

@@ -225,19 +225,20 @@ class PlayerPool:
         self.factory, self.info, self.rng = factory, info, rng
         self.bot, self.greedy = bot, greedy
         self.latest: dict[str, PolicyPlayer] = {}
-        """Role -> its learning policy."""
+        """Learner (`PlayerId.learner`) -> its learning policy."""
         self.weights: Mapping[PlayerId, Mapping[str, torch.Tensor]] = {}
         self.cache_size = cache_size
         self._cache: OrderedDict[PlayerId, PolicyPlayer] = OrderedDict()
         self._bots: dict[tuple[str, str], RandomPlayer | FunctionPlayer | SearchPlayer] = {}
 
-    def set_latest(self, role: str, state: Mapping[str, torch.Tensor], version: int) -> None:
-        """Load the learner's current weights for `role`."""
-        if role not in self.latest:
-            self.latest[role] = PolicyPlayer(
+    def set_latest(self, learner: str, state: Mapping[str, torch.Tensor], version: int) -> None:
+        """Load a learner's current weights (`learner`: its key, `role` or `role/agent`)."""
+        if learner not in self.latest:
+            role = PlayerId.of_learner(learner).role
+            self.latest[learner] = PolicyPlayer(
                 self.factory(role), version=version, greedy=self.greedy
             )
-        player = self.latest[role]
+        player = self.latest[learner]
         player.policy.load_state_dict(state)
         player.version = version
 
@@ -250,7 +251,7 @@ class PlayerPool:
     def get(self, player: PlayerId, role: str) -> Actor:
         """Return the actor for `player`, seated on a team of `role`."""
         if player.is_latest:
-            return self.latest[player.role]
+            return self.latest[player.learner]
         if player.is_bot:
             if (player.bot, role) not in self._bots:
                 self._bots[player.bot, role] = self._make_bot(

@@ -37,9 +37,9 @@ class SerialRunner:
         self.pool = PlayerPool(factory, info=info, rng=self._rng, bot=spec.bot, greedy=greedy)
 
     def set_latest(self, weights: Mapping[str, Weights], version: int) -> None:
-        """Load the learners' current weights, role by role."""
-        for role, state in weights.items():
-            self.pool.set_latest(role, state, version)
+        """Load the learners' current weights (by learner key: `role` or `role/agent`)."""
+        for learner, state in weights.items():
+            self.pool.set_latest(learner, state, version)
 
     def add_snapshots(self, snapshots: Mapping[PlayerId, Weights]) -> None:
         """Make snapshot weights available to the players."""

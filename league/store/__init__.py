@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from league.store.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from league.store.registry import Registry, RegistryError
+from league.store.registry import SNAPSHOT_KINDS, Registry, RegistryError
 from league.store.run_dir import (
     CHECKPOINT_FILE,
     CONFIG_FILE,
@@ -21,6 +21,7 @@ __all__ = [
     "CONFIG_FILE",
     "LOCK_FILE",
     "LOG_FILE",
+    "SNAPSHOT_KINDS",
     "TENSORBOARD_DIR",
     "CheckpointError",
     "Registry",

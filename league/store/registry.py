@@ -28,7 +28,14 @@ from safetensors.torch import save as safetensors_save
 
 from league.store.checkpoint import atomic_write_bytes, prepare_tensors_for_save
 
-__all__ = ["BUSY_TIMEOUT_S", "DB_NAME", "MATCH_KINDS", "Registry", "RegistryError"]
+__all__ = [
+    "BUSY_TIMEOUT_S",
+    "DB_NAME",
+    "MATCH_KINDS",
+    "SNAPSHOT_KINDS",
+    "Registry",
+    "RegistryError",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +43,29 @@ DB_NAME = "league.db"
 WEIGHTS_DIR = "weights"
 BUSY_TIMEOUT_S = 30.0
 MATCH_KINDS = ("train", "eval")
+SNAPSHOT_KINDS = ("main", "main_exploiter", "league_exploiter", "best_response")
+"""What kind of learning agent froze a snapshot (the ``kind`` column)."""
 _MATCH_KEYS = frozenset({"iteration", "kind", "participants", "sides", "result", "length"})
+
+_SNAPSHOTS_TABLE = """
+    CREATE TABLE {if_not_exists}{name} (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        role TEXT NOT NULL,
+        agent TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        iteration INTEGER NOT NULL,
+        env_steps INTEGER NOT NULL,
+        created REAL NOT NULL,
+        file TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        parent INTEGER,
+        config TEXT NOT NULL,
+        UNIQUE (agent, iteration)
+    )
+"""
+"""The snapshots table: one row per frozen policy, keyed by its agent and iteration."""
+_OLD_SNAPSHOT_COLUMNS = "id, role, iteration, env_steps, created, file, sha256, parent, config"
+"""The columns of the first schema (no agent/kind, unique per role and iteration)."""
 
 _SCHEMA = (
     """
@@ -45,20 +74,7 @@ _SCHEMA = (
         value TEXT
     )
     """,
-    """
-    CREATE TABLE IF NOT EXISTS snapshots (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        role TEXT NOT NULL,
-        iteration INTEGER NOT NULL,
-        env_steps INTEGER NOT NULL,
-        created REAL NOT NULL,
-        file TEXT NOT NULL,
-        sha256 TEXT NOT NULL,
-        parent INTEGER,
-        config TEXT NOT NULL,
-        UNIQUE (role, iteration)
-    )
-    """,
+    _SNAPSHOTS_TABLE.format(if_not_exists="IF NOT EXISTS ", name="snapshots"),
     """
     CREATE TABLE IF NOT EXISTS matches (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -95,6 +111,30 @@ def _dumps(value: Any, *, sort_keys: bool = False) -> str:
     return json.dumps(value, default=_json_default, sort_keys=sort_keys)
 
 
+def _check_agent(role: str, agent: str, kind: str) -> None:
+    """Refuse a kind outside :data:`SNAPSHOT_KINDS` or an agent key that is not ``role``
+    or ``<role>/<name>`` (the learner key of a ``PlayerId``: no '/' or '@' in a name)."""
+    if kind not in SNAPSHOT_KINDS:
+        raise ValueError(f"snapshot kind {kind!r} is not one of {SNAPSHOT_KINDS}")
+    owner, _, name = agent.partition("/")
+    if owner != role or (agent != role and (not name or "/" in name or "@" in name)):
+        raise ValueError(f"agent {agent!r} is not {role!r} or {role!r}/<name>")
+
+
+def _snapshot_filter(
+    role: str | None, agent: str | None, kind: str | None
+) -> tuple[str, list[str]]:
+    """Return the WHERE clause (or "") and parameters selecting snapshots by these columns."""
+    if kind is not None and kind not in SNAPSHOT_KINDS:
+        raise ValueError(f"snapshot kind {kind!r} is not one of {SNAPSHOT_KINDS}")
+    given = {"role": role, "agent": agent, "kind": kind}
+    columns = [col for col, value in given.items() if value is not None]
+    if not columns:
+        return "", []
+    where = " WHERE " + " AND ".join(f"{col} = ?" for col in columns)
+    return where, [given[col] for col in columns]
+
+
 class Registry:
     """Record policy snapshots and match results of one run directory.
 
@@ -123,9 +163,10 @@ class Registry:
                     self.db_path,
                     self.db.journal_mode,
                 )
-            with self._write():
+            with self._write():  # a crash leaves the old schema or the new, never half
                 for statement in _SCHEMA:
                     self.db.execute(statement)
+                self._migrate_snapshots()
         except sqlite3.Error as err:
             conn.close()
             raise RegistryError(f"{self.db_path}: cannot open the run's database ({err})") from None
@@ -155,6 +196,37 @@ class Registry:
 
     def _query(self, sql: str, params: tuple | list = ()) -> list[dict[str, Any]]:
         return list(self.db.query(sql, params))
+
+    def _migrate_snapshots(self) -> None:
+        """Upgrade a first-schema ``snapshots`` table (no agent/kind) in place; else nothing.
+
+        Runs inside the caller's write transaction.  SQLite cannot change a UNIQUE
+        constraint in place, so the table is rebuilt: every row keeps its id and becomes
+        its role's main agent (agent = role, kind = main), and the AUTOINCREMENT counter
+        is carried over so that the id of a rolled-back snapshot is never handed out again
+        (match rows and checkpoints name snapshots by id).
+        """
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(snapshots)")}
+        if "agent" in columns:
+            return
+        sequence = self.db.execute(
+            "SELECT seq FROM sqlite_sequence WHERE name = 'snapshots'"
+        ).fetchone()
+        self.db.execute(_SNAPSHOTS_TABLE.format(if_not_exists="", name="snapshots_new"))
+        self.db.execute(
+            f"INSERT INTO snapshots_new ({_OLD_SNAPSHOT_COLUMNS}, agent, kind) "
+            f"SELECT {_OLD_SNAPSHOT_COLUMNS}, role, 'main' FROM snapshots"
+        )
+        self.db.execute("DROP TABLE snapshots")
+        self.db.execute("ALTER TABLE snapshots_new RENAME TO snapshots")
+        if sequence is not None:
+            self.db.execute("DELETE FROM sqlite_sequence WHERE name = 'snapshots'")
+            self.db.execute(
+                "INSERT INTO sqlite_sequence (name, seq) "
+                "SELECT 'snapshots', max(?, coalesce(max(id), 0)) FROM snapshots",
+                (sequence[0],),
+            )
+        logger.info("upgraded the snapshots table of %s (agent and kind columns)", self.db_path)
 
     def close(self) -> None:
         """Close the database connection."""
@@ -204,67 +276,94 @@ class Registry:
         tensors: dict[str, torch.Tensor],
         parent: int | None,
         config: dict,
+        agent: str | None = None,
+        kind: str = "main",
     ) -> int:
         """Store a snapshot's weights and row; return its id.
 
-        Idempotent: re-adding the same (role, iteration) with identical
-        weights returns the existing id (and restores its weights file if it
-        went missing or was corrupted).  Raises ``ValueError`` if that
-        (role, iteration) already holds different weights or if ``parent``
-        does not exist.
+        ``agent`` names the learning agent that froze it: ``role`` itself (the default)
+        for the role's main agent, ``<role>/<name>`` for the others; ``kind`` is one of
+        :data:`SNAPSHOT_KINDS`.  ``parent`` is the lineage: the snapshot this one
+        continues from (another agent's, for an agent reset to its weights).
+
+        Idempotent: re-adding the same (agent, iteration) with identical weights
+        returns the existing id (and restores its weights file if it went missing or
+        was corrupted).  Raises ``ValueError`` if that (agent, iteration) already holds
+        different weights or another kind, if ``kind`` or ``agent`` is invalid, or if
+        ``parent`` does not exist.
         """
+        agent = role if agent is None else agent
+        _check_agent(role, agent, kind)
         iteration, env_steps = int(iteration), int(env_steps)
         parent = None if parent is None else int(parent)
         data = safetensors_save(prepare_tensors_for_save(tensors))
         digest = _sha256(data)
         rel = f"{WEIGHTS_DIR}/{digest}.safetensors"
 
-        existing = self._find_snapshot(role, iteration)
+        existing = self._find_snapshot(agent, iteration)
         if existing is not None:
-            snapshot_id = self._check_same(existing, role, iteration, digest)
+            snapshot_id = self._check_same(existing, agent, iteration, kind, digest)
             self._write_weights(self.run_dir / rel, data, digest)  # repair if missing/corrupt
             return snapshot_id
 
         self._write_weights(self.run_dir / rel, data, digest)
         config_json = _dumps(config, sort_keys=True)
         with self._write():
-            existing = self._find_snapshot(role, iteration)  # lost a race?
+            existing = self._find_snapshot(agent, iteration)  # lost a race?
             if existing is not None:
-                return self._check_same(existing, role, iteration, digest)
+                return self._check_same(existing, agent, iteration, kind, digest)
             if parent is not None and not self._query(
                 "SELECT 1 FROM snapshots WHERE id = ?", (parent,)
             ):
                 raise ValueError(f"parent snapshot {parent} does not exist")
             cursor = self.db.execute(
-                "INSERT INTO snapshots "
-                "(role, iteration, env_steps, created, file, sha256, parent, config) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (role, iteration, env_steps, time.time(), rel, digest, parent, config_json),
+                "INSERT INTO snapshots (role, agent, kind, iteration, env_steps, created, "
+                "file, sha256, parent, config) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    role,
+                    agent,
+                    kind,
+                    iteration,
+                    env_steps,
+                    time.time(),
+                    rel,
+                    digest,
+                    parent,
+                    config_json,
+                ),
             )
             snapshot_id = int(cursor.lastrowid)
         logger.info(
-            "added snapshot %d (role=%s, iteration=%d, sha256=%s)",
+            "added snapshot %d (agent=%s, kind=%s, iteration=%d, sha256=%s)",
             snapshot_id,
-            role,
+            agent,
+            kind,
             iteration,
             digest[:12],
         )
         return snapshot_id
 
-    def _find_snapshot(self, role: str, iteration: int) -> dict[str, Any] | None:
+    def _find_snapshot(self, agent: str, iteration: int) -> dict[str, Any] | None:
         rows = self._query(
-            "SELECT id, sha256 FROM snapshots WHERE role = ? AND iteration = ?",
-            (role, iteration),
+            "SELECT id, kind, sha256 FROM snapshots WHERE agent = ? AND iteration = ?",
+            (agent, iteration),
         )
         return rows[0] if rows else None
 
     @staticmethod
-    def _check_same(existing: dict[str, Any], role: str, iteration: int, digest: str) -> int:
+    def _check_same(
+        existing: dict[str, Any], agent: str, iteration: int, kind: str, digest: str
+    ) -> int:
         if existing["sha256"] != digest:
             raise ValueError(
-                f"snapshot for role={role!r} iteration={iteration} already exists "
+                f"snapshot for agent={agent!r} iteration={iteration} already exists "
                 f"(id {existing['id']}) with different weights: "
                 f"sha256 {existing['sha256']} != {digest}"
+            )
+        if existing["kind"] != kind:
+            raise ValueError(
+                f"snapshot for agent={agent!r} iteration={iteration} already exists "
+                f"(id {existing['id']}) as kind {existing['kind']!r}, not {kind!r}"
             )
         return int(existing["id"])
 
@@ -318,22 +417,22 @@ class Registry:
             raise KeyError(f"no snapshot with id {snapshot_id} in {self.db_path}")
         return self._decode_snapshot(rows[0])
 
-    def snapshots(self, role: str | None = None) -> list[dict[str, Any]]:
-        """Return snapshot rows ordered by id, optionally only those of ``role``."""
-        if role is None:
-            rows = self._query("SELECT * FROM snapshots ORDER BY id")
-        else:
-            rows = self._query("SELECT * FROM snapshots WHERE role = ? ORDER BY id", (role,))
+    def snapshots(
+        self, role: str | None = None, *, agent: str | None = None, kind: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Return snapshot rows ordered by id, optionally only those of ``role``,
+        ``agent`` and/or ``kind``."""
+        where, params = _snapshot_filter(role, agent, kind)
+        rows = self._query(f"SELECT * FROM snapshots{where} ORDER BY id", params)
         return [self._decode_snapshot(r) for r in rows]
 
-    def latest_snapshot(self, role: str | None = None) -> dict[str, Any] | None:
-        """Return the most recently added snapshot row (highest id), or ``None``."""
-        if role is None:
-            rows = self._query("SELECT * FROM snapshots ORDER BY id DESC LIMIT 1")
-        else:
-            rows = self._query(
-                "SELECT * FROM snapshots WHERE role = ? ORDER BY id DESC LIMIT 1", (role,)
-            )
+    def latest_snapshot(
+        self, role: str | None = None, *, agent: str | None = None, kind: str | None = None
+    ) -> dict[str, Any] | None:
+        """Return the most recently added snapshot row (highest id), or ``None``;
+        optionally only among those of ``role``, ``agent`` and/or ``kind``."""
+        where, params = _snapshot_filter(role, agent, kind)
+        rows = self._query(f"SELECT * FROM snapshots{where} ORDER BY id DESC LIMIT 1", params)
         return self._decode_snapshot(rows[0]) if rows else None
 
     # ------------------------------------------------------------------ matches
@@ -391,7 +490,8 @@ class Registry:
     # ------------------------------------------------------------------ maintenance
 
     def rollback_after(self, iteration: int) -> int:
-        """Delete snapshots and matches with iteration > ``iteration``; return rows deleted.
+        """Delete matches and the league's snapshots (of every agent, best responses
+        excepted) with iteration > ``iteration``; return rows deleted.
 
         Used when resuming from a checkpoint taken at ``iteration``.  Weights
         files are kept (they are content-addressed and may be shared).
@@ -400,8 +500,10 @@ class Registry:
             deleted = self.db.execute(
                 "DELETE FROM matches WHERE iteration > ?", (iteration,)
             ).rowcount
+            # A best response (`league exploit`) counts its own iterations: never the run's.
             deleted += self.db.execute(
-                "DELETE FROM snapshots WHERE iteration > ?", (iteration,)
+                "DELETE FROM snapshots WHERE iteration > ? AND kind != 'best_response'",
+                (iteration,),
             ).rowcount
         if deleted:
             logger.info("rolled back %d registry rows after iteration %d", deleted, iteration)

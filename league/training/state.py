@@ -24,7 +24,7 @@ class Counters:
     episodes: int = 0
     seconds: float = 0.0
     last_snapshot: dict[str, int] = field(default_factory=dict)
-    """Role -> id of its newest snapshot."""
+    """League agent (its learner key: the role for a main agent) -> its newest snapshot."""
     env_errors: int = 0
     worker_restarts: int = 0
 

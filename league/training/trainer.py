@@ -40,8 +40,13 @@ from league.store import (
 )
 from league.training.state import Counters, cpu_weights, make_sampler, rng_state, set_rng_state
 from matchmaking import (
+    MAIN,
     RANDOM,
     SCRIPTED,
+    FreezeRule,
+    League,
+    LeagueAgent,
+    LeagueMatchmaker,
     PlayerId,
     SelfPlayMatchmaker,
     VersusMatchmaker,
@@ -58,8 +63,40 @@ def schedule(cfg: ScheduleConfig | float) -> Schedule:
     return Schedule(cfg.start, cfg.end, cfg.steps, cfg.interpolation)
 
 
+class Schedules:
+    """A run's annealed settings (discount, learning rate, entropy weight, team spirit),
+    read at an iteration."""
+
+    def __init__(self, config: Config) -> None:
+        self.reward = config.reward
+        lr, ent_coef = config.learner.schedules()
+        self.lr, self.ent_coef = schedule(lr), schedule(ent_coef)
+        self.gamma = schedule(config.gamma)
+        self.tau = schedule(config.reward.tau)
+
+    def step_params(self, iteration: int) -> StepParams:
+        """The discount, learning rate and entropy weight of `iteration`."""
+        return StepParams(
+            gamma=self.gamma.value(iteration),
+            lr=self.lr.value(iteration),
+            ent_coef=self.ent_coef.value(iteration),
+        )
+
+    def shaping(self, iteration: int) -> ShapingParams:
+        """The reward shaping of `iteration`."""
+        r = self.reward
+        return ShapingParams(
+            weights=dict(r.weights),
+            tau=self.tau.value(iteration),
+            zero_sum=r.zero_sum,
+            decay_base=r.time_decay.base,
+            decay_period=r.time_decay.period,
+        )
+
+
 class Trainer:
-    """One league run: a learner per role, opponent samplers, registry, logs."""
+    """One league run: a learner per league agent (each role's main agent and its
+    exploiters), opponent samplers, registry, logs."""
 
     def __init__(
         self, config: Config, run_dir: Path, *, resume: bool = False, address: str | None = None
@@ -98,12 +135,22 @@ class Trainer:
         self.rng = np.random.default_rng(config.seed)
         random.seed(config.seed)
         self.factory = PolicyFactory.from_config(self.info, config.model, config.learner.algo)
-        self.learners = {role: self._make_learner(i, role) for i, role in enumerate(self.roles)}
+        ag = config.league.agents
+        self.league = League.of_roles(
+            self.roles,
+            main_exploiters=ag.main_exploiters,
+            league_exploiters=ag.league_exploiters,
+            shares=dict(ag.shares),
+            mix=ag.main_mix,
+            rule=FreezeRule(**ag.freeze.model_dump(), league_reset=ag.league_exploiter_reset),
+            decay=config.league.payoff_decay,
+        )
+        # Main agents first (role i keeps seed + i), then the exploiters.
+        self.learners = {
+            a.key: self._make_learner(i, a.role) for i, a in enumerate(self.league.agents)
+        }
         torch.manual_seed(config.seed)
-        lr, ent_coef = config.learner.schedules()
-        self.lr, self.ent_coef = schedule(lr), schedule(ent_coef)
-        self.gamma = schedule(config.gamma)
-        self.tau = schedule(config.reward.tau)
+        self.schedules = Schedules(config)
         self.samplers = {role: make_sampler(config.league, role) for role in self.roles}
         self.counters = Counters()
         self.registry = Registry(self.run_dir)
@@ -143,8 +190,11 @@ class Trainer:
         )
 
     def _pool_players(self) -> set[PlayerId]:
-        """Every snapshot that some opponent pool may draw."""
-        return {PlayerId.of_snapshot(r, sid) for r, s in self.samplers.items() for sid in s.pool}
+        """Every snapshot that some opponent pool or exploiter may draw."""
+        pools = {PlayerId.of_snapshot(r, sid) for r, s in self.samplers.items() for sid in s.pool}
+        if self.league.exploiters:
+            pools |= {f.player for f in self.league.frozen}
+        return pools
 
     # ---------------------------------------------------------------- the loop
 
@@ -216,6 +266,7 @@ class Trainer:
         metrics = self.learn(result.batches, params)
         learn_s = time.monotonic() - t
         metrics |= self.book(result)
+        self.freeze_exploiters()
         metrics |= {
             "charts/gamma": params.gamma,
             "charts/lr": params.lr,
@@ -234,42 +285,35 @@ class Trainer:
             if tcfg.video_every and (c.iteration // tcfg.snapshot_every) % tcfg.video_every == 0:
                 self.clip(added, previous)
         for role in self.roles:
-            metrics[self._per_role("league/pool_size", role)] = len(self.samplers[role])
+            metrics[self._per_agent("league/pool_size", role)] = len(self.samplers[role])
         if tcfg.eval_every and c.iteration % tcfg.eval_every == 0:
             metrics |= self.evaluate_vs_random(tcfg.eval_episodes)
         return metrics
 
     def step_params(self) -> StepParams:
         """The discount, learning rate and entropy weight of this iteration."""
-        it = self.counters.iteration
-        return StepParams(
-            gamma=self.gamma.value(it), lr=self.lr.value(it), ent_coef=self.ent_coef.value(it)
-        )
+        return self.schedules.step_params(self.counters.iteration)
 
     def shaping(self) -> ShapingParams:
         """The reward shaping of this iteration."""
-        r = self.config.reward
-        return ShapingParams(
-            weights=dict(r.weights),
-            tau=self.tau.value(self.counters.iteration),
-            zero_sum=r.zero_sum,
-            decay_base=r.time_decay.base,
-            decay_period=r.time_decay.period,
-        )
+        return self.schedules.shaping(self.counters.iteration)
 
     def collect(self, shaping: ShapingParams) -> RolloutResult:
         """Send the latest weights to the runner and play this iteration's self-play games."""
         c, lg = self.counters, self.config.league
         self.runner.set_latest(
-            {role: cpu_weights(learner.policy) for role, learner in self.learners.items()},
+            {key: cpu_weights(learner.policy) for key, learner in self.learners.items()},
             c.iteration,
         )
-        matchmaker = SelfPlayMatchmaker(
-            self.info,
-            self.samplers,
-            random_opening=lg.random_opening,
-            bots=lg.bots,
-            opening_side=lg.opening_side,
+        matchmaker = LeagueMatchmaker(
+            self.league,
+            SelfPlayMatchmaker(
+                self.info,
+                self.samplers,
+                random_opening=lg.random_opening,
+                bots=lg.bots,
+                opening_side=lg.opening_side,
+            ),
         )
         return self.runner.run(
             RolloutRequest(
@@ -282,14 +326,15 @@ class Trainer:
         )
 
     def learn(self, batches: dict[str, Batch], params: StepParams) -> dict[str, float]:
-        """Update each role's learner on its batch; return its losses and the staleness."""
+        """Update each agent's learner on its batch; return its losses and the staleness."""
         metrics: dict[str, float] = {}
-        for role, batch in batches.items():
-            prefix = self._per_role("losses", role)
-            for key, value in self.learners[role].update(batch, params).items():
+        for agent, batch in batches.items():
+            prefix = self._per_agent("losses", agent)
+            for key, value in self.learners[agent].update(batch, params).items():
                 metrics[key.replace("losses", prefix, 1)] = value
             lag = self.counters.iteration - batch.version
-            metrics[self._per_role("league/staleness", role)] = float(np.mean(lag))
+            metrics[self._per_agent("league/staleness", agent)] = float(np.mean(lag))
+            self.league.learned(agent, len(batch))
         return metrics
 
     def book(self, result: RolloutResult) -> dict[str, float]:
@@ -302,8 +347,12 @@ class Trainer:
         c.env_errors += result.env_errors
         c.worker_restarts = self._restarts_at_start + self.runner.restarts
         for ep in result.episodes:
-            if ep.result:
-                record_outcome(self.samplers, ep.opponents(), ep.result[ep.focal])
+            if not ep.result:
+                continue
+            score = ep.result[ep.focal]
+            self.league.record(ep.players, ep.focal, score)
+            if ep.players[ep.focal].agent == "":  # a main agent's game: its opponents' quality
+                record_outcome(self.samplers, ep.opponents(), score)
         self.registry.add_matches(
             [ep.match_row(c.iteration, kind="train") for ep in result.episodes]
         )
@@ -311,12 +360,57 @@ class Trainer:
             "charts/env_errors": float(c.env_errors),
             "charts/worker_restarts": float(c.worker_restarts),
             "charts/env_steps": float(c.env_steps),
-            **_episode_metrics(result.episodes),
+            **_episode_metrics([e for e in result.episodes if e.players[e.focal].agent == ""]),
+            **self._exploiter_metrics(result.episodes),
         }
 
-    def _per_role(self, name: str, role: str) -> str:
-        """A metric's name: plain with one role, `name/role` with several."""
-        return name if len(self.roles) == 1 else f"{name}/{role}"
+    def _per_agent(self, name: str, agent: str) -> str:
+        """A metric's name: plain with one learner, `name/<agent key>` with several (each
+        league agent's TensorBoard namespace)."""
+        return name if len(self.learners) == 1 else f"{name}/{agent}"
+
+    def _exploiter_metrics(self, episodes: list[Episode]) -> dict[str, float]:
+        """Each exploiter's score in the episodes it was focal in, and its generation."""
+        out: dict[str, float] = {}
+        for agent in self.league.exploiters:
+            scores = [
+                e.result[e.focal]
+                for e in episodes
+                if e.result and e.players[e.focal] == agent.player
+            ]
+            if scores:
+                out[f"league/score/{agent.key}"] = float(np.mean(scores))
+            out[f"league/freezes/{agent.key}"] = float(self.league.freezes[agent.key])
+        if self.league.exploiters:
+            out["league/frozen_players"] = float(len(self.league.frozen))
+        return out
+
+    def _opponent_roles(self, role: str) -> list[str]:
+        """The roles a team of `role` plays against (itself in a symmetric game)."""
+        teams = self.info.teams
+        others = {self.info.roles[t] for t in teams if self.info.roles[t] != role}
+        return sorted(others) or [role]
+
+    def freeze_exploiters(self) -> None:
+        """Freeze every exploiter that is ready (registry snapshot of its kind, a frozen
+        player of the league and of the main agents' history), then reset it or not."""
+        added: dict[str, int] = {}
+        for agent in self.league.exploiters:
+            if not self.league.ready(agent, self._opponent_roles(agent.role)):
+                continue
+            added[agent.key] = sid = self._register(agent)
+            if self.league.after_freeze(agent, self.rng):
+                self._reset(agent)
+            logger.info("%s froze snapshot %d", agent.player, sid)
+        if added:
+            self.runner.keep_snapshots(self._pool_players())
+
+    def _reset(self, agent: LeagueAgent) -> None:
+        """Restart an agent from fresh weights (a new seed per generation) and optimizer."""
+        generation = self.league.resets[agent.key]
+        index = self.league.agents.index(agent) + generation * len(self.league.agents)
+        with torch.random.fork_rng(devices=[]):
+            self.learners[agent.key] = self._make_learner(index, agent.role)
 
     # ---------------------------------------------------------------- strength
 
@@ -351,7 +445,7 @@ class Trainer:
         self.registry.add_matches(rows)
         ratings = leaderboard_ratings(self.registry)
         return {
-            self._per_role("league/rating", role): ratings.get(
+            self._per_agent("league/rating", role): ratings.get(
                 str(PlayerId.of_snapshot(role, sid)), float("nan")
             )
             for role, sid in added.items()
@@ -383,35 +477,42 @@ class Trainer:
             clip = record_clip(
                 self.spec, self.info, self.factory, weights, a, b, seed=self.counters.iteration
             )
-            tag = self._per_role("league/replay", role)
+            tag = self._per_agent("league/replay", role)
             add_clip_to_tensorboard(self.writer, tag, clip, self.counters.iteration, fps=8)
 
     def snapshot(self) -> dict[str, int]:
-        """Register each role's current weights and add them to its opponent pool."""
-        c = self.counters
-        added = {}
-        for role, learner in self.learners.items():
-            weights = cpu_weights(learner.policy)
-            sid = self.registry.add_snapshot(
-                role=role,
-                iteration=c.iteration,
-                env_steps=c.env_steps,
-                tensors=weights,
-                parent=c.last_snapshot.get(role),
-                config=self.config.model_dump(mode="json"),
-            )
-            self.samplers[role].add(sid)
-            self.runner.add_snapshots({PlayerId.of_snapshot(role, sid): weights})
-            c.last_snapshot[role] = sid
-            added[role] = sid
+        """Register each role's main agent's current weights (role -> snapshot id)."""
+        added = {a.role: self._register(a) for a in self.league.agents if a.kind == MAIN}
         # Snapshots a bounded pool (`league.max_pool`) evicted leave the runner's
         # memory (and Ray's object store); the registry keeps them on disk.
         self.runner.keep_snapshots(self._pool_players())
         return added
 
+    def _register(self, agent: LeagueAgent) -> int:
+        """Store an agent's current weights as a snapshot of its kind (its parent: the
+        snapshot its weights continue from) and make it a frozen player of the league
+        and of its role's opponent pool."""
+        c = self.counters
+        weights = cpu_weights(self.learners[agent.key].policy)
+        sid = self.registry.add_snapshot(
+            role=agent.role,
+            agent=agent.key,
+            kind=agent.kind,
+            iteration=c.iteration,
+            env_steps=c.env_steps,
+            tensors=weights,
+            parent=self.league.lineage.get(agent.key, c.last_snapshot.get(agent.key)),
+            config=self.config.model_dump(mode="json"),
+        )
+        self.league.add_frozen(agent, sid)
+        self.samplers[agent.role].add(sid)
+        self.runner.add_snapshots({PlayerId.of_snapshot(agent.role, sid): weights})
+        c.last_snapshot[agent.key] = sid
+        return sid
+
     def snapshot_if_newer(self) -> None:
         """Register the final policy unless the newest snapshot already holds it."""
-        newest = self.registry.latest_snapshot()
+        newest = self.registry.latest_snapshot(kind=MAIN)
         if self.counters.iteration > 0 and (
             newest is None or newest["iteration"] < self.counters.iteration
         ):
@@ -421,8 +522,9 @@ class Trainer:
         """Write the full training state atomically."""
         state = {
             "counters": self.counters.to_state(),
-            "learners": {role: lr.state_dict() for role, lr in self.learners.items()},
+            "learners": {key: lr.state_dict() for key, lr in self.learners.items()},
             "samplers": {role: s.state_dict() for role, s in self.samplers.items()},
+            "league": self.league.state_dict(),
             "rng": rng_state(self.rng),
         }
         path = self.run_dir / CHECKPOINT_FILE
@@ -439,8 +541,10 @@ class Trainer:
             return
         state = load_checkpoint(path)
         self.counters = Counters.from_state(state["counters"])
-        for role, learner in self.learners.items():
-            learner.load_state_dict(state["learners"][role])
+        if "league" in state:  # checkpoints before league agents had none
+            self.league.load_state_dict(state["league"])
+        for key, learner in self.learners.items():
+            learner.load_state_dict(state["learners"][key])
         for role, sampler in self.samplers.items():
             sampler.load_state_dict(state["samplers"][role])
         set_rng_state(self.rng, state["rng"])
@@ -470,9 +574,18 @@ class Trainer:
             "agent_steps": c.agent_steps,
             "episodes": c.episodes,
             "seconds": round(c.seconds, 2),
-            "gamma": self.gamma.value(c.iteration),
+            "gamma": self.schedules.gamma.value(c.iteration),
             "snapshots": len(self.registry.snapshots()),
             "last_snapshot": dict(c.last_snapshot),
+            "agents": {
+                a.key: {
+                    "kind": a.kind,
+                    "freezes": self.league.freezes[a.key],
+                    "resets": self.league.resets[a.key],
+                    "steps_since_freeze": self.league.steps[a.key],
+                }
+                for a in self.league.agents
+            },
             "workers": len(getattr(self.runner, "workers", ())),
             "device": str(self.device),
             "precision": str(self.precision).removeprefix("torch."),

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import save as safetensors_save
 
-from league.store import Registry, RegistryError
+from league.store import SNAPSHOT_KINDS, Registry, RegistryError
 
 
 def _tensors(seed: int = 0) -> dict[str, torch.Tensor]:
@@ -36,6 +38,7 @@ def _add(reg: Registry, *, role: str = "main", iteration: int = 0, seed: int = 0
         tensors=kw.pop("tensors", _tensors(seed)),
         parent=kw.pop("parent", None),
         config=kw.pop("config", {"lr": 3e-4, "hidden": [64, 64]}),
+        **kw,
     )
 
 
@@ -59,6 +62,8 @@ def test_snapshot_round_trip(reg: Registry) -> None:
         assert torch.equal(loaded[name], tensor)
     row = reg.snapshot(sid)
     assert row["role"] == "main"
+    assert row["agent"] == "main"  # a role's main agent is the role itself
+    assert row["kind"] == "main"
     assert row["iteration"] == 3
     assert row["env_steps"] == 1234
     assert row["parent"] is None
@@ -240,3 +245,207 @@ def test_persistence_across_instances(tmp_path: Path) -> None:
         assert len(reg.matches("eval")) == 1
         assert reg.get_meta("name") == "exp"
         assert torch.equal(reg.load_snapshot(sid)["steps"], torch.tensor(7))
+
+
+# ---------------------------------------------------------------- agents and kinds
+
+
+def test_agent_and_kind_are_stored(reg: Registry) -> None:
+    main = _add(reg, iteration=0, seed=0)
+    exploiter = _add(
+        reg,
+        iteration=0,  # the same iteration as the main agent: another agent
+        seed=1,
+        agent="main/main_exploiter_0",
+        kind="main_exploiter",
+        parent=main,  # reset to the main agent's weights
+    )
+    row = reg.snapshot(exploiter)
+    assert (row["role"], row["agent"], row["kind"], row["parent"]) == (
+        "main",
+        "main/main_exploiter_0",
+        "main_exploiter",
+        main,
+    )
+    assert [s["agent"] for s in reg.snapshots()] == ["main", "main/main_exploiter_0"]
+    assert set(SNAPSHOT_KINDS) == {"main", "main_exploiter", "league_exploiter", "best_response"}
+
+
+def test_readd_is_idempotent_per_agent(reg: Registry) -> None:
+    agent = {"agent": "main/league_exploiter_0", "kind": "league_exploiter"}
+    first = _add(reg, iteration=1, seed=5, **agent)
+    assert _add(reg, iteration=1, seed=5, **agent) == first
+    assert _add(reg, iteration=1, seed=5) != first  # the main agent's own snapshot
+    with pytest.raises(ValueError, match=r"agent='main/league_exploiter_0' iteration=1"):
+        _add(reg, iteration=1, seed=6, **agent)
+    with pytest.raises(ValueError, match="as kind 'league_exploiter'"):
+        _add(reg, iteration=1, seed=5, agent="main/league_exploiter_0", kind="main_exploiter")
+    assert len(reg.snapshots()) == 2
+
+
+def test_invalid_kind_and_agent_are_refused(reg: Registry) -> None:
+    with pytest.raises(ValueError, match="'exploiter' is not one of"):
+        _add(reg, agent="main/x", kind="exploiter")
+    with pytest.raises(ValueError, match="agent 'prey/x' is not 'predator'"):
+        _add(reg, role="predator", agent="prey/x", kind="main_exploiter")
+    for agent in ("main/", "main/a/b", "main/a@1", "mainx"):
+        with pytest.raises(ValueError, match=f"agent '{agent}' is not"):
+            _add(reg, agent=agent, kind="main_exploiter")
+    with pytest.raises(ValueError, match="'bogus' is not one of"):
+        reg.snapshots(kind="bogus")
+    assert reg.snapshots() == []
+
+
+def test_filters_by_role_agent_and_kind(reg: Registry) -> None:
+    a = _add(reg, iteration=0, seed=0)
+    b = _add(reg, iteration=0, seed=1, agent="main/main_exploiter_0", kind="main_exploiter")
+    c = _add(reg, role="prey", iteration=0, seed=2)
+    d = _add(reg, iteration=1, seed=3, parent=a)
+    e = _add(reg, iteration=1, seed=4, agent="main/best_response_12", kind="best_response")
+    assert [s["id"] for s in reg.snapshots("main")] == [a, b, d, e]
+    assert [s["id"] for s in reg.snapshots(kind="main")] == [a, c, d]
+    assert [s["id"] for s in reg.snapshots("main", kind="main")] == [a, d]
+    assert [s["id"] for s in reg.snapshots(agent="main")] == [a, d]
+    assert [s["id"] for s in reg.snapshots(agent="main/main_exploiter_0")] == [b]
+    assert reg.snapshots("prey", kind="best_response") == []
+    assert reg.latest_snapshot()["id"] == e
+    assert reg.latest_snapshot(kind="main")["id"] == d
+    assert reg.latest_snapshot("prey")["id"] == c
+    assert reg.latest_snapshot(agent="main/main_exploiter_0")["id"] == b
+    assert reg.latest_snapshot(kind="league_exploiter") is None
+
+
+def test_rollback_after_covers_every_kind(reg: Registry) -> None:
+    _add(reg, iteration=1, seed=0)
+    _add(reg, iteration=2, seed=1)
+    _add(reg, iteration=2, seed=2, agent="main/main_exploiter_0", kind="main_exploiter")
+    assert reg.rollback_after(1) == 2
+    assert [s["kind"] for s in reg.snapshots()] == ["main"]
+
+
+# ---------------------------------------------------------------- migration
+
+_OLD_SCHEMA = """
+CREATE TABLE run (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE snapshots (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    role TEXT NOT NULL,
+    iteration INTEGER NOT NULL,
+    env_steps INTEGER NOT NULL,
+    created REAL NOT NULL,
+    file TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    parent INTEGER,
+    config TEXT NOT NULL,
+    UNIQUE (role, iteration)
+);
+CREATE TABLE matches (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    iteration INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    participants TEXT NOT NULL,
+    sides TEXT NOT NULL,
+    result TEXT NOT NULL,
+    length INTEGER NOT NULL,
+    created REAL NOT NULL
+);
+"""
+"""The first registry schema (no agent/kind, unique per role and iteration)."""
+
+
+def _old_run(run: Path) -> None:
+    """Write a first-schema run: snapshots 1, 2 (parent 1) and 3 of roles main and prey,
+    then snapshot 4 rolled back (the sequence stays at 4), and one match row."""
+    data = safetensors_save(_tensors(0))
+    digest = hashlib.sha256(data).hexdigest()
+    (run / "weights").mkdir(parents=True)
+    (run / "weights" / f"{digest}.safetensors").write_bytes(data)
+    conn = sqlite3.connect(run / "league.db")
+    try:
+        conn.executescript(_OLD_SCHEMA)
+        for role, iteration, parent in [
+            ("main", 0, None),
+            ("main", 1, 1),
+            ("prey", 1, None),
+            ("main", 2, 2),
+        ]:
+            conn.execute(
+                "INSERT INTO snapshots "
+                "(role, iteration, env_steps, created, file, sha256, parent, config) "
+                "VALUES (?, ?, ?, 0.0, ?, ?, ?, '{}')",
+                (role, iteration, 100 * iteration, f"weights/{digest}.safetensors", digest, parent),
+            )
+        conn.execute("DELETE FROM snapshots WHERE id = 4")
+        conn.execute(
+            "INSERT INTO matches (iteration, kind, participants, sides, result, length, created) "
+            "VALUES (1, 'eval', '[]', '{}', '{}', 9, 0.0)"
+        )
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def _columns(run: Path) -> list[str]:
+    conn = sqlite3.connect(run / "league.db")
+    try:
+        return [row[1] for row in conn.execute("PRAGMA table_info(snapshots)")]
+    finally:
+        conn.close()
+
+
+def test_old_schema_is_migrated_on_open(tmp_path: Path) -> None:
+    run = tmp_path / "old"
+    _old_run(run)
+    with Registry(run) as reg:
+        rows = reg.snapshots()
+        assert [(s["id"], s["role"], s["agent"], s["kind"], s["parent"]) for s in rows] == [
+            (1, "main", "main", "main", None),
+            (2, "main", "main", "main", 1),
+            (3, "prey", "prey", "main", None),
+        ]
+        assert [s["iteration"] for s in rows] == [0, 1, 1]
+        assert torch.equal(reg.load_snapshot(2)["layer.weight"], _tensors(0)["layer.weight"])
+        assert len(reg.matches("eval")) == 1
+        seq = reg.db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'snapshots'")
+        assert seq.fetchone()[0] == 4  # rolled-back id 4 stays used
+        # Two agents of one role may now freeze at the same iteration.
+        new = _add(reg, iteration=1, seed=1, agent="main/main_exploiter_0", kind="main_exploiter")
+        assert new == 5
+        assert _add(reg, iteration=1, seed=0) == 2  # idempotent on a migrated row
+        assert reg.integrity_ok()
+    assert "agent" in _columns(run)
+    with Registry(run) as reg:  # opening again changes nothing
+        assert [s["id"] for s in reg.snapshots()] == [1, 2, 3, 5]
+        assert _add(reg, iteration=3, seed=3) == 6
+
+
+def test_empty_old_schema_is_migrated(tmp_path: Path) -> None:
+    run = tmp_path / "old"
+    run.mkdir()
+    conn = sqlite3.connect(run / "league.db")
+    conn.executescript(_OLD_SCHEMA)
+    conn.close()
+    with Registry(run) as reg:
+        assert reg.snapshots() == []
+        assert _add(reg, agent="main/best_response_0", kind="best_response") == 1
+
+
+def test_failed_migration_leaves_the_old_schema(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = tmp_path / "old"
+    _old_run(run)
+    migrate = Registry._migrate_snapshots
+
+    def crash_after_migrating(self: Registry) -> None:
+        migrate(self)
+        raise KeyboardInterrupt  # e.g. killed before the commit
+
+    monkeypatch.setattr(Registry, "_migrate_snapshots", crash_after_migrating)
+    with pytest.raises(KeyboardInterrupt):
+        Registry(run)
+    assert "agent" not in _columns(run)
+    monkeypatch.undo()
+    with Registry(run) as reg:
+        assert [s["id"] for s in reg.snapshots()] == [1, 2, 3]
+        assert _add(reg, iteration=5, seed=5) == 5

@@ -1,0 +1,117 @@
+"""A league of main agents and exploiters: training, lineage, namespaces, exact resume."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from conftest import CONFIGS, tiny_overrides
+from league.config import ConfigError, load_config
+from league.store import CHECKPOINT_FILE, Registry, load_checkpoint, load_run_config, new_run
+from league.training import Trainer
+
+LEAGUE = [
+    "league.agents.main_exploiters=1",
+    "league.agents.league_exploiters=1",
+    # Freeze on the step budget within an iteration or two, whatever the win rates.
+    "league.agents.freeze.max_steps=10",
+    "league.agents.league_exploiter_reset=0.5",
+]
+
+
+def _config(name, extra=()):
+    overrides = [
+        *tiny_overrides("connect_four"),
+        "train.iterations=4",
+        "train.snapshot_every=2",
+        "train.checkpoint_every=2",
+        "train.eval_every=2",
+        *LEAGUE,
+        *extra,
+    ]
+    return load_config(CONFIGS / "connect_four.yaml", overrides).model_copy(update={"name": name})
+
+
+def _train(config, run_dir, *, resume=False, iterations=None):
+    trainer = Trainer(config, run_dir, resume=resume)
+    try:
+        summary = trainer.train(iterations=iterations)
+        weights = {
+            f"{key}.{k}": v.clone()
+            for key, learner in trainer.learners.items()
+            for k, v in learner.policy.state_dict().items()
+        }
+        return summary, weights, trainer.league.state_dict()
+    finally:
+        trainer.close()
+
+
+def test_every_kind_learns_freezes_and_resumes_exactly(tmp_path):
+    straight_cfg = _config("straight")
+    straight, w_straight, league_straight = _train(straight_cfg, new_run(straight_cfg, tmp_path))
+    cfg = _config("resumed")
+    run_dir = new_run(cfg, tmp_path)
+    first, _, _ = _train(cfg, run_dir, iterations=2)
+    assert load_checkpoint(run_dir / CHECKPOINT_FILE)["counters"]["iteration"] == 2
+    resumed, w_resumed, league_resumed = _train(load_run_config(run_dir), run_dir, resume=True)
+
+    # Every agent learned, in its own TensorBoard namespace.
+    assert set(straight["agents"]) == {"main", "main/main_exploiter_0", "main/league_exploiter_0"}
+    for key in straight["agents"]:
+        assert any(m.startswith(f"losses/{key}/") for m in straight["metrics"]), key
+    # The exploiters froze (the step budget) and the main exploiter reset each time.
+    agents = straight["agents"]
+    assert agents["main/main_exploiter_0"]["freezes"] >= 2
+    assert agents["main/main_exploiter_0"]["resets"] == agents["main/main_exploiter_0"]["freezes"]
+    assert agents["main/league_exploiter_0"]["freezes"] >= 2
+    # Resume restores every agent exactly: weights, counters, the league's state.
+    assert resumed["agents"] == straight["agents"]
+    assert resumed["env_steps"] == straight["env_steps"]
+    assert league_resumed == league_straight
+    assert w_resumed.keys() == w_straight.keys()
+    for key, value in w_straight.items():
+        torch.testing.assert_close(w_resumed[key], value, msg=key)
+
+    with Registry(run_dir) as reg:
+        snaps = reg.snapshots()
+        assert reg.integrity_ok()
+    kinds = {s["kind"] for s in snaps}
+    assert kinds == {"main", "main_exploiter", "league_exploiter"}
+    by_id = {s["id"]: s for s in snaps}
+    mains = [s for s in snaps if s["kind"] == "main"]
+    assert [s["iteration"] for s in mains] == [2, 4]
+    assert mains[0]["parent"] is None and mains[1]["parent"] == mains[0]["id"]
+    for s in snaps:
+        assert s["role"] == "main"
+        if s["parent"] is not None:  # a lineage never crosses agents
+            assert by_id[s["parent"]]["agent"] == s["agent"]
+    # A main exploiter restarts from fresh weights after each freeze: no parent.
+    assert all(s["parent"] is None for s in snaps if s["kind"] == "main_exploiter")
+    # Frozen exploiters joined the main agent's opponent pool.
+    assert {s["id"] for s in snaps} <= set(_frozen_ids(league_resumed))
+
+
+def _frozen_ids(league_state):
+    """Snapshot ids of the league's frozen players."""
+    return [int(p.partition("@")[2]) for p, _, _ in league_state["frozen"]]
+
+
+def test_the_alphastar_mix_trains_main_agents_against_the_league(tmp_path):
+    cfg = _config("alpha", ["league.agents.main_mix=alphastar", "train.iterations=3"])
+    summary, _, league = _train(cfg, new_run(cfg, tmp_path))
+    assert summary["iterations"] == 3
+    assert league["frozen"]  # the exploiters' snapshots are there to be drawn
+    assert summary["agents"]["main"]["kind"] == "main"
+
+
+@pytest.mark.parametrize(
+    ("override", "needle"),
+    [
+        ("league.agents.shares={main: 1.0, main_exploiter: 0}", "shares.main_exploiter"),
+        ("league.agents.main_mix=rock", "main_mix"),
+        ("league.agents.freeze.win_rate=1.5", "win_rate"),
+    ],
+)
+def test_bad_league_agents_config_names_the_field(override, needle):
+    with pytest.raises(ConfigError, match=needle):
+        load_config(CONFIGS / "connect_four.yaml", [*LEAGUE, override])
