@@ -2,8 +2,9 @@
 
 Trains with the shipped config for 10 minutes of wall-clock time, keeps the
 weights at 2.5, 5 and 10 minutes, and scores each against the uniformly random
-bot over 200 games (both seats, sampled actions, `--opening` random moves first). Repeats with `p_latest: 1.0`
-(self-play against the latest version only) for comparison. Also reports the greedy
+bot over 200 games (both seats, sampled actions, `--opening` random moves first, 2 by
+default). Repeats with `p_latest: 1.0` (self-play against the latest version only) for
+comparison. Also reports the greedy
 score against the random bot and the sampled score against the scripted bot (which
 wins when it can, blocks when it must, else plays centre-first), an opponent the
 shipped config does not train against.
@@ -148,7 +149,10 @@ def main() -> None:
     results = {
         "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads, "
         f"Python {platform.python_version()}, torch {torch.__version__}",
-        "runs": [run(p, args.minutes, args.games, marks, args.overrides, args.opening) for p in args.p_latest],
+        "runs": [
+            run(p, args.minutes, args.games, marks, args.overrides, args.opening)
+            for p in args.p_latest
+        ],
     }
     Path(args.out).write_text(json.dumps(results, indent=2))
     print(
