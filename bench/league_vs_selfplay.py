@@ -76,9 +76,7 @@ def final_main(run_dir: Path) -> tuple[int, dict]:
 
 def per_game(a: str, b: str, stats) -> list[tuple[str, str, float]]:
     """One (a, b, score of a) triple per game, for the ratings."""
-    return (
-        [(a, b, 1.0)] * stats.wins + [(a, b, 0.5)] * stats.draws + [(a, b, 0.0)] * stats.losses
-    )
+    return [(a, b, 1.0)] * stats.wins + [(a, b, 0.5)] * stats.draws + [(a, b, 0.0)] * stats.losses
 
 
 def main() -> None:

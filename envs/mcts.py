@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from envs.adapter import GameEnv
-from envs.spec import GameError
+from envs.spec import GameError, GameInfo, GameSpec
 
 UCT_C = 2.0
 """Exploration constant: OpenSpiel's default, for returns in [-1, 1]."""
@@ -66,6 +66,18 @@ def check_searchable(game: GameEnv) -> None:
         raise GameError(f"mcts searches turn-based games; {info.name!r} is simultaneous")
     if not all(s.discrete for s in info.spaces.values()):
         raise GameError(f"mcts needs Discrete actions; {info.name!r} has other action spaces")
+
+
+def check_search_fits(spec: GameSpec, info: GameInfo) -> None:
+    """Refuse (GameError) a game MCTS cannot search: simultaneous, not Discrete, or one
+    whose env cannot be copied (tried on a fresh copy)."""
+    game = GameEnv(spec, info)
+    try:
+        check_searchable(game)
+        game.reset(seed=0)
+        game.copy(bare=True)
+    finally:
+        game.close()
 
 
 def mcts_action(

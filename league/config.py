@@ -17,6 +17,7 @@ from pydantic import (
 )
 
 from agents import ALGORITHMS, ACERSettings, Algorithm, PPOSettings, Settings, TRPOSettings
+from matchmaking import mcts_simulations
 
 
 class ConfigError(ValueError):
@@ -282,9 +283,10 @@ class LeagueConfig(_Strict):
     opening_side: Literal["all", "opponents"] = "all"
     """Who moves at random in the opening: every team, or only the teams facing the focal
     team (which plays and learns from the first move: it meets odd moves and must answer)."""
-    bots: dict[Literal["random", "scripted"], float] = Field(default_factory=dict)
-    """Built-in bots as permanent members of the history: bot -> share of the history
-    draws (the 1 - p_latest part) it plays instead of a snapshot, e.g. {random: 0.25}."""
+    bots: dict[str, float] = Field(default_factory=dict)
+    """Built-in bots as permanent members of the history: bot (`random`, `scripted` or
+    `mcts:N`) -> share of the history draws (the 1 - p_latest part) it plays instead of a
+    snapshot, e.g. {random: 0.25}."""
     agents: AgentsConfig = AgentsConfig()
     """The league's learning agents besides each role's main agent (AlphaStar): main
     exploiters and league exploiters, their budget shares, freeze and reset rules."""
@@ -292,6 +294,8 @@ class LeagueConfig(_Strict):
     @model_validator(mode="after")
     def _bot_shares(self) -> LeagueConfig:
         for bot, share in self.bots.items():
+            if bot not in ("random", "scripted") and mcts_simulations(bot) is None:
+                raise ValueError(f"bots.{bot}: a bot is random, scripted or mcts:N")
             if not 0 <= share <= 1:
                 raise ValueError(f"bots.{bot} must be a share in [0, 1], got {share}")
         if sum(self.bots.values()) > 1:

@@ -11,8 +11,10 @@ from typing import Any
 
 from envs import GameError, GameInfo, GameSpec, builtin_game
 from envs.games import atari_rom_path
+from envs.mcts import check_search_fits
 from envs.spec import with_padding
 from league.config import Config, ConfigError
+from matchmaking import mcts_simulations
 
 
 def resolve_game(config: Config, *, source: str = "config") -> GameSpec:
@@ -97,10 +99,16 @@ def check_learner_fits(config: Config, info: GameInfo, *, source: str = "config"
             )
 
 
-def check_render(config: Config, spec: GameSpec, *, source: str = "config") -> None:
-    """Refuse TensorBoard clips (`train.video_every`) for a game that cannot draw itself."""
+def check_options(config: Config, spec: GameSpec, *, source: str = "config") -> None:
+    """Refuse options the game cannot serve: TensorBoard clips (`train.video_every`) for a
+    game that cannot draw itself, `mcts:N` bots (`league.bots`) for one search cannot copy."""
     if config.train.video_every and "rgb_array" not in spec.render_modes():
         raise ConfigError(
             f"{source}: key 'train.video_every': game {spec.name!r} has no rgb_array render "
             f"(its render modes: {', '.join(spec.render_modes()) or 'none'}); set it to 0"
         )
+    if any(mcts_simulations(bot) for bot in config.league.bots):
+        try:
+            check_search_fits(spec, spec.info())
+        except GameError as err:
+            raise ConfigError(f"{source}: key 'league.bots': {err}") from None

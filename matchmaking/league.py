@@ -252,6 +252,8 @@ class League:
     frozen: list[Frozen] = field(default_factory=list)
     steps: dict[str, int] = field(default_factory=dict)
     """Agent key -> learned agent-steps since it last froze or reset."""
+    learned_steps: dict[str, int] = field(default_factory=dict)
+    """Agent key -> learned agent-steps in all."""
     freezes: dict[str, int] = field(default_factory=dict)
     """Agent key -> how many snapshots it froze (its generation, for exploiters)."""
     resets: dict[str, int] = field(default_factory=dict)
@@ -265,6 +267,7 @@ class League:
         self.payoff = PayoffTable(decay=self.decay)
         for a in self.agents:
             self.steps.setdefault(a.key, 0)
+            self.learned_steps.setdefault(a.key, 0)
             self.freezes.setdefault(a.key, 0)
             self.resets.setdefault(a.key, 0)
 
@@ -350,6 +353,7 @@ class League:
     def learned(self, key: str, steps: int) -> None:
         """Count an agent's learned agent-steps."""
         self.steps[key] = self.steps.get(key, 0) + int(steps)
+        self.learned_steps[key] = self.learned_steps.get(key, 0) + int(steps)
 
     def targets(self, agent: LeagueAgent, roles: Sequence[str]) -> list[PlayerId]:
         """Whom an exploiter must beat to freeze: the main agents of `roles` (a main
@@ -397,6 +401,7 @@ class League:
         return {
             "frozen": [[str(f.player), f.kind, f.agent] for f in self.frozen],
             "steps": dict(self.steps),
+            "learned_steps": dict(self.learned_steps),
             "freezes": dict(self.freezes),
             "resets": dict(self.resets),
             "lineage": dict(self.lineage),
@@ -407,6 +412,7 @@ class League:
         """Restore what `state_dict` returned."""
         self.frozen = [Frozen(PlayerId.parse(p), kind, agent) for p, kind, agent in state["frozen"]]
         self.steps = {**self.steps, **state["steps"]}
+        self.learned_steps = {**self.learned_steps, **state["learned_steps"]}
         self.freezes = {**self.freezes, **state["freezes"]}
         self.resets = {**self.resets, **state["resets"]}
         self.lineage = dict(state["lineage"])

@@ -83,7 +83,7 @@ def _short(x: float) -> str:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Start or resume a run."""
-    from league.games import check_learner_fits, check_render, resolve_game
+    from league.games import check_learner_fits, check_options, resolve_game
     from league.store import load_run_config, new_run
     from league.training import Trainer
 
@@ -106,7 +106,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             config = config.model_copy(update={"name": args.name})
         spec = resolve_game(config, source=str(path))  # fail before creating the run
         check_learner_fits(config, spec.info(), source=str(path))
-        check_render(config, spec, source=str(path))
+        check_options(config, spec, source=str(path))
         run_dir = new_run(config, Path(args.runs_dir))
     trainer = Trainer(config, run_dir, resume=bool(args.resume), address=args.address)
     total = config.train.iterations

@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from envs import GameEnv, GameError, GameInfo, GameSpec
-from envs.mcts import check_searchable
+from envs import GameError, GameInfo, GameSpec
+from envs.mcts import check_search_fits
 from league.config import parse_config
 from league.games import resolve_game
 from league.rollout import Episode, PolicyFactory, RolloutRequest, make_runner
@@ -156,15 +156,10 @@ class Arena:
 
     def _check_searchable(self) -> None:
         """Refuse `mcts:N` for a game it cannot search (simultaneous, not copyable)."""
-        game = GameEnv(self.spec, self.info)
         try:
-            check_searchable(game)
-            game.reset(seed=0)
-            game.copy()
+            check_search_fits(self.spec, self.info)
         except GameError as err:
             raise EvalError(str(err)) from None
-        finally:
-            game.close()
 
     def play(
         self,

@@ -14,7 +14,7 @@ import numpy as np
 from envs import GameInfo
 from league.evaluation.arena import LATEST, Arena, EvalError
 from league.store import SNAPSHOT_KINDS, Registry
-from matchmaking import HUMAN, RANDOM, SCRIPTED, PlayerId, VersusMatchmaker
+from matchmaking import BEST_RESPONSE, HUMAN, RANDOM, SCRIPTED, PlayerId, VersusMatchmaker
 from matchmaking.ratings import bradley_terry, payoff_matrix, rating_intervals
 
 RATING_ANCHOR = RANDOM
@@ -129,13 +129,16 @@ def tournament(
     workers: int = 0,
     bots: tuple[str, ...] = (),
 ) -> Leaderboard:
-    """Round-robin the `top` most recent snapshots and the bots, least-played pairs first.
+    """Round-robin the `top` most recent snapshots of the league's agents (best responses
+    left out) and the bots, least-played pairs first.
 
     The bots are random (the rating anchor, 0), the game's scripted bot if it has one,
     and `bots` (e.g. `mcts:50`, `mcts:400`): a fixed ladder that compares across runs.
     """
     assert arena.registry is not None
-    snaps = arena.registry.snapshots()[-top:] if top > 0 else []
+    # League members only: a best response (`league exploit`) is a probe, not a player.
+    members = [s for s in arena.registry.snapshots() if s["kind"] != BEST_RESPONSE]
+    snaps = members[-top:] if top > 0 else []
     players = [arena.resolve(str(s["id"])) for s in snaps] + [PlayerId.of_bot(RANDOM)]
     if arena.spec.bot is not None:
         players.append(PlayerId.of_bot(SCRIPTED))

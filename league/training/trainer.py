@@ -25,7 +25,7 @@ from agents import (
 from envs import GameInfo, ShapingParams
 from league.config import Config, ScheduleConfig
 from league.evaluation import leaderboard_ratings
-from league.games import check_learner_fits, check_render, resolve_game
+from league.games import check_learner_fits, check_options, resolve_game
 from league.rollout import Episode, PolicyFactory, RolloutRequest, RolloutResult, make_runner
 from league.rollout.loop import TRACEBACKS
 from league.store import (
@@ -119,7 +119,7 @@ class Trainer:
         self.spec = resolve_game(config, source=str(self.run_dir / CONFIG_FILE))
         self.info: GameInfo = self.spec.info()
         check_learner_fits(config, self.info, source=str(self.run_dir / CONFIG_FILE))
-        check_render(config, self.spec, source=str(self.run_dir / CONFIG_FILE))
+        check_options(config, self.spec, source=str(self.run_dir / CONFIG_FILE))
         self.roles = sorted(set(self.info.roles.values()))
         if len(self.info.teams) == 1:
             logger.warning(
@@ -582,6 +582,7 @@ class Trainer:
                     "kind": a.kind,
                     "freezes": self.league.freezes[a.key],
                     "resets": self.league.resets[a.key],
+                    "learned_steps": self.league.learned_steps[a.key],
                     "steps_since_freeze": self.league.steps[a.key],
                 }
                 for a in self.league.agents

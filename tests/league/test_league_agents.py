@@ -115,3 +115,29 @@ def test_the_alphastar_mix_trains_main_agents_against_the_league(tmp_path):
 def test_bad_league_agents_config_names_the_field(override, needle):
     with pytest.raises(ConfigError, match=needle):
         load_config(CONFIGS / "connect_four.yaml", [*LEAGUE, override])
+
+
+def test_a_search_bot_sits_in_the_history(tmp_path):
+    overrides = [*tiny_overrides("tictactoe"), "league.p_latest=0.0", "league.bots.mcts:4=1.0"]
+    cfg = load_config(CONFIGS / "tictactoe.yaml", overrides).model_copy(update={"name": "m"})
+    trainer = Trainer(cfg, new_run(cfg, tmp_path))
+    try:
+        metrics = trainer.iterate()
+        metrics = trainer.iterate()  # the first iteration's pool was empty: all self-play
+    finally:
+        trainer.close()
+    assert 0.0 <= metrics["league/win_rate_vs_bots"] <= 1.0
+
+
+@pytest.mark.parametrize(
+    ("config", "override", "needle"),
+    [
+        ("tictactoe", "league.bots.mcts:0=0.5", "mcts:0"),
+        ("tictactoe", "league.bots.alphabeta=0.5", "bots.alphabeta"),
+        ("simple_tag", "league.bots.mcts:8=0.5", "league.bots"),
+    ],
+)
+def test_bad_bots_are_refused_with_the_key(tmp_path, config, override, needle):
+    with pytest.raises(ConfigError, match=needle):  # at load, or when the game is built
+        cfg = load_config(CONFIGS / f"{config}.yaml", [override]).model_copy(update={"name": "b"})
+        Trainer(cfg, new_run(cfg, tmp_path))
