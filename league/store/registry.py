@@ -27,6 +27,7 @@ from safetensors.torch import load as safetensors_load
 from safetensors.torch import save as safetensors_save
 
 from league.store.checkpoint import atomic_write_bytes, prepare_tensors_for_save
+from matchmaking import BEST_RESPONSE, KINDS
 
 __all__ = [
     "BUSY_TIMEOUT_S",
@@ -43,7 +44,7 @@ DB_NAME = "league.db"
 WEIGHTS_DIR = "weights"
 BUSY_TIMEOUT_S = 30.0
 MATCH_KINDS = ("train", "eval")
-SNAPSHOT_KINDS = ("main", "main_exploiter", "league_exploiter", "best_response")
+SNAPSHOT_KINDS = (*KINDS, BEST_RESPONSE)
 """What kind of learning agent froze a snapshot (the ``kind`` column)."""
 _MATCH_KEYS = frozenset({"iteration", "kind", "participants", "sides", "result", "length"})
 
@@ -502,8 +503,8 @@ class Registry:
             ).rowcount
             # A best response (`league exploit`) counts its own iterations: never the run's.
             deleted += self.db.execute(
-                "DELETE FROM snapshots WHERE iteration > ? AND kind != 'best_response'",
-                (iteration,),
+                "DELETE FROM snapshots WHERE iteration > ? AND kind != ?",
+                (iteration, BEST_RESPONSE),
             ).rowcount
         if deleted:
             logger.info("rolled back %d registry rows after iteration %d", deleted, iteration)
