@@ -73,6 +73,39 @@ def run_cli(
     return proc
 
 
+def train_then_kill(args: list[str], run_dir: Path, *, at_iteration: int = 4) -> dict:
+    """Start `league ARGS` (a training run), SIGKILL it a moment after its checkpoint holds
+    `at_iteration` (somewhere inside a later iteration); return that checkpoint."""
+    import signal
+    import time
+
+    from league.store import load_checkpoint
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "league", *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    ckpt = run_dir / "checkpoint.safetensors"
+    try:
+        deadline = time.monotonic() + 240
+        while not (
+            ckpt.exists() and load_checkpoint(ckpt)["counters"]["iteration"] >= at_iteration
+        ):
+            assert proc.poll() is None, f"league {' '.join(args)} exited {proc.returncode}"
+            assert time.monotonic() < deadline, f"the run never reached iteration {at_iteration}"
+            time.sleep(0.2)
+        time.sleep(0.7)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return load_checkpoint(ckpt)
+
+
 def cli_json(*args: str, cwd: Path | None = None) -> dict:
     """Run the CLI with --json and parse the one JSON object it prints."""
     proc = run_cli(*args, "--json", cwd=cwd)

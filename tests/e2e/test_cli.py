@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import CONFIGS, cli_json, run_cli, tiny_overrides
+from conftest import CONFIGS, cli_json, run_cli, tiny_overrides, train_then_kill
 from league.store import Registry
 
 pytestmark = pytest.mark.slow
@@ -142,20 +142,8 @@ def test_tampered_snapshot_is_refused_on_resume(tmp_path):
 
 @pytest.mark.ray
 def test_sigkill_of_the_driver_then_resume_loses_at_most_a_checkpoint(tmp_path, ray_cluster):
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    from conftest import ROOT
-    from league.store import load_checkpoint
-
     run_dir = tmp_path / "k"
     args = [
-        sys.executable,
-        "-m",
-        "league",
         "train",
         str(CONFIGS / "connect_four.yaml"),
         "--runs-dir",
@@ -180,26 +168,8 @@ def test_sigkill_of_the_driver_then_resume_loses_at_most_a_checkpoint(tmp_path, 
         "train.eval_every=1",
         "--set",
         "train.eval_episodes=2",
-        "--json",
     ]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline:
-            ckpt = run_dir / "checkpoint.safetensors"
-            if ckpt.exists() and load_checkpoint(ckpt)["counters"]["iteration"] >= 4:
-                break
-            time.sleep(0.2)
-        else:
-            pytest.fail("the run never reached iteration 4")
-        time.sleep(0.7)  # land somewhere in the middle of later iterations
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    saved = load_checkpoint(run_dir / "checkpoint.safetensors")["counters"]
+    saved = train_then_kill(args, run_dir, at_iteration=4)["counters"]
     with Registry(run_dir) as reg:
         assert reg.integrity_ok()
     target = saved["iteration"] + 2

@@ -3,16 +3,10 @@ their lineage in `league table`; `league exploit` against the run's agent."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
-
 import pytest
 
-from conftest import ROOT, cli_json, run_cli, tiny_overrides
-from league.store import Registry, load_checkpoint
+from conftest import cli_json, run_cli, tiny_overrides, train_then_kill
+from league.store import Registry
 
 pytestmark = pytest.mark.slow
 
@@ -33,28 +27,9 @@ def test_a_league_of_three_kinds_on_ray_is_killed_resumed_and_exploited(tmp_path
     overrides = [*tiny_overrides("tictactoe"), *LEAGUE]
     args = ["train", "tictactoe", "--runs-dir", str(tmp_path), "--name", "lg"]
     ray = ["--address", ray_cluster, "--workers", "2"]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "league", *args, *ray, "--iterations", "1000", *_sets(overrides)],
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    saved = train_then_kill(
+        [*args, *ray, "--iterations", "1000", *_sets(overrides)], run_dir, at_iteration=4
     )
-    try:
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline:
-            ckpt = run_dir / "checkpoint.safetensors"
-            if ckpt.exists() and load_checkpoint(ckpt)["counters"]["iteration"] >= 4:
-                break
-            time.sleep(0.2)
-        else:
-            pytest.fail("the run never reached iteration 4")
-        time.sleep(0.5)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    saved = load_checkpoint(run_dir / "checkpoint.safetensors")
     target = saved["counters"]["iteration"] + 2
     resumed = cli_json("train", "--resume", str(run_dir), "--iterations", str(target), *ray)
     assert resumed["iterations"] == target
