@@ -279,6 +279,12 @@ class GameInfo:
             return {team: "main" for team in self.teams}
         return {team: team for team in self.teams}
 
+    def opponent_roles(self, role: str) -> list[str]:
+        """The roles a team of `role` plays against: the other teams' (its own in a
+        symmetric game), sorted."""
+        others = {r for r in self.roles.values() if r != role}
+        return sorted(others) or [role]
+
     @property
     def role_spaces(self) -> dict[str, Spaces]:
         """Map each role to its spaces."""

@@ -385,18 +385,12 @@ class Trainer:
             out["league/frozen_players"] = float(len(self.league.frozen))
         return out
 
-    def _opponent_roles(self, role: str) -> list[str]:
-        """The roles a team of `role` plays against (itself in a symmetric game)."""
-        teams = self.info.teams
-        others = {self.info.roles[t] for t in teams if self.info.roles[t] != role}
-        return sorted(others) or [role]
-
     def freeze_exploiters(self) -> None:
         """Freeze every exploiter that is ready (registry snapshot of its kind, a frozen
         player of the league and of the main agents' history), then reset it or not."""
         added: dict[str, int] = {}
         for agent in self.league.exploiters:
-            if not self.league.ready(agent, self._opponent_roles(agent.role)):
+            if not self.league.ready(agent, self.info.opponent_roles(agent.role)):
                 continue
             added[agent.key] = sid = self._register(agent)
             if self.league.after_freeze(agent, self.rng):
