@@ -13,6 +13,7 @@ from pydantic import (
     Field,
     Tag,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -291,11 +292,17 @@ class LeagueConfig(_Strict):
     """The league's learning agents besides each role's main agent (AlphaStar): main
     exploiters and league exploiters, their budget shares, freeze and reset rules."""
 
+    @field_validator("bots")
+    @classmethod
+    def _bot_names(cls, bots: dict[str, float]) -> dict[str, float]:
+        for bot in bots:
+            if bot not in ("random", "scripted") and mcts_simulations(bot) is None:
+                raise ValueError(f"{bot!r} is not a bot: random, scripted or mcts:N")
+        return bots
+
     @model_validator(mode="after")
     def _bot_shares(self) -> LeagueConfig:
         for bot, share in self.bots.items():
-            if bot not in ("random", "scripted") and mcts_simulations(bot) is None:
-                raise ValueError(f"bots.{bot}: a bot is random, scripted or mcts:N")
             if not 0 <= share <= 1:
                 raise ValueError(f"bots.{bot} must be a share in [0, 1], got {share}")
         if sum(self.bots.values()) > 1:
