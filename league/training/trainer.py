@@ -63,6 +63,24 @@ def schedule(cfg: ScheduleConfig | float) -> Schedule:
     return Schedule(cfg.start, cfg.end, cfg.steps, cfg.interpolation)
 
 
+def build_learner(
+    config: Config,
+    factory: PolicyFactory,
+    role: str,
+    *,
+    seed: int,
+    device: torch.device,
+    precision: torch.dtype,
+) -> Any:
+    """A fresh learner of the run's algorithm and settings for `role`, its network's
+    initial weights drawn from `seed` (which seeds the global torch RNG)."""
+    torch.manual_seed(seed)
+    policy = factory(role)
+    policy.torso_dtype = precision  # rollout workers act in float32
+    lcfg = config.learner
+    return make_learner(lcfg.algo, policy, lcfg.settings, device=device, seed=seed)
+
+
 class Schedules:
     """A run's annealed settings (discount, learning rate, entropy weight, team spirit),
     read at an iteration."""
@@ -180,13 +198,14 @@ class Trainer:
         )
 
     def _make_learner(self, i: int, role: str) -> Any:
-        """Build role `i`'s network (its own seed) and learner."""
-        torch.manual_seed(self.config.seed + i)  # each role's own initial weights
-        policy = self.factory(role)
-        policy.torso_dtype = self.precision  # rollout workers act in float32
-        lcfg = self.config.learner
-        return make_learner(
-            lcfg.algo, policy, lcfg.settings, device=self.device, seed=self.config.seed + i
+        """Build agent `i`'s network (its own seed) and learner."""
+        return build_learner(
+            self.config,
+            self.factory,
+            role,
+            seed=self.config.seed + i,
+            device=self.device,
+            precision=self.precision,
         )
 
     def _pool_players(self) -> set[PlayerId]:
