@@ -484,6 +484,7 @@ class ACER:
         self.updates += 1
         out = {f"losses/{k}": float(np.mean([s[k] for s in stats])) for k in stats[0]}
         out["losses/replay_updates"] = float(replays)
+        out["losses/sample_reuse"] = float(1 + replays)  # each replay learns as many steps
         out["losses/replay_size"] = float(self.buffer.steps)
         out["losses/replay_age"] = float(np.concatenate(ages).mean()) if ages else float("nan")
         return out

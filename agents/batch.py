@@ -62,6 +62,16 @@ class Batch:
         """Return GAE advantages and returns [N] against the behaviour values."""
         return gae(self.reward, self.value, self.done, self.bootstrap, gamma=gamma, lam=lam)
 
+    def stream_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each stream's first row and its length."""
+        ends = np.flatnonzero(self.done)
+        starts = np.concatenate([[0], ends[:-1] + 1]).astype(np.int64)
+        return starts, ends - starts + 1
+
+    def select(self, rows: np.ndarray) -> Batch:
+        """The batch of the given rows (an index or a boolean mask over whole streams)."""
+        return Batch(**{f.name: getattr(self, f.name)[rows] for f in fields(Batch)})
+
     @staticmethod
     def concat(batches: list[Batch]) -> Batch:
         """Join batches end to end (streams stay contiguous)."""

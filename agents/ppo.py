@@ -78,6 +78,7 @@ class PPO:
 
         stats: dict[str, list[float]] = {k: [] for k in ("pg", "v", "ent", "kl", "clip")}
         stopped_early = 0.0
+        rows_used = 0
         # Minibatches of exactly `mb` rows: the rows left over in an epoch (fewer than
         # mb, a different set each epoch) wait for the next one. One shape keeps the
         # convolution kernels compiled once (oneDNN builds one per batch shape).
@@ -114,6 +115,7 @@ class PPO:
                 loss.backward()
                 nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm)
                 self.optimizer.step()
+                rows_used += len(idx)
                 for key, val in (
                     ("pg", pg_loss.item()),
                     ("v", v_loss.item()),
@@ -135,6 +137,7 @@ class PPO:
             "losses/clipfrac": float(np.mean(stats["clip"])),
             "losses/explained_variance": explained,
             "losses/early_stop": stopped_early,
+            "losses/sample_reuse": rows_used / n,
         }
 
     def state_dict(self) -> dict[str, Any]:

@@ -200,6 +200,7 @@ class TRPO:
             self.policy.torso_dtype = torso_dtype
         self.updates += 1
         stats["explained_variance"] = explained_variance(ret, batch.value)
+        stats["sample_reuse"] = 1.0  # one policy step over the whole batch
         return {f"losses/{key}": float(value) for key, value in stats.items()}
 
     def _tensors(self, batch: Batch, adv: np.ndarray, ret: np.ndarray) -> _Data:

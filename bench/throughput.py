@@ -3,8 +3,17 @@
 For connect_four_v3 and simple_tag_v3, interleaved, `--repeats` times (medians):
   (a) raw env stepping with random legal actions and no policy, in 1 and 2 processes;
   (b) our rollout sampling (policy inference, shaping, bookkeeping) on 1 and 2 Ray workers;
-  (c) end-to-end PPO training with 2 Ray workers (collect + learn), env steps/s;
-plus the peak memory (PSS summed over the driver and every Ray process) during (c).
+  (c) end-to-end PPO training with 2 Ray workers (collect + learn), env steps/s, in
+      synchronous and asynchronous mode (`train.async`);
+plus the peak memory (PSS summed over the driver and every Ray process) during (c), and
+a model of what asynchronous mode gains with a learner N times faster (`async_model`).
+
+The model, from the synchronous run's per-stage timings (C: seconds an iteration
+collects, L: seconds it learns, S: env steps it collects): synchronous, an iteration
+takes C + L/N; asynchronous, the workers collect while the learner learns, so it takes
+max(C, L/N). Assumed: the learner and the workers have hardware of their own (a GPU and
+rollout CPUs, not this machine's two shared cores); moving batches and weights costs
+nothing next to C; the workers' speed does not depend on the policy version.
 
     python bench/throughput.py [--repeats 3] [--seconds 8] [--out bench/throughput.json]
                                [--games connect_four_v3 ...] [--set key.path=value ...]
@@ -13,6 +22,7 @@ plus the peak memory (PSS summed over the driver and every Ray process) during (
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing as mp
 import platform
@@ -107,7 +117,11 @@ def sampling_rate(game: str, workers: int, seconds: float, overrides: list[str])
         steps, start, seed = 0, time.monotonic(), 1
         while time.monotonic() - start < seconds:
             request = RolloutRequest(
-                matchmaker, shaping, seed=seed, min_steps=config.train.steps_per_iteration
+                matchmaker,
+                shaping,
+                seed=seed,
+                min_steps=config.train.steps_per_iteration,
+                fragment_length=config.train.fragment_length,
             )
             res = runner.run(request)
             steps += res.env_steps
@@ -117,7 +131,26 @@ def sampling_rate(game: str, workers: int, seconds: float, overrides: list[str])
         runner.close()
 
 
-def _ray_pss() -> int:
+def machine() -> str:
+    """The CPU model, cores, memory, the learner's precision and the library versions."""
+    model = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.partition(":")[2].strip()
+                break
+    from agents import resolve_device, resolve_precision
+
+    device = resolve_device("auto")
+    precision = str(resolve_precision("auto", device)).removeprefix("torch.")
+    return (
+        f"{model}, {psutil.cpu_count()} CPUs, {psutil.virtual_memory().total / 2**30:.0f} GiB, "
+        f"learner on {device} in {precision}, Python {platform.python_version()}, "
+        f"torch {torch.__version__}, ray {ray.__version__}"
+    )
+
+
+def ray_pss() -> int:
     """Sum the PSS of this process and every Ray process on the machine."""
     total = 0
     me = psutil.Process()
@@ -132,10 +165,11 @@ def _ray_pss() -> int:
 
 
 def training_rate(
-    game: str, workers: int, seconds: float, overrides: list[str]
-) -> tuple[float, int]:
-    """Return end-to-end PPO env steps/s and the peak PSS (bytes) while training."""
-    config = _config(game, workers, overrides)
+    game: str, workers: int, seconds: float, overrides: list[str], *, asynchronous: bool = False
+) -> tuple[float, int, dict[str, float]]:
+    """Return end-to-end PPO env steps/s, the peak PSS (bytes) while training, and the
+    mean per-iteration stage timings (collect and learn seconds, env steps)."""
+    config = _config(game, workers, [*overrides, f"train.async={str(asynchronous).lower()}"])
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = new_run(config.model_copy(update={"name": "bench"}), Path(tmp))
         trainer = Trainer(config, run_dir)
@@ -143,22 +177,43 @@ def training_rate(
 
         def watch() -> None:
             while not stop.is_set():
-                peak[0] = max(peak[0], _ray_pss())
+                peak[0] = max(peak[0], ray_pss())
                 stop.wait(0.5)
 
         thread = threading.Thread(target=watch, daemon=True)
         thread.start()
+        stages: list[tuple[float, float, float]] = []
         try:
             trainer.iterate()  # warm-up
             steps0, start = trainer.counters.env_steps, time.monotonic()
             while time.monotonic() - start < seconds:
-                trainer.iterate()
+                before = trainer.counters.env_steps
+                m = trainer.iterate()
+                stages.append(
+                    (
+                        m["charts/collect_seconds"],
+                        m["charts/learn_seconds"],
+                        trainer.counters.env_steps - before,
+                    )
+                )
             rate = (trainer.counters.env_steps - steps0) / (time.monotonic() - start)
         finally:
             stop.set()
             thread.join()
             trainer.close()
-    return rate, peak[0]
+    mean = [statistics.mean(col) for col in zip(*stages, strict=True)]
+    return rate, peak[0], dict(zip(("collect_s", "learn_s", "env_steps"), mean, strict=True))
+
+
+def async_model(collect_s: float, learn_s: float, env_steps: float) -> dict[str, dict]:
+    """Env steps/s, synchronous and asynchronous, with a learner N times faster (see the
+    module docstring for the model and its assumptions)."""
+    out = {}
+    for n in (1, 2, 4, 8, 16):
+        sync = env_steps / (collect_s + learn_s / n)
+        asyn = env_steps / max(collect_s, learn_s / n)
+        out[f"learner_{n}x"] = {"sync": sync, "async": asyn, "gain": asyn / sync}
+    return out
 
 
 def main() -> None:
@@ -172,6 +227,7 @@ def main() -> None:
     start_ray()
     samples: dict[str, dict[str, list[float]]] = {g: {} for g in args.games}
     peaks: dict[str, list[int]] = {g: [] for g in args.games}
+    stage_samples: dict[str, list[dict[str, float]]] = {g: [] for g in args.games}
     rest = (args.seconds, args.overrides)
     for rep in range(args.repeats):
         for game in args.games:
@@ -183,8 +239,12 @@ def main() -> None:
             }
             for case, fn in cases.items():
                 samples[game].setdefault(case, []).append(fn())
-            rate, peak = training_rate(game, 2, *rest)
+            rate, peak, timing = training_rate(game, 2, *rest)
             samples[game].setdefault("ppo_2workers", []).append(rate)
+            stage_samples[game].append(timing)
+            peaks[game].append(peak)
+            rate, peak, _ = training_rate(game, 2, *rest, asynchronous=True)
+            samples[game].setdefault("ppo_2workers_async", []).append(rate)
             peaks[game].append(peak)
             print(
                 f"repeat {rep + 1}: {game} "
@@ -192,9 +252,7 @@ def main() -> None:
                 flush=True,
             )
     results = {
-        "machine": f"{platform.machine()}, {psutil.cpu_count()} CPUs, "
-        f"{psutil.virtual_memory().total / 2**30:.0f} GiB, Python {platform.python_version()}, "
-        f"torch {torch.__version__}, ray {ray.__version__}",
+        "machine": machine(),
         "repeats": args.repeats,
         "seconds_per_sample": args.seconds,
         "overrides": args.overrides,
@@ -209,6 +267,13 @@ def main() -> None:
             "ratio_to_2proc_limit": {k: v / limit for k, v in med.items()},
             "sampling_2_over_1": med["sampling_2workers"] / med["sampling_1worker"],
             "peak_pss_gib_2workers": max(peaks[game]) / 2**30,
+            "stage_seconds_sync": (
+                stages := {
+                    k: statistics.median(t[k] for t in stage_samples[game])
+                    for k in ("collect_s", "learn_s", "env_steps")
+                }
+            ),
+            "async_model": async_model(**stages),
         }
     Path(args.out).write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))

@@ -94,6 +94,36 @@ class TrainConfig(_Strict):
     video_every: int = Field(0, ge=0)
     """Every N snapshots, attach to TensorBoard (`league/replay`) a clip of the newest
     snapshot playing the one before it (needs the game's rgb_array render); 0: never."""
+    fragment_length: int = Field(256, ge=1)
+    """Agent-steps per rollout fragment: each learning agent's stream ships every this
+    many steps (bootstrapping from the value of the next observation) and at its
+    episode's end; episodes go on across iterations, so an iteration's size stays near
+    `steps_per_iteration` however long the episodes (OpenAI Five: 256)."""
+    asynchronous: bool = Field(False, alias="async")
+    """`async: true`: Ray workers keep collecting with the weights they last received
+    while the learner updates, and the learner takes its next batch from what has
+    arrived (needs `workers` other than 0)."""
+    max_staleness: int = Field(4, ge=0)
+    """Drop (and count) a fragment whose oldest step was acted by a policy more than this
+    many versions (iterations) behind the learner."""
+
+    model_config = ConfigDict(
+        extra="forbid", use_attribute_docstrings=True, frozen=True, populate_by_name=True
+    )
+
+    @model_validator(mode="after")
+    def _async_fits(self) -> TrainConfig:
+        if self.asynchronous and self.workers == 0:
+            raise ValueError(
+                "train.async needs Ray rollout workers, but train.workers is 0 (rollouts in "
+                "the learner's process cannot run while it learns)"
+            )
+        if self.asynchronous and self.max_staleness == 0:
+            raise ValueError(
+                "train.max_staleness 0 would drop every fragment in async mode (its steps are "
+                "at least one policy version old); use 1 or more"
+            )
+        return self
 
 
 class LearnerConfig(_Strict):
@@ -474,7 +504,7 @@ def find_config(name_or_path: str | None) -> Path:
 def dump_config(config: Config) -> str:
     """Return the config as YAML (every field, defaults included; unused learner blocks
     left out)."""
-    raw = config.model_dump(mode="json")
+    raw = config.model_dump(mode="json", by_alias=True)
     raw["learner"] = {
         k: v for k, v in raw["learner"].items() if v is not None or k not in ALGORITHMS
     }

@@ -18,6 +18,8 @@ from league.rollout.players import RandomPlayer
 
 _SMALL_IMAGE = 42
 """Side that image observations are resized to in a written config (fits the CNN)."""
+_LONG_EPISODE = 1000
+"""Env steps past which the starter config plays fewer evaluation and rating games."""
 
 
 def inspect_game(spec: GameSpec, *, episodes: int = 3, seed: int = 0) -> dict[str, Any]:
@@ -74,7 +76,10 @@ def inspect_game(spec: GameSpec, *, episodes: int = 3, seed: int = 0) -> dict[st
         },
         "preprocessing": [name for name, _ in spec.preprocessing],
         "reward_range_seen": [float(min(rewards, default=0.0)), float(max(rewards, default=0.0))],
-        "episode_length": {"mean": float(np.mean(lengths)), "max": int(max(lengths))},
+        "episode_length": {
+            "mean": float(np.mean(lengths)) if lengths else None,
+            "max": max(lengths, default=None),
+        },
         "raw_steps_per_s": steps / max(seconds, 1e-9),
         "api_test": api_test,
     }
@@ -111,18 +116,21 @@ def starter_config(env_path: str, kwargs: dict[str, Any], report: dict[str, Any]
         steps.append({"resize": {"x_size": _SMALL_IMAGE, "y_size": _SMALL_IMAGE}})
         steps.append({"frame_stack": {"stack_size": 4}})
         game["preprocessing"] = steps
-    horizon = max(report["episode_length"]["max"], 10)
+    horizon = max(report["episode_length"]["max"] or 0, 10)
     gamma_end = float(min(0.9997, 1.0 - 1.0 / (2 * horizon)))
+    train: dict[str, Any] = {
+        "iterations": 100,
+        "steps_per_iteration": 2048,
+        "envs": 8,
+        "snapshot_every": 10,
+        "eval_every": 10,
+    }
+    if horizon > _LONG_EPISODE:  # evaluation plays whole episodes: a few of them
+        train |= {"eval_episodes": 4, "rating_games": 4}
     return {
         "name": name,
         "game": game,
-        "train": {
-            "iterations": 100,
-            "steps_per_iteration": 2048,
-            "envs": 8,
-            "snapshot_every": 10,
-            "eval_every": 10,
-        },
+        "train": train,
         "model": {"kind": "auto"},
         "gamma": {
             "start": min(0.99, gamma_end),

@@ -10,7 +10,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from envs import GameInfo, GameSpec
-from league.rollout.loop import EnvFailure, Episode, RolloutRequest, RolloutResult, Step, rollout
+from league.rollout.loop import (
+    EnvFailure,
+    Episode,
+    Games,
+    RolloutRequest,
+    RolloutResult,
+    Step,
+    rollout,
+)
 from league.rollout.players import PlayerPool, PolicyFactory
 from league.rollout.serial import SerialRunner
 
@@ -28,10 +36,12 @@ def make_runner(
     greedy: bool = False,
     address: str | None = None,
     log_file: Path | None = None,
+    asynchronous: bool = False,
 ) -> SerialRunner | RayRunner:
     """Build the in-process runner (`workers` 0) or the Ray runner (None: one per CPU).
 
-    `log_file` takes Ray's start-up chatter and the workers' full tracebacks.
+    `log_file` takes Ray's start-up chatter and the workers' full tracebacks;
+    `asynchronous` lets Ray workers collect while the learner updates.
     """
     if workers == 0:
         return SerialRunner(spec, info, envs=envs, factory=factory, greedy=greedy)
@@ -46,12 +56,14 @@ def make_runner(
         factory=factory,
         greedy=greedy,
         log_file=log_file,
+        asynchronous=asynchronous,
     )
 
 
 __all__ = [
     "EnvFailure",
     "Episode",
+    "Games",
     "PlayerPool",
     "PolicyFactory",
     "RolloutRequest",

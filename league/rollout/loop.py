@@ -3,6 +3,11 @@
 Turn-based and simultaneous games, training and evaluation, serial and Ray
 runners all go through `rollout()`. It plays the matchups a matchmaker decides
 and never decides itself; it does not know which learner will read its batches.
+
+A learning rollout leaves its episodes under way on its `Games` for the next one:
+each learning stream ships fixed-length fragments (the last bootstrapping from the
+value of the observation that follows), so an iteration's size is bounded whatever
+the episode length, and an episode is booked in the rollout where it ends.
 """
 
 from __future__ import annotations
@@ -42,13 +47,18 @@ _RANDOM = PlayerId.of_bot(RANDOM)
 class RolloutRequest:
     """What to play: whose matchups, how much, and how it is seeded and shaped.
 
-    New episodes start while fewer than `min_steps` learning steps were collected
-    or fewer than `episodes` episodes were started; every started episode is
-    played to its end. The k-th episode started gets id `first_episode + k *
-    episode_stride` (Ray workers use disjoint ids) and seat rotation
-    `first_episode + k`. With `random_opening` K (evaluation) the first K env
-    steps of each episode are played by the random bot; in training the
-    matchup's `opening` says how many. Opening steps are never learned from.
+    Learning (`min_steps` > 0): every env copy always has an episode under way (a new
+    one starts when one ends); each learning agent's stream ships a fragment every
+    `fragment_length` agent-steps (0: only when its episode ends) and at its episode's
+    end; the rollout returns once `min_steps` steps have shipped, and the episodes
+    still under way go on in the next learning rollout on the same `Games`.
+    Evaluation (`episodes` > 0): `episodes` episodes are started and each is played
+    to its end. The k-th episode a `Games` starts gets id `first_episode + k *
+    episode_stride` (Ray workers use disjoint ids) and seat rotation `first_episode +
+    k`, with the `first_episode` of the rollout that started it afresh. With
+    `random_opening` K (evaluation) the first K env steps of each episode are played by
+    the random bot; in training the matchup's `opening` says how many. Opening steps
+    are never learned from.
     """
 
     matchmaker: Matchmaker
@@ -61,12 +71,21 @@ class RolloutRequest:
     random_opening: int = 0
     max_env_errors: int = 100
     """Env errors after which the rollout gives up (each one drops an episode)."""
+    fragment_length: int = 0
+    """Agent-steps per shipped fragment of a learning stream (0: whole episodes)."""
 
     def __post_init__(self) -> None:
-        if self.random_opening and self.min_steps:
+        if self.min_steps and (self.random_opening or self.episodes):
             raise ValueError(
-                "random_opening is for evaluation; it cannot be combined with learning"
+                "a rollout either learns (min_steps) or evaluates (episodes, random_opening)"
             )
+        if self.fragment_length < 0:
+            raise ValueError(f"fragment_length must be >= 0, not {self.fragment_length}")
+
+    @property
+    def learning(self) -> bool:
+        """Whether this rollout collects learning steps (its episodes go on afterwards)."""
+        return self.min_steps > 0
 
     def split(self, n: int) -> list[RolloutRequest]:
         """Divide the targets over `n` workers (own seeds, disjoint episode ids)."""
@@ -128,6 +147,13 @@ class RolloutResult:
     agent_steps: int
     env_errors: int = 0
     """Env copies that raised and were rebuilt (their partial episodes dropped)."""
+    abandoned: int = 0
+    """Episodes under way that were dropped because a player of theirs left the pool."""
+
+    @property
+    def learn_steps(self) -> int:
+        """Agent-steps shipped to the learners."""
+        return sum(len(b) for b in self.batches.values())
 
     @staticmethod
     def merge(results: list[RolloutResult]) -> RolloutResult:
@@ -142,6 +168,7 @@ class RolloutResult:
             env_steps=sum(r.env_steps for r in results),
             agent_steps=sum(r.agent_steps for r in results),
             env_errors=sum(r.env_errors for r in results),
+            abandoned=sum(r.abandoned for r in results),
         )
 
 
@@ -159,7 +186,9 @@ class Step(NamedTuple):
 
 
 class _Stream:
-    """One learning agent's steps in one episode, appended as it acts."""
+    """One learning agent's steps in one episode (one fragment of them), appended as it
+    acts. `truncated`: cut before the agent's episode ended, `bootstrap` then holds the
+    value of the observation that follows."""
 
     __slots__ = (
         "bootstrap",
@@ -200,6 +229,38 @@ class _Running:
         return self.t < self.opening and (teams is None or team in teams)
 
 
+class Games:
+    """Env copies and the episodes under way on them, kept from one rollout to the next.
+
+    A runner keeps one for learning (its episodes go on across iterations) and one for
+    evaluation (idle between rollouts), so evaluating never disturbs training games.
+    """
+
+    def __init__(self, envs: list[GameEnv]) -> None:
+        self.envs = envs
+        self.running: dict[int, _Running] = {}
+        self.started = 0
+        """Episodes started since numbering began (see `RolloutRequest`)."""
+        self.first: int | None = None
+        self.stride = 1
+
+    def drop_episodes(self) -> None:
+        """Forget the episodes under way and their numbering (what a resumed run loses)."""
+        self.running.clear()
+        self.first = None
+
+    def number_from(self, request: RolloutRequest) -> None:
+        """Number the next episodes afresh from `request.first_episode`."""
+        self.first, self.stride, self.started = request.first_episode, request.episode_stride, 0
+
+    def close(self) -> None:
+        """Close every env copy (the episodes under way are dropped)."""
+        self.running.clear()
+        for env in self.envs:
+            with contextlib.suppress(Exception):
+                env.close()
+
+
 class _Acting(NamedTuple):
     """An agent that must act now, in env copy `env`."""
 
@@ -210,9 +271,12 @@ class _Acting(NamedTuple):
 
 
 def rollout(
-    envs: list[GameEnv], pool: PlayerPool, request: RolloutRequest, rng: np.random.Generator
+    games: Games | list[GameEnv],
+    pool: PlayerPool,
+    request: RolloutRequest,
+    rng: np.random.Generator,
 ) -> RolloutResult:
-    """Play the requested episodes on `envs` with the players of `pool`.
+    """Play what `request` asks on `games` (a list of envs: fresh games) with `pool`.
 
     Each step groups the acting agents of all copies by (player, role, opening)
     and runs one batched forward pass per group; rewards are shaped per env step
@@ -220,11 +284,11 @@ def rollout(
     collects the rewards of the moves that follow it until it acts again. An env
     that raises is rebuilt and its partial episode dropped (`env_errors`).
     """
-    loop = _Loop(envs, pool, request, rng)
-    for i in range(len(envs)):
-        if loop.wanted():
+    loop = _Loop(games if isinstance(games, Games) else Games(games), pool, request, rng)
+    for i in range(len(loop.envs)):
+        if i not in loop.running and loop.wanted():
             loop.start(i)
-    while loop.running:
+    while loop.running and not loop.enough():
         actions = loop.choose_actions(loop.acting_groups())
         for i, acts in actions.items():
             loop.step(i, acts)
@@ -233,48 +297,70 @@ def rollout(
 
 
 class _Loop:
-    """The state of one `rollout()` call, with one method per stage."""
+    """One `rollout()` call on a `Games`, with one method per stage."""
 
     def __init__(
         self,
-        envs: list[GameEnv],
+        games: Games,
         pool: PlayerPool,
         request: RolloutRequest,
         rng: np.random.Generator,
     ) -> None:
-        self.envs, self.pool, self.request, self.rng = envs, pool, request, rng
-        info = self.info = envs[0].info
+        self.games, self.pool, self.request, self.rng = games, pool, request, rng
+        self.envs, self.running = games.envs, games.running
+        if not request.learning and self.running:
+            raise ValueError("an evaluation rollout needs env copies with no episode under way")
+        if not request.learning or games.first is None:
+            games.number_from(request)
+        info = self.info = self.envs[0].info
         self.agents = list(info.agents)
         self.team_ids = {team: i for i, team in enumerate(info.teams)}
         team_index = np.array([self.team_ids[info.team_of[a]] for a in self.agents])
         shaping = request.shaping
         self.weights = shaping.weight_vector()
         self.mix = mixing_matrix(team_index, tau=shaping.tau, zero_sum=shaping.zero_sum)
-        # Finished streams per learner (`PlayerId.learner`: a role's main agent or another
+        # Shipped streams per learner (`PlayerId.learner`: a role's main agent or another
         # of its agents), and those cut off by a time limit with their final observation
         # and member.
         self.streams: dict[str, list[_Stream]] = {}
         self.cut: dict[str, list[tuple[_Stream, np.ndarray, int]]] = {}
         self.finished: list[Episode] = []
-        self.running: dict[int, _Running] = {}
-        self.started = self.collected = self.env_steps = self.agent_steps = self.env_errors = 0
+        self.shipped = self.env_steps = self.agent_steps = self.env_errors = 0
+        self.abandoned = self._abandon_unplayable()
+
+    def _abandon_unplayable(self) -> int:
+        """Drop the episodes under way that a player left (a snapshot the opponent pools
+        evicted between rollouts): their unshipped steps are lost, nothing is booked."""
+        gone = [
+            i
+            for i, run in self.running.items()
+            if not all(self.pool.has(p) for p in run.matchup.players.values())
+        ]
+        for i in gone:
+            del self.running[i]
+        return len(gone)
 
     def wanted(self) -> bool:
-        """Whether another episode should start."""
-        r = self.request
-        return self.collected < r.min_steps or self.started < r.episodes
+        """Whether another episode should start: always while learning (every env copy
+        keeps playing), else until `episodes` were started."""
+        return self.request.learning or self.games.started < self.request.episodes
+
+    def enough(self) -> bool:
+        """Whether a learning rollout has shipped its `min_steps` (an evaluation plays on
+        until its episodes are over)."""
+        return self.request.learning and self.shipped >= self.request.min_steps
 
     def start(self, i: int) -> None:
         """Start the next episode on env copy `i`."""
-        r = self.request
-        matchup = r.matchmaker(r.first_episode + self.started, self.rng)
+        r, g = self.request, self.games
+        matchup = r.matchmaker(g.first + g.started, self.rng)
         self.running[i] = _Running(
-            r.first_episode + self.started * r.episode_stride,
+            g.first + g.started * g.stride,
             matchup,
             returns=np.zeros(len(self.agents)),
             opening=max(r.random_opening, matchup.opening),
         )
-        self.started += 1
+        g.started += 1
         self.guarded(i, lambda: self.envs[i].reset(seed=int(self.rng.integers(2**31))))
 
     def guarded(self, i: int, call: Callable[[], Any]) -> Any:
@@ -303,9 +389,7 @@ class _Loop:
                     f"game {self.info.name!r}: the env raised {self.env_errors} times in one "
                     f"rollout, last {type(err).__name__}: {err} ({where}); stopping"
                 ) from None
-            run = self.running.pop(i, None)
-            if run is not None:
-                self.collected -= sum(len(s.steps) for s in run.streams.values())
+            self.running.pop(i, None)  # its unshipped steps are lost
             with contextlib.suppress(Exception):
                 self.envs[i].close()
             self.envs[i] = GameEnv(self.envs[i].spec, self.envs[i].info)
@@ -364,15 +448,29 @@ class _Loop:
         return actions
 
     def _record(self, run: _Running, agent: str, step: Step) -> None:
-        """Append a learning agent's step to its stream (opened on its first step)."""
+        """Append a learning agent's step to its stream (opened on its first step).
+
+        A stream that holds `fragment_length` steps when its agent acts again is full and
+        its last reward complete: it ships, bootstrapping from the value of the
+        observation the agent acts on now, and a new fragment of the stream begins.
+        """
         stream = run.streams.get(agent)
+        if stream is not None and len(stream.steps) == self.request.fragment_length:
+            stream.truncated, stream.bootstrap = True, step.value
+            self._ship(run, agent, stream)
+            stream = None
         if stream is None:
             team = self.team_ids[self.info.team_of[agent]]
             stream = run.streams[agent] = _Stream(team=team, episode=run.id)
         stream.steps.append(step)
         stream.reward.append(0.0)
         stream.components.append(np.zeros(len(self.request.shaping.components)))
-        self.collected += 1
+
+    def _ship(self, run: _Running, agent: str, stream: _Stream) -> None:
+        """Hand a finished fragment to its learner's batch."""
+        stream.done = True
+        self.streams.setdefault(self._learner(run, agent), []).append(stream)
+        self.shipped += len(stream.steps)
 
     def step(self, i: int, actions: dict[str, Any]) -> None:
         """Step env copy `i`; shape its rewards; close streams and the episode when over."""
@@ -412,8 +510,7 @@ class _Loop:
         """Book a finished episode, hand its streams over, and start the next one."""
         self.finished.append(_finish(run, self.info, self.agents, self.envs[i].spec.outcome))
         for agent, stream in run.streams.items():
-            stream.done = True
-            self.streams.setdefault(self._learner(run, agent), []).append(stream)
+            self._ship(run, agent, stream)
         del self.running[i]
         if self.wanted():
             self.start(i)
@@ -437,7 +534,12 @@ class _Loop:
         """The batches per learner and the finished episodes."""
         batches = {key: _to_batch(streams) for key, streams in self.streams.items() if streams}
         return RolloutResult(
-            batches, self.finished, self.env_steps, self.agent_steps, self.env_errors
+            batches,
+            self.finished,
+            self.env_steps,
+            self.agent_steps,
+            self.env_errors,
+            self.abandoned,
         )
 
 

@@ -248,6 +248,12 @@ class PlayerPool:
         for key in [k for k in self._cache if k not in weights]:
             del self._cache[key]
 
+    def has(self, player: PlayerId) -> bool:
+        """Whether `player` can act now (a bot, a loaded learner, a handed-in snapshot)."""
+        if player.is_latest:
+            return player.learner in self.latest
+        return player.is_bot or player in self._cache or player in self.weights
+
     def get(self, player: PlayerId, role: str) -> Actor:
         """Return the actor for `player`, seated on a team of `role`."""
         if player.is_latest:

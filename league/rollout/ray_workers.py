@@ -2,13 +2,20 @@
 
 Weights travel through the object store, put once per iteration (latest) or once
 per snapshot; each worker fetches a snapshot the first time it draws it and keeps
-a bounded cache of built networks. A worker that dies is replaced and its share
-of the iteration is run again on the replacement.
+a bounded cache of built networks. A worker that dies is replaced (its episodes
+under way are lost) and its share of the iteration is run again on the replacement.
+
+Synchronous (default): each learning rollout is split over the workers and waited
+for whole. Asynchronous: every worker always has a learning rollout under way; a
+call returns what has arrived once it holds `min_steps` and hands each worker that
+delivered its next share at once, with the newest weights, so the workers collect
+while the learner updates (their steps one or more policy versions stale).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import sys
@@ -16,6 +23,7 @@ from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import ray
 import torch
 from ray.exceptions import RayActorError, RayTaskError
@@ -74,7 +82,7 @@ def _output_to(log_file: Path | None) -> Iterator[None]:
 def default_workers() -> int:
     """Return the CPUs Ray sees (at least one worker).
 
-    Training is synchronous: the learner waits while the workers collect and the
+    Synchronous training: the learner waits while the workers collect and the
     workers wait while it learns, so it needs no core of its own (on 2 cores, 2
     workers collect 1.5x the env steps of 1 in the same 10 minutes: BENCHMARKS.md).
     """
@@ -150,16 +158,20 @@ class RayRunner:
         factory: PolicyFactory,
         greedy: bool = False,
         log_file: Path | None = None,
+        asynchronous: bool = False,
     ) -> None:
         if workers < 1:
             raise ValueError(f"RayRunner needs at least one worker, not {workers}")
-        self.info = info
+        self.info, self.asynchronous = info, asynchronous
         self._spawn_args = (spec, info, envs, factory, greedy, log_file)
         self.workers = [self._spawn() for _ in range(workers)]
         self.restarts = 0
         self._latest: ray.ObjectRef | None = None
         self._version = 0
         self._snapshots: dict[PlayerId, ray.ObjectRef] = {}
+        self._under_way: dict[ray.ObjectRef, tuple[int, Any]] = {}
+        """Asynchronous mode: each learning rollout under way -> (worker index, actor)."""
+        self._submitted = 0
 
     def _spawn(self) -> Any:
         return RolloutWorker.remote(*self._spawn_args)
@@ -185,35 +197,78 @@ class RayRunner:
 
     def run(self, request: RolloutRequest) -> RolloutResult:
         """Split the targets over the workers, gather, and replace any that die."""
+        if request.learning and self.asynchronous:
+            return self._run_async(request)
         shares = request.split(len(self.workers))
-        pending = {self._submit(w, share): w for w, share in enumerate(shares)}
+        pending = {self._submit(w, share): (w, self.workers[w]) for w, share in enumerate(shares)}
         results: dict[int, RolloutResult] = {}
         failures = 0
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
-            ref = ready[0]
-            w = pending.pop(ref)
-            try:
-                results[w] = ray.get(ref)
-            except EnvFailure as err:  # the game itself keeps failing: no worker can help
-                raise EnvFailure(str(getattr(err, "cause", err))) from None
-            except (RayActorError, RayTaskError) as err:
+            w, actor = pending.pop(ready[0])
+            result = self._get(ready[0], w, actor)
+            if isinstance(result, Exception):
                 failures += 1
+                if failures > MAX_RESTARTS_PER_CALL:
+                    raise result
+                pending[self._submit(w, shares[w])] = (w, self.workers[w])
+            else:
+                results[w] = result
+        return RolloutResult.merge([results[w] for w in range(len(shares))])
+
+    def _run_async(self, request: RolloutRequest) -> RolloutResult:
+        """Take the learning rollouts that arrive until they hold `min_steps`; give each
+        worker that delivered (or failed) its next share at once, with the newest weights."""
+        shares = request.split(len(self.workers))
+        busy = {w for w, _ in self._under_way.values()}
+        for w in range(len(self.workers)):
+            if w not in busy:
+                self._submit_async(w, shares[w])
+        results: list[RolloutResult] = []
+        got = failures = 0
+        while got < request.min_steps:
+            ready, _ = ray.wait(list(self._under_way), num_returns=1)
+            w, actor = self._under_way.pop(ready[0])
+            result = self._get(ready[0], w, actor)
+            if isinstance(result, Exception):
+                failures += 1
+                if failures > MAX_RESTARTS_PER_CALL:
+                    raise result
+            else:
+                results.append(result)
+                got += result.learn_steps
+            self._submit_async(w, shares[w])
+        return RolloutResult.merge(results)
+
+    def _submit_async(self, w: int, share: RolloutRequest) -> None:
+        """Start worker `w`'s next learning rollout (a seed of its own per submission)."""
+        self._submitted += 1
+        seed = np.random.SeedSequence([share.seed, self._submitted]).generate_state(1)[0]
+        ref = self._submit(w, dataclasses.replace(share, seed=int(seed)))
+        self._under_way[ref] = (w, self.workers[w])
+
+    def _get(self, ref: ray.ObjectRef, w: int, actor: Any) -> RolloutResult | Exception:
+        """A worker's result, or the Ray error when it failed (the worker is then
+        replaced)."""
+        try:
+            return ray.get(ref)
+        except EnvFailure as err:  # the game itself keeps failing: no worker can help
+            raise EnvFailure(str(getattr(err, "cause", err))) from None
+        except (RayActorError, RayTaskError) as err:
+            if self.workers[w] is actor:  # not replaced yet (after another call failed)
                 self.restarts += 1
                 logger.warning("rollout worker %d failed (%s); replacing it", w, type(err).__name__)
-                if failures > MAX_RESTARTS_PER_CALL:
-                    raise
                 with contextlib.suppress(Exception):
-                    ray.kill(self.workers[w])
+                    ray.kill(actor)
                 self.workers[w] = self._spawn()
-                pending[self._submit(w, shares[w])] = w
-        return RolloutResult.merge([results[w] for w in range(len(shares))])
+            return err
 
     def _submit(self, w: int, request: RolloutRequest) -> ray.ObjectRef:
         return self.workers[w].run.remote(self._latest, self._version, self._snapshots, request)
 
     def close(self) -> None:
         """Stop the workers (the Ray cluster itself stays up)."""
+        self._under_way.clear()
         for worker in self.workers:
             with contextlib.suppress(Exception):
                 ray.kill(worker)

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from envs import GameEnv, GameInfo, GameSpec
-from league.rollout.loop import RolloutRequest, RolloutResult, rollout
+from league.rollout.loop import Games, RolloutRequest, RolloutResult, rollout
 from league.rollout.players import PlayerPool, PolicyFactory
 from matchmaking import PlayerId
 
@@ -17,7 +17,11 @@ Weights = Mapping[str, torch.Tensor]
 
 
 class SerialRunner:
-    """Hold env copies and players in this process and run `rollout()` on them."""
+    """Hold env copies and players in this process and run `rollout()` on them.
+
+    Two sets of `envs` copies, each built on first use: the learning games, whose
+    episodes go on from one learning rollout to the next, and the evaluation games.
+    """
 
     restarts = 0
     """Worker restarts so far (always 0 here: there are no workers)."""
@@ -31,8 +35,9 @@ class SerialRunner:
         factory: PolicyFactory,
         greedy: bool = False,
     ) -> None:
-        self.info = info
-        self.envs = [GameEnv(spec, info) for _ in range(envs)]
+        self.spec, self.info, self.n_envs = spec, info, envs
+        self._games: dict[bool, Games] = {}
+        """Learning? -> its games."""
         self._rng = np.random.default_rng(0)
         self.pool = PlayerPool(factory, info=info, rng=self._rng, bot=spec.bot, greedy=greedy)
 
@@ -53,9 +58,23 @@ class SerialRunner:
         """Play what `request` asks (seeded: envs and action sampling)."""
         self._rng.bit_generator.state = np.random.default_rng(request.seed).bit_generator.state
         torch.manual_seed(request.seed)
-        return rollout(self.envs, self.pool, request, self._rng)
+        return rollout(self.games(learning=request.learning), self.pool, request, self._rng)
+
+    def games(self, *, learning: bool) -> Games:
+        """The learning or the evaluation games (built on first use)."""
+        if learning not in self._games:
+            self._games[learning] = Games(
+                [GameEnv(self.spec, self.info) for _ in range(self.n_envs)]
+            )
+        return self._games[learning]
+
+    def drop_episodes(self) -> None:
+        """Forget the learning episodes under way: the next learning rollout starts fresh
+        ones, as a resumed run does."""
+        if True in self._games:
+            self._games[True].drop_episodes()
 
     def close(self) -> None:
         """Close the env copies."""
-        for env in self.envs:
-            env.close()
+        for games in self._games.values():
+            games.close()

@@ -27,6 +27,10 @@ class Counters:
     """League agent (its learner key: the role for a main agent) -> its newest snapshot."""
     env_errors: int = 0
     worker_restarts: int = 0
+    stale_fragments: int = 0
+    """Fragments dropped unlearned for being older than `train.max_staleness`."""
+    abandoned_episodes: int = 0
+    """Episodes under way dropped because an opponent left the pool."""
 
     def to_state(self) -> dict[str, Any]:
         """Return the counters as plain data."""

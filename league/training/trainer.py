@@ -186,6 +186,7 @@ class Trainer:
             envs=tcfg.envs,
             address=address,
             log_file=self.run_dir / LOG_FILE,
+            asynchronous=tcfg.asynchronous,
         )
         self._restarts_at_start = self.counters.worker_restarts
         self.runner.add_snapshots(
@@ -341,19 +342,28 @@ class Trainer:
                 seed=int(self.rng.integers(2**31)),
                 min_steps=self.config.train.steps_per_iteration,
                 first_episode=c.episodes,
+                fragment_length=self.config.train.fragment_length,
             )
         )
 
     def learn(self, batches: dict[str, Batch], params: StepParams) -> dict[str, float]:
-        """Update each agent's learner on its batch; return its losses and the staleness."""
+        """Update each agent's learner on its batch, less the fragments staler than
+        `train.max_staleness` (counted); return its losses and the staleness it learned."""
+        c = self.counters
         metrics: dict[str, float] = {}
-        for agent, batch in batches.items():
+        for agent, stale in batches.items():
+            batch, dropped = drop_stale(stale, c.iteration - self.config.train.max_staleness)
+            c.stale_fragments += dropped
+            if batch is None:
+                continue
             prefix = self._per_agent("losses", agent)
             for key, value in self.learners[agent].update(batch, params).items():
                 metrics[key.replace("losses", prefix, 1)] = value
-            lag = self.counters.iteration - batch.version
+            lag = c.iteration - batch.version
             metrics[self._per_agent("league/staleness", agent)] = float(np.mean(lag))
+            metrics[self._per_agent("league/staleness_max", agent)] = float(np.max(lag))
             self.league.learned(agent, len(batch))
+        metrics["charts/stale_fragments"] = float(c.stale_fragments)
         return metrics
 
     def book(self, result: RolloutResult) -> dict[str, float]:
@@ -364,6 +374,7 @@ class Trainer:
         c.agent_steps += result.agent_steps
         c.episodes += len(result.episodes)
         c.env_errors += result.env_errors
+        c.abandoned_episodes += result.abandoned
         c.worker_restarts = self._restarts_at_start + self.runner.restarts
         for ep in result.episodes:
             if not ep.result:
@@ -378,6 +389,7 @@ class Trainer:
         return {
             "charts/env_errors": float(c.env_errors),
             "charts/worker_restarts": float(c.worker_restarts),
+            "charts/abandoned_episodes": float(c.abandoned_episodes),
             "charts/env_steps": float(c.env_steps),
             **_episode_metrics([e for e in result.episodes if e.players[e.focal].agent == ""]),
             **self._exploiter_metrics(result.episodes),
@@ -605,6 +617,9 @@ class Trainer:
             "precision": str(self.precision).removeprefix("torch."),
             "env_errors": c.env_errors,
             "worker_restarts": c.worker_restarts,
+            "async": self.config.train.asynchronous,
+            "stale_fragments": c.stale_fragments,
+            "abandoned_episodes": c.abandoned_episodes,
             "interrupted": interrupted,
             "metrics": {k: v for k, v in metrics.items() if np.isfinite(v)},
         }
@@ -623,6 +638,19 @@ class Trainer:
             TRACEBACKS.removeHandler(self._log_handler)
             self._log_handler.close()
         self.lock.release()
+
+
+def drop_stale(batch: Batch, oldest: int) -> tuple[Batch | None, int]:
+    """The batch without the fragments (streams) holding a step acted by a policy version
+    older than `oldest` (None if none is left), and how many fragments were dropped."""
+    starts, lengths = batch.stream_bounds()
+    keep = np.minimum.reduceat(batch.version, starts) >= oldest
+    dropped = int((~keep).sum())
+    if not dropped:
+        return batch, 0
+    if not keep.any():
+        return None, dropped
+    return batch.select(np.repeat(keep, lengths)), dropped
 
 
 def _reward_metrics(batches: dict[str, Batch], shaping: ShapingParams) -> dict[str, float]:

@@ -141,7 +141,12 @@ def test_tampered_snapshot_is_refused_on_resume(tmp_path):
 
 
 @pytest.mark.ray
-def test_sigkill_of_the_driver_then_resume_loses_at_most_a_checkpoint(tmp_path, ray_cluster):
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+def test_sigkill_of_the_driver_then_resume_loses_at_most_a_checkpoint(
+    tmp_path, ray_cluster, asynchronous
+):
+    # Fragments of 4 steps: every iteration leaves episodes under way, which the kill
+    # loses and the resumed run replaces with fresh ones.
     run_dir = tmp_path / "k"
     args = [
         "train",
@@ -150,6 +155,10 @@ def test_sigkill_of_the_driver_then_resume_loses_at_most_a_checkpoint(tmp_path, 
         str(tmp_path),
         "--name",
         "k",
+        "--set",
+        f"train.async={str(asynchronous).lower()}",
+        "--set",
+        "train.fragment_length=4",
         "--address",
         ray_cluster,
         "--workers",
@@ -185,7 +194,9 @@ def test_sigkill_of_the_driver_then_resume_loses_at_most_a_checkpoint(tmp_path, 
         "2",
     )
     assert resumed["iterations"] == target
+    assert resumed["async"] is asynchronous
     assert resumed["env_steps"] > saved["env_steps"]
+    assert resumed["stale_fragments"] == 0  # within the default max_staleness
     with Registry(run_dir) as reg:
         assert reg.integrity_ok()
         iterations = [s["iteration"] for s in reg.snapshots()]

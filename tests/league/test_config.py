@@ -41,6 +41,24 @@ def test_out_of_range_values_are_refused():
         parse_config({"reward": {"tau": {"start": -0.1, "end": 0.5}}}, source="x.yaml")
 
 
+def test_async_mode_and_fragments_are_checked(tmp_path):
+    config = parse_config({"train": {"async": True, "fragment_length": 64}}, source="x.yaml")
+    assert config.train.asynchronous and config.train.fragment_length == 64
+    assert parse_config({}, source="x.yaml").train.asynchronous is False
+    # The saved config keeps the spelling a user writes, and loads again.
+    from league.config import dump_config
+
+    path = tmp_path / "saved.yaml"
+    path.write_text(dump_config(config))
+    assert "async: true" in path.read_text() and load_config(path).train.asynchronous
+    with pytest.raises(ConfigError, match="train.async needs Ray rollout workers"):
+        load_config(path, ["train.workers=0"])
+    with pytest.raises(ConfigError, match="max_staleness 0 would drop every fragment"):
+        parse_config({"train": {"async": True, "max_staleness": 0}}, source="x.yaml")
+    with pytest.raises(ConfigError, match="train.fragment_length"):
+        parse_config({"train": {"fragment_length": 0}}, source="x.yaml")
+
+
 def test_precision_is_checked():
     assert parse_config({}, source="x.yaml").precision == "auto"
     assert parse_config({"precision": "float32"}, source="x.yaml").precision == "float32"

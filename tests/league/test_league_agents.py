@@ -32,9 +32,14 @@ def _config(name, extra=()):
     return load_config(CONFIGS / "connect_four.yaml", overrides).model_copy(update={"name": name})
 
 
-def _train(config, run_dir, *, resume=False, iterations=None):
+def _train(config, run_dir, *, resume=False, iterations=None, fresh_episodes_at=None):
+    """Train; with `fresh_episodes_at` K, stop at iteration K, drop the episodes under way
+    (all that a resumed run cannot restore) and go on in the same trainer."""
     trainer = Trainer(config, run_dir, resume=resume)
     try:
+        if fresh_episodes_at is not None:
+            trainer.train(iterations=fresh_episodes_at)
+            trainer.runner.drop_episodes()
         summary = trainer.train(iterations=iterations)
         weights = {
             f"{key}.{k}": v.clone()
@@ -48,7 +53,9 @@ def _train(config, run_dir, *, resume=False, iterations=None):
 
 def test_every_kind_learns_freezes_and_resumes_exactly(tmp_path):
     straight_cfg = _config("straight")
-    straight, w_straight, league_straight = _train(straight_cfg, new_run(straight_cfg, tmp_path))
+    straight, w_straight, league_straight = _train(
+        straight_cfg, new_run(straight_cfg, tmp_path), fresh_episodes_at=2
+    )
     cfg = _config("resumed")
     run_dir = new_run(cfg, tmp_path)
     first, _, _ = _train(cfg, run_dir, iterations=2)

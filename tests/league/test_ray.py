@@ -93,7 +93,7 @@ def test_serial_and_ray_runs_agree_in_shape_and_bookkeeping(tmp_path, ray_cluste
     assert serial["workers"] == 0 and spread["workers"] == 2
     for key in ("iterations", "snapshots", "last_snapshot", "worker_restarts"):
         assert serial[key] == spread[key], key
-    sampled = {"league/win_rate_vs_history", "league/win_rate_vs_latest"}  # if such games
+    sampled = {f"league/win_rate_vs_{kind}" for kind in ("history", "latest", "bots")}  # if any
     assert set(serial["metrics"]) - sampled == set(spread["metrics"]) - sampled
     for summary in (serial, spread):
         assert summary["env_steps"] >= 3 * 128
@@ -158,3 +158,26 @@ def test_evaluation_games_run_on_ray_workers(ray_cluster):
         arena.resolve("scripted"), arena.resolve("random"), games=40, workers=2, seed=1
     )
     assert stats.games == 40 and stats.score > 0.9
+
+
+def test_async_mode_learns_stale_fragments_but_never_past_max_staleness(tmp_path, ray_cluster):
+    config = _config(
+        "async",
+        "train.async=true",
+        "train.max_staleness=1",
+        "train.fragment_length=4",
+        "train.iterations=6",
+    )
+    seen = []
+    summary, run_dir = _run(
+        config, tmp_path, address=ray_cluster, on_iteration=lambda t, m: seen.append(dict(m))
+    )
+    assert summary["async"] is True and summary["iterations"] == 6
+    lags = [m["league/staleness_max"] for m in seen if "league/staleness_max" in m]
+    assert lags and max(lags) <= 1  # never past max_staleness ...
+    assert max(lags) == 1  # ... and the workers did collect while the learner learned
+    # Steps of fragments begun two or more versions back were dropped, and counted.
+    assert summary["stale_fragments"] == seen[-1]["charts/stale_fragments"]
+    with Registry(run_dir) as reg:
+        assert reg.integrity_ok()
+        assert len(reg.snapshots()) == 6

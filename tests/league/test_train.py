@@ -30,9 +30,14 @@ def _config(tmp_path, name="run", extra=(), algo="ppo"):
     return config.model_copy(update={"name": name})
 
 
-def _train(config, run_dir, *, resume=False, iterations=None):
+def _train(config, run_dir, *, resume=False, iterations=None, fresh_episodes_at=None):
+    """Train; with `fresh_episodes_at` K, stop at iteration K, drop the episodes under way
+    (all that a resumed run cannot restore) and go on in the same trainer."""
     trainer = Trainer(config, run_dir, resume=resume)
     try:
+        if fresh_episodes_at is not None:
+            trainer.train(iterations=fresh_episodes_at)
+            trainer.runner.drop_episodes()
         summary = trainer.train(iterations=iterations)
         learner = trainer.learners["main"]
         weights = {k: v.clone() for k, v in learner.policy.state_dict().items()}
@@ -51,10 +56,11 @@ ANNEALED_LR = "learner.lr={start: 0.001, end: 0.0001, steps: 4}"
 
 @pytest.mark.parametrize("algo", sorted(TINY_LEARNERS))
 def test_resume_continues_counters_and_state_exactly(tmp_path, algo):
-    # One run straight through 4 iterations (annealing the learning rate) ...
+    # One run through 4 iterations (annealing the learning rate), that starts fresh
+    # episodes after iteration 2 (the episodes under way are all a checkpoint lacks) ...
     straight_cfg = _config(tmp_path, "straight", [ANNEALED_LR], algo)
     straight_dir = new_run(straight_cfg, tmp_path)
-    straight, w_straight, pool_straight = _train(straight_cfg, straight_dir)
+    straight, w_straight, pool_straight = _train(straight_cfg, straight_dir, fresh_episodes_at=2)
     # ... and one stopped after 2 and resumed to 4 (for ACER: the same replay contents
     # and average network as well as the same weights).
     cfg = _config(tmp_path, "resumed", [ANNEALED_LR], algo)
@@ -139,9 +145,17 @@ def test_training_metrics_are_namespaced_and_logged(tmp_path):
         "league/win_rate_vs_latest",
         "league/win_rate_vs_random",
         "league/staleness",
+        "league/staleness_max",
+        "losses/sample_reuse",
+        "charts/stale_fragments",
     ):
         assert key in metrics, key
-    assert metrics["league/staleness"] == 0.0
+    # Synchronous: fresh steps are 0 versions old, those of the episodes an iteration left
+    # under way 1.
+    assert 0.0 <= metrics["league/staleness"] < metrics["league/staleness_max"] == 1.0
+    assert metrics["charts/stale_fragments"] == 0.0
+    # PPO passes over its batch once per epoch, less the rows short of a whole minibatch.
+    assert 0.5 * cfg.learner.ppo.epochs < metrics["losses/sample_reuse"] <= cfg.learner.ppo.epochs
     assert 0.0 <= metrics["league/win_rate_vs_random"] <= 1.0
     assert list((run_dir / "tb").glob("events.out.tfevents.*"))
     with Registry(run_dir) as reg:
