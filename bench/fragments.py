@@ -11,7 +11,11 @@ trains it for `--iterations` iterations on the default Ray workers, three ways:
 For each: seconds per iteration, env steps per iteration, and the peak PSS summed over
 the driver and every Ray process.
 
-    python bench/fragments.py [--iterations 3] [--cap 2000] [--out bench/fragments.json]
+    python bench/fragments.py [--iterations 3] [--cap 2000] [--cases uncapped capped ...]
+                              [--out bench/fragments.json]
+
+The results file is rewritten after each case, so a case cut short (whole_episodes can
+take many minutes) leaves the others.
 
 Run it alone on the machine.
 """
@@ -85,6 +89,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=3)
     parser.add_argument("--cap", type=int, default=2000)
+    parser.add_argument("--cases", nargs="+", default=["uncapped", "capped", "whole_episodes"])
     parser.add_argument("--out", default=str(ROOT / "bench" / "fragments.json"))
     args = parser.parse_args()
     results: dict = {"machine": machine(), "game": ENV, "cases": {}}
@@ -96,10 +101,11 @@ def main() -> None:
             "capped": ([f"game.kwargs.max_cycles={args.cap}"], args.iterations),
             "whole_episodes": (["train.fragment_length=1000000"], 1),
         }
-        for name, (overrides, iterations) in cases.items():
+        for name in args.cases:
+            overrides, iterations = cases[name]
             results["cases"][name] = measure(path, overrides, iterations)
             print(name, json.dumps(results["cases"][name]), flush=True)
-    Path(args.out).write_text(json.dumps(results, indent=2))
+            Path(args.out).write_text(json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":

@@ -666,8 +666,10 @@ def _reward_metrics(batches: dict[str, Batch], shaping: ShapingParams) -> dict[s
 
 def _episode_metrics(episodes: list[Episode]) -> dict[str, float]:
     """Episode length, and the focal team's score by the kind of opponent it met."""
+    if not episodes:  # long games: no episode ended in this iteration
+        return {}
     out = {"charts/episode_length": float(np.mean([e.length for e in episodes]))}
-    if not episodes or not episodes[0].result:
+    if not episodes[0].result:
         return out
     kinds: dict[str, list[float]] = {"latest": [], "history": [], "bots": []}
     for e in episodes:
