@@ -23,13 +23,13 @@ Run it alone on the machine.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-from throughput import machine, ray_pss
+from throughput import machine, peak_pss
 
 from league.commands.inspect import inspect_game, starter_config, write_config
 from league.config import load_config
@@ -58,22 +58,11 @@ def measure(path: Path, overrides: list[str], iterations: int) -> dict:
     seen: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(config, new_run(config, Path(tmp)))
-        peak, stop = [0], threading.Event()
-
-        def watch() -> None:
-            while not stop.is_set():
-                peak[0] = max(peak[0], ray_pss())
-                stop.wait(0.5)
-
-        thread = threading.Thread(target=watch, daemon=True)
-        thread.start()
         start = time.monotonic()
-        try:
+        with contextlib.ExitStack() as stack:
+            stack.callback(trainer.close)
+            peak = stack.enter_context(peak_pss())
             trainer.train(iterations=iterations, on_iteration=lambda m: seen.append(dict(m)))
-        finally:
-            stop.set()
-            thread.join()
-            trainer.close()
     return {
         "overrides": overrides,
         "iteration_seconds": [round(m["charts/iteration_seconds"], 2) for m in seen],

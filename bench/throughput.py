@@ -30,6 +30,7 @@ import statistics
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -164,6 +165,26 @@ def ray_pss() -> int:
     return total
 
 
+@contextlib.contextmanager
+def peak_pss() -> Iterator[list[int]]:
+    """Sample `ray_pss` twice a second while the block runs; the list's one item holds the
+    peak (bytes) when it ends."""
+    peak, stop = [0], threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            peak[0] = max(peak[0], ray_pss())
+            stop.wait(0.5)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    try:
+        yield peak
+    finally:
+        stop.set()
+        thread.join()
+
+
 def training_rate(
     game: str, workers: int, seconds: float, overrides: list[str], *, asynchronous: bool = False
 ) -> tuple[float, int, dict[str, float]]:
@@ -173,17 +194,10 @@ def training_rate(
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = new_run(config.model_copy(update={"name": "bench"}), Path(tmp))
         trainer = Trainer(config, run_dir)
-        peak, stop = [0], threading.Event()
-
-        def watch() -> None:
-            while not stop.is_set():
-                peak[0] = max(peak[0], ray_pss())
-                stop.wait(0.5)
-
-        thread = threading.Thread(target=watch, daemon=True)
-        thread.start()
         stages: list[tuple[float, float, float]] = []
-        try:
+        with contextlib.ExitStack() as stack:
+            stack.callback(trainer.close)
+            peak = stack.enter_context(peak_pss())
             trainer.iterate()  # warm-up
             steps0, start = trainer.counters.env_steps, time.monotonic()
             while time.monotonic() - start < seconds:
@@ -197,10 +211,6 @@ def training_rate(
                     )
                 )
             rate = (trainer.counters.env_steps - steps0) / (time.monotonic() - start)
-        finally:
-            stop.set()
-            thread.join()
-            trainer.close()
     mean = [statistics.mean(col) for col in zip(*stages, strict=True)]
     return rate, peak[0], dict(zip(("collect_s", "learn_s", "env_steps"), mean, strict=True))
 

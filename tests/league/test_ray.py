@@ -54,8 +54,14 @@ def test_two_ray_workers_train_turn_based_and_simultaneous_games(game, tmp_path,
         assert reg.integrity_ok()
 
 
-def test_a_killed_worker_is_replaced_and_the_run_finishes(tmp_path, ray_cluster):
-    config = _config("killed", "train.iterations=4", "train.steps_per_iteration=2000")
+MODES = pytest.mark.parametrize(
+    "mode", ["train.async=false", "train.async=true"], ids=["sync", "async"]
+)
+
+
+@MODES
+def test_a_killed_worker_is_replaced_and_the_run_finishes(tmp_path, ray_cluster, mode):
+    config = _config("killed", "train.iterations=4", "train.steps_per_iteration=2000", mode)
     killed = []
 
     def kill_one(trainer, _metrics):
@@ -73,9 +79,11 @@ def test_a_killed_worker_is_replaced_and_the_run_finishes(tmp_path, ray_cluster)
     assert summary["metrics"]["charts/worker_restarts"] >= 1
 
 
-def test_an_env_that_raises_is_rebuilt_and_the_run_goes_on(tmp_path, ray_cluster):
+@MODES
+def test_an_env_that_raises_is_rebuilt_and_the_run_goes_on(tmp_path, ray_cluster, mode):
     config = _config(
         "flaky",
+        mode,
         "game.name=flaky",
         "game.env=tests.fixtures.flaky_game:flaky_connect_four",
         "game.kwargs.every=53",
