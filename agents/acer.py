@@ -249,9 +249,8 @@ class Segments:
         done = np.asarray(batch.done, dtype=bool)
         if n == 0 or not done[-1]:
             raise ValueError("ACER needs a non-empty batch whose last step ends a stream (done)")
-        ends = np.flatnonzero(done) + 1
-        starts = np.concatenate([[0], ends[:-1]])
-        pos = np.arange(n) - np.repeat(starts, ends - starts)
+        starts, lengths = batch.stream_bounds()
+        pos = np.arange(n) - np.repeat(starts, lengths)
         first = np.flatnonzero(pos % segment_length == 0)
         last = np.append(first[1:], n) - 1
         at_end = done[last]

@@ -27,6 +27,34 @@ TINY_LEARNERS = {
 """Per learner: --set overrides that make its updates cheap."""
 
 
+def rollout_setup(name: str, n_envs: int = 4, *, p_latest: float = 0.8, kwargs=None):
+    """A built-in game (its env factory's `kwargs` updated) ready for `rollout()`: its
+    info, a policy factory, a pool holding each role's fresh policy (version 3), an
+    opponent sampler per role, `n_envs` env copies and an RNG."""
+    import dataclasses
+
+    import numpy as np
+
+    from envs import GameEnv, builtin_game
+    from league.rollout import PlayerPool, PolicyFactory
+    from matchmaking import OpponentSampler
+
+    spec = builtin_game(name)
+    if kwargs:
+        spec = dataclasses.replace(spec, kwargs={**spec.kwargs, **kwargs})
+    info = spec.info()
+    factory = PolicyFactory(info, (32,), "auto")
+    rng = np.random.default_rng(0)
+    pool = PlayerPool(factory, info=info, rng=rng)
+    roles = sorted(set(info.roles.values()))
+    torch.manual_seed(0)
+    for role in roles:
+        pool.set_latest(role, factory(role).state_dict(), version=3)
+    samplers = {role: OpponentSampler(role=role, p_latest=p_latest) for role in roles}
+    envs = [GameEnv(spec, info) for _ in range(n_envs)]
+    return info, factory, pool, samplers, envs, rng
+
+
 def tiny_overrides(game: str, algo: str = "ppo") -> list[str]:
     """Return --set overrides that make a built-in game's config train in seconds."""
     common = [

@@ -8,32 +8,21 @@ from collections import defaultdict
 
 import numpy as np
 import pytest
-import torch
 
 from agents import Batch
-from envs import GameEnv, builtin_game
-from league.rollout import Games, PlayerPool, PolicyFactory, RolloutRequest, rollout
+from conftest import rollout_setup
+from envs import GameEnv
+from league.rollout import Games, RolloutRequest, rollout
 from league.training.trainer import drop_stale
 from matchmaking import OpponentSampler, PlayerId, SelfPlayMatchmaker
 
 
 def _setup(name: str, n_envs: int, *, p_latest: float = 1.0, kwargs=None):
-    spec = builtin_game(name)
-    if kwargs:
-        import dataclasses
-
-        spec = dataclasses.replace(spec, kwargs={**spec.kwargs, **kwargs})
-    info = spec.info()
-    factory = PolicyFactory(info, (32,), "auto")
-    rng = np.random.default_rng(0)
-    pool = PlayerPool(factory, info=info, rng=rng)
-    roles = sorted(set(info.roles.values()))
-    torch.manual_seed(0)
-    for role in roles:
-        pool.set_latest(role, factory(role).state_dict(), version=0)
-    samplers = {role: OpponentSampler(role=role, p_latest=p_latest) for role in roles}
-    games = Games([GameEnv(spec, info) for _ in range(n_envs)])
-    return info, factory, pool, samplers, games, rng
+    """`rollout_setup` with the env copies as one `Games`, latest against latest."""
+    info, factory, pool, samplers, envs, rng = rollout_setup(
+        name, n_envs, p_latest=p_latest, kwargs=kwargs
+    )
+    return info, factory, pool, samplers, Games(envs), rng
 
 
 def _rollouts(info, pool, samplers, games, rng, *, calls, min_steps, fragment_length):

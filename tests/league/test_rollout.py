@@ -2,14 +2,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
-from envs import GameEnv, ShapingParams, builtin_game
+from conftest import rollout_setup
+from envs import GameEnv, ShapingParams
 from league.config import parse_config
 from league.games import resolve_game
 from league.rollout import PlayerPool, PolicyFactory, RolloutRequest, rollout
 from matchmaking import (
-    OpponentSampler,
     PFSPSampler,
     PlayerId,
     SelfPlayMatchmaker,
@@ -21,30 +20,16 @@ RANDOM = PlayerId.of_bot("random")
 SNAPSHOT_7 = PlayerId.of_snapshot("main", 7)
 
 
-def _setup(name: str, n_envs: int = 4, p_latest: float = 0.8):
-    spec = builtin_game(name)
-    info = spec.info()
-    factory = PolicyFactory(info, (32,), "auto")
-    rng = np.random.default_rng(0)
-    pool = PlayerPool(factory, info=info, rng=rng)
-    roles = sorted(set(info.roles.values()))
-    torch.manual_seed(0)
-    for role in roles:
-        pool.set_latest(role, factory(role).state_dict(), version=3)
-    samplers = {role: OpponentSampler(role=role, p_latest=p_latest) for role in roles}
-    envs = [GameEnv(spec, info) for _ in range(n_envs)]
-    return info, factory, pool, samplers, envs, rng
+_setup = rollout_setup
 
 
 def _check_streams(batch):
     # Streams are contiguous: within a stream the episode id is constant, and
     # every stream ends with done.
-    ends = np.flatnonzero(batch.done)
-    assert ends[-1] == len(batch) - 1
-    starts = np.concatenate([[0], ends[:-1] + 1])
-    for s, e in zip(starts, ends, strict=True):
-        assert (batch.episode[s : e + 1] == batch.episode[s]).all()
-        assert (batch.team[s : e + 1] == batch.team[s]).all()
+    assert batch.done[-1]
+    for s, n in zip(*batch.stream_bounds(), strict=True):
+        assert (batch.episode[s : s + n] == batch.episode[s]).all()
+        assert (batch.team[s : s + n] == batch.team[s]).all()
 
 
 def test_self_play_vs_latest_trains_both_seats_of_a_turn_based_game():
