@@ -449,6 +449,8 @@ class ACER:
             raise ValueError(f"ACER needs a Discrete action space, not Box{sp.action_shape}")
         if policy.q is None:
             raise ValueError("ACER needs a network with a Q head (ActorCritic(q_head=True))")
+        if policy.recurrent:
+            raise ValueError("ACER does not train recurrent policies (use PPO or TRPO)")
         self.policy = policy.to(device)
         self.config, self.device = config or ACERSettings(), device
         self.average = copy.deepcopy(self.policy).requires_grad_(False)

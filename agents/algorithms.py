@@ -28,6 +28,8 @@ class Algorithm:
     """The network carries a Q head (every copy of it, so workers load its weights)."""
     discrete_only: bool = False
     """Only a Discrete action space (with or without a mask) can be learned."""
+    recurrent: bool = True
+    """It trains recurrent policies (sequences with their stored states)."""
 
     def refusal(self, spaces: Spaces) -> str | None:
         """Why this learner cannot learn a team with these spaces (None: it can)."""
@@ -40,7 +42,7 @@ class Algorithm:
 ALGORITHMS: dict[str, Algorithm] = {
     "ppo": Algorithm(PPO, PPOSettings),
     "trpo": Algorithm(TRPO, TRPOSettings),
-    "acer": Algorithm(ACER, ACERSettings, q_head=True, discrete_only=True),
+    "acer": Algorithm(ACER, ACERSettings, q_head=True, discrete_only=True, recurrent=False),
 }
 """`learner.algo` name -> how to build it."""
 

@@ -33,6 +33,7 @@ class Batch:
     | version    | [N] int        | policy version that acted                          |
     | team       | [N] int        | team index of the agent                            |
     | episode    | [N] int        | episode id                                         |
+    | state      | [N, S]         | recurrent state the agent acted from ([N, 0]: none)|
 
     A stream ends either at the end of its agent's episode (`done`, not `truncated`:
     nothing follows) or cut short (`done` and `truncated`: `bootstrap` holds the value
@@ -54,6 +55,7 @@ class Batch:
     version: np.ndarray
     team: np.ndarray
     episode: np.ndarray
+    state: np.ndarray
 
     def __len__(self) -> int:
         return len(self.reward)
@@ -67,6 +69,21 @@ class Batch:
         ends = np.flatnonzero(self.done)
         starts = np.concatenate([[0], ends[:-1] + 1]).astype(np.int64)
         return starts, ends - starts + 1
+
+    def chunks(self, length: int) -> tuple[np.ndarray, np.ndarray]:
+        """Cut every stream into sequences of `length` rows (truncated backpropagation
+        through time): the rows of each sequence [C, length] and which are real [C,
+        length]. A stream's last sequence is padded with its own first row (not real);
+        sequences never cross streams, so no state is carried over an episode's start.
+        With `length` 1 every row is a sequence of its own."""
+        starts, lengths = self.stream_bounds()
+        per = -(-lengths // length)  # sequences per stream
+        first = np.repeat(np.cumsum(per) - per, per)  # index of each stream's first one
+        begin = np.repeat(starts, per) + (np.arange(per.sum()) - first) * length
+        end = np.repeat(starts + lengths, per)
+        rows = begin[:, None] + np.arange(length)
+        real = rows < end[:, None]
+        return np.where(real, rows, begin[:, None]), real
 
     def select(self, rows: np.ndarray) -> Batch:
         """The batch of the given rows (an index or a boolean mask over whole streams)."""

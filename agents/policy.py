@@ -11,6 +11,11 @@ The contract (Spinning Up style):
 | logp    | [B]             | log pi(action | obs)                            |
 | value   | [B]             | V(obs)                                          |
 | probs   | [B, A]          | pi(. | obs) for (Multi)Discrete ([B, 0] for Box) |
+| state   | [B, S]          | recurrent state (LSTM h then c); S = 0 when none |
+
+A recurrent network (`lstm` > 0) reads its rows as sequences: `steps` consecutive rows
+per sequence, `state` [B / steps, S] the state before each sequence's first row (None:
+zeros, an episode's start). A feed-forward network ignores both.
 """
 
 from __future__ import annotations
@@ -36,6 +41,8 @@ class ActOutput(NamedTuple):
     logp: np.ndarray
     value: np.ndarray
     probs: np.ndarray
+    state: np.ndarray | None = None
+    """The recurrent state after this step [B, S] (None: the actor has none)."""
 
 
 def _mlp(sizes: Sequence[int], *, out_gain: float) -> nn.Sequential:
@@ -145,13 +152,23 @@ class ActorCritic(nn.Module):
         kind: str = "auto",
         channels: int = 32,
         q_head: bool = False,
+        lstm: int = 0,
+        chunk_length: int = 1,
     ) -> None:
         super().__init__()
         if kind not in ("auto", "mlp", "cnn"):
             raise ValueError(f"model kind must be auto, mlp or cnn, not {kind!r}")
         if q_head and not (spaces.discrete and not spaces.multi):
             raise ValueError("a Q head needs a Discrete action space")
+        if lstm < 0 or chunk_length < 1 or (not lstm and chunk_length != 1):
+            raise ValueError(
+                f"lstm must be >= 0 and chunk_length >= 1 (1 without an LSTM), not "
+                f"{lstm} and {chunk_length}"
+            )
         self.spaces, self.n_members = spaces, n_members
+        self.chunk_length = chunk_length
+        """Rows per training sequence (truncated backpropagation through time); 1 for a
+        feed-forward network."""
         self.torso_dtype = torch.float32
         """Arithmetic of the torso (the learner may set bfloat16: mixed precision)."""
         self.cnn = spaces.image if kind == "auto" else kind == "cnn"
@@ -172,6 +189,12 @@ class ActorCritic(nn.Module):
             self.torso = nn.Flatten()
             feat = int(np.prod(spaces.obs_shape)) + n_members
             head = [feat, *hidden]
+        self.lstm = nn.LSTM(feat, lstm, batch_first=True) if lstm else None
+        """One LSTM layer between the features and the heads, in place of the heads'
+        first hidden layer (OpenAI Five's policy: a single-layer LSTM)."""
+        self.state_size = 2 * lstm
+        if lstm:
+            head = [lstm, *head[2:]]
         self.actor = _mlp([*head, n_out], out_gain=0.01)
         self.critic = _mlp([*head, 1], out_gain=1.0)
         self.q = _mlp([*head, n_out], out_gain=1.0) if q_head else None
@@ -194,48 +217,100 @@ class ActorCritic(nn.Module):
         onehot = (member.long()[:, None] == members).float()
         return torch.cat([x, onehot], dim=1)
 
-    def _heads(
-        self, obs: torch.Tensor, member: torch.Tensor, mask: torch.Tensor | None, *, q: bool = False
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """Return the actor's output (masked logits when discrete), the value [B] and,
-        when asked, Q [B, A] (one pass through the torso for all three)."""
+    @property
+    def recurrent(self) -> bool:
+        """Whether the network carries a state from step to step."""
+        return self.lstm is not None
+
+    def initial_state(self, n: int) -> np.ndarray:
+        """The state at an episode's start, for `n` agents: zeros [n, S]."""
+        return np.zeros((n, self.state_size), dtype=np.float32)
+
+    def core(
+        self,
+        obs: torch.Tensor,
+        member: torch.Tensor,
+        state: torch.Tensor | None = None,
+        steps: int = 1,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Return what the heads read [B, F] and the state after each sequence (None for
+        a feed-forward network). Rows are sequences of `steps` rows (see the module doc)."""
         x = self._features(obs, member)
+        if self.lstm is None:
+            return x, None
+        n = x.shape[0] // steps
+        size = self.lstm.hidden_size
+        if state is None:
+            state = torch.zeros(n, 2 * size, device=x.device)
+        h0, c0 = state[:, :size].unsqueeze(0), state[:, size:].unsqueeze(0)
+        y, (h, c) = self.lstm(x.view(n, steps, -1), (h0.contiguous(), c0.contiguous()))
+        return y.reshape(n * steps, size), torch.cat([h[0], c[0]], dim=1)
+
+    def _heads(
+        self,
+        obs: torch.Tensor,
+        member: torch.Tensor,
+        mask: torch.Tensor | None,
+        state: torch.Tensor | None = None,
+        steps: int = 1,
+        *,
+        q: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """Return the actor's output (masked logits when discrete), the value [B], when
+        asked Q [B, A] (one pass through the torso for all three), and the new state."""
+        x, new_state = self.core(obs, member, state, steps)
         out = self.actor(x)
         if self.spaces.discrete and mask is not None:
             out = out.masked_fill(~mask, _MASKED_LOGIT)
         if q and self.q is None:
             raise ValueError("this network has no Q head (it was built without q_head)")
-        return out, self.critic(x).squeeze(-1), self.q(x) if q else None
+        return out, self.critic(x).squeeze(-1), self.q(x) if q else None, new_state
 
     def forward(
-        self, obs: torch.Tensor, member: torch.Tensor, mask: torch.Tensor | None = None
+        self,
+        obs: torch.Tensor,
+        member: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        state: torch.Tensor | None = None,
+        steps: int = 1,
     ) -> tuple[torch.distributions.Distribution, torch.Tensor]:
         """Return the action distribution and the value. Value shape [B]."""
-        out, value, _ = self._heads(obs, member, mask)
+        out, value, _, _ = self._heads(obs, member, mask, state, steps)
         return self._distribution(out), value
 
     def with_q(
         self, obs: torch.Tensor, member: torch.Tensor, mask: torch.Tensor | None = None
     ) -> tuple[torch.distributions.Distribution, torch.Tensor, torch.Tensor]:
         """Return the distribution, the value [B] and Q(obs, .) [B, A] (unmasked)."""
-        out, value, q = self._heads(obs, member, mask, q=True)
+        out, value, q, _ = self._heads(obs, member, mask, q=True)
         return self._distribution(out), value, q
 
     def outputs(
-        self, obs: torch.Tensor, member: torch.Tensor, mask: torch.Tensor | None = None
+        self,
+        obs: torch.Tensor,
+        member: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        state: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, ...]:
         """The policy as plain tensors (what `league export` writes).
 
         (Multi)Discrete: (probs [B, A], value [B]); MultiDiscrete probabilities are each
         dimension's distribution, concatenated. Box: (mean [B, D], std [B, D], value [B]).
+        A recurrent network takes the state before the step [B, S] as its last input and
+        returns the state after it as its last output.
         """
-        out, value, _ = self._heads(obs, member, mask)
+        out, value, _, new_state = self._heads(obs, member, mask, state)
         if self.spaces.multi:
             parts = torch.split(out, list(self.spaces.nvec), dim=-1)
-            return torch.cat([torch.softmax(p, dim=-1) for p in parts], dim=-1), value
-        if self.spaces.discrete:
-            return torch.softmax(out, dim=-1), value
-        return out, self.log_std.exp().expand_as(out), value
+            got: tuple[torch.Tensor, ...] = (
+                torch.cat([torch.softmax(p, dim=-1) for p in parts], dim=-1),
+                value,
+            )
+        elif self.spaces.discrete:
+            got = (torch.softmax(out, dim=-1), value)
+        else:
+            got = (out, self.log_std.exp().expand_as(out), value)
+        return got if new_state is None else (*got, new_state)
 
     def _distribution(self, out: torch.Tensor) -> torch.distributions.Distribution:
         if self.spaces.multi:
@@ -262,19 +337,25 @@ class ActorCritic(nn.Module):
         obs: np.ndarray,
         member: np.ndarray,
         mask: np.ndarray | None,
+        state: np.ndarray | None = None,
         *,
         greedy: bool = False,
     ) -> ActOutput:
-        """Pick actions for a batch of agents (numpy in, numpy out)."""
+        """Pick actions for a batch of agents (numpy in, numpy out); a recurrent network
+        steps each agent's `state` (None: an episode's start) and returns the new one."""
         device = next(self.parameters()).device
         obs_t = torch.as_tensor(obs, device=device)
         member_t = torch.as_tensor(member, device=device)
         mask_t = None if mask is None else torch.as_tensor(mask, device=device)
+        state_t = (
+            None if state is None or not self.recurrent else torch.as_tensor(state, device=device)
+        )
+        out, value, _, new_state = self._heads(obs_t, member_t, mask_t, state_t)
+        new = None if new_state is None else new_state.cpu().numpy()
         if self.spaces.discrete:
             # The rollout's hot path: the same draw as Categorical.sample, without
             # building a distribution object per call.
-            logits, value, _ = self._heads(obs_t, member_t, mask_t)
-            logp_all = torch.log_softmax(logits, dim=-1)
+            logp_all = torch.log_softmax(out, dim=-1)
             probs_t = logp_all.exp()
             if greedy:
                 action = probs_t.argmax(-1)
@@ -282,9 +363,13 @@ class ActorCritic(nn.Module):
                 action = torch.multinomial(probs_t, 1, True).squeeze(-1)
             logp = logp_all.gather(-1, action[:, None]).squeeze(-1)
             return ActOutput(
-                action.cpu().numpy(), logp.cpu().numpy(), value.cpu().numpy(), probs_t.cpu().numpy()
+                action.cpu().numpy(),
+                logp.cpu().numpy(),
+                value.cpu().numpy(),
+                probs_t.cpu().numpy(),
+                new,
             )
-        dist, value = self(obs_t, member_t, mask_t)
+        dist = self._distribution(out)
         if self.spaces.multi:
             action = dist.mode() if greedy else dist.sample()
             probs = dist.probs.cpu().numpy()
@@ -292,13 +377,18 @@ class ActorCritic(nn.Module):
             action = dist.mean if greedy else dist.sample()
             probs = np.zeros((len(obs), 0), dtype=np.float32)
         logp = self.log_prob(dist, action)
-        return ActOutput(action.cpu().numpy(), logp.cpu().numpy(), value.cpu().numpy(), probs)
+        return ActOutput(action.cpu().numpy(), logp.cpu().numpy(), value.cpu().numpy(), probs, new)
 
     @torch.no_grad()
-    def value_of(self, obs: np.ndarray, member: np.ndarray) -> np.ndarray:
-        """Return V(obs) for a batch. Shape [B]."""
+    def value_of(
+        self, obs: np.ndarray, member: np.ndarray, state: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Return V(obs) for a batch (given each agent's state when recurrent). Shape [B]."""
         device = next(self.parameters()).device
-        x = self._features(
-            torch.as_tensor(obs, device=device), torch.as_tensor(member, device=device)
+        state_t = (
+            None if state is None or not self.recurrent else torch.as_tensor(state, device=device)
+        )
+        x, _ = self.core(
+            torch.as_tensor(obs, device=device), torch.as_tensor(member, device=device), state_t
         )
         return self.critic(x).squeeze(-1).cpu().numpy()

@@ -62,11 +62,19 @@ class PPO:
         self._rng = np.random.default_rng(seed)
 
     def update(self, batch: Batch, params: StepParams) -> dict[str, float]:
-        """Run the PPO epochs on one batch and return the mean losses."""
+        """Run the PPO epochs on one batch and return the mean losses.
+
+        A recurrent policy learns from sequences of `policy.chunk_length` steps of one
+        stream (`Batch.chunks`), each unrolled from the state stored when it was played;
+        minibatches are whole sequences and padding rows count in no loss. A feed-forward
+        policy's sequences are single rows.
+        """
         cfg, dev = self.config, self.device
         set_lr(self.optimizer, params.lr)
         adv, ret = batch.gae(gamma=params.gamma, lam=cfg.gae_lambda)
         n = len(batch)
+        steps = self.policy.chunk_length
+        rows, real = batch.chunks(steps)
         obs = torch.as_tensor(batch.obs, device=dev)
         member = torch.as_tensor(batch.member, device=dev)
         mask = torch.as_tensor(batch.mask, device=dev) if self.policy.spaces.discrete else None
@@ -75,23 +83,36 @@ class PPO:
         old_value = torch.as_tensor(batch.value, device=dev)
         adv_t = torch.as_tensor(adv, device=dev)
         ret_t = torch.as_tensor(ret, device=dev)
+        state = torch.as_tensor(batch.state[rows[:, 0]], device=dev)
+        rows_t = torch.as_tensor(rows, device=dev)
+        real_t = torch.as_tensor(real, device=dev)
 
         stats: dict[str, list[float]] = {k: [] for k in ("pg", "v", "ent", "kl", "clip")}
         stopped_early = 0.0
         rows_used = 0
-        # Minibatches of exactly `mb` rows: the rows left over in an epoch (fewer than
+        # Minibatches of exactly `mb` sequences: those left over in an epoch (fewer than
         # mb, a different set each epoch) wait for the next one. One shape keeps the
         # convolution kernels compiled once (oneDNN builds one per batch shape).
-        mb = min(cfg.minibatch_size, n)
-        per_epoch = n // mb
+        chunks = len(rows)
+        mb = max(1, min(cfg.minibatch_size // steps, chunks))
+        per_epoch = chunks // mb
         for _epoch in range(cfg.epochs):
-            order = self._rng.permutation(n)
+            order = self._rng.permutation(chunks)
             for start in range(0, per_epoch * mb, mb):
-                idx = torch.as_tensor(order[start : start + mb], device=dev)
+                picked = torch.as_tensor(order[start : start + mb], device=dev)
+                idx = rows_t[picked].reshape(-1)
                 dist, value = self.policy(
-                    obs[idx], member[idx], None if mask is None else mask[idx]
+                    obs[idx],
+                    member[idx],
+                    None if mask is None else mask[idx],
+                    state[picked],
+                    steps,
                 )
                 logp = ActorCritic.log_prob(dist, action[idx])
+                ent = ActorCritic.entropy(dist)
+                if steps > 1:  # leave the padding rows out
+                    keep = real_t[picked].reshape(-1)
+                    idx, logp, value, ent = idx[keep], logp[keep], value[keep], ent[keep]
                 log_ratio = logp - old_logp[idx]
                 ratio = log_ratio.exp()
                 with torch.no_grad():
@@ -109,7 +130,7 @@ class PPO:
                     )
                 else:
                     v_loss = 0.5 * ((value - ret_t[idx]) ** 2).mean()
-                entropy = ActorCritic.entropy(dist).mean()
+                entropy = ent.mean()
                 loss = pg_loss - params.ent_coef * entropy + cfg.vf_coef * v_loss
                 self.optimizer.zero_grad()
                 loss.backward()

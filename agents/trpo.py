@@ -65,7 +65,9 @@ class TRPOSettings(Settings):
 
 
 class _Data(NamedTuple):
-    """One batch as tensors on the learner's device."""
+    """One batch as tensors on the learner's device, laid out as sequences: the rows of
+    sequence k are `k * steps ... (k + 1) * steps - 1` (`Batch.chunks`; a feed-forward
+    policy's sequences are single rows)."""
 
     obs: torch.Tensor
     member: torch.Tensor
@@ -74,10 +76,28 @@ class _Data(NamedTuple):
     logp: torch.Tensor
     adv: torch.Tensor
     ret: torch.Tensor
+    real: torch.Tensor
+    """1.0 for a batch row, 0.0 for a sequence's padding (it counts in no sum)."""
+    state: torch.Tensor
+    """The recurrent state each sequence starts from [sequences, S]."""
+    steps: int
+    """Rows per sequence."""
+
+    @property
+    def sequences(self) -> int:
+        """How many sequences the batch holds."""
+        return len(self.state)
+
+    def rows(self, seqs: Seqs) -> Seqs:
+        """The rows of the sequences `seqs`."""
+        if isinstance(seqs, slice):
+            return slice(seqs.start * self.steps, seqs.stop * self.steps)
+        offsets = torch.arange(self.steps, device=seqs.device)
+        return (seqs[:, None] * self.steps + offsets).reshape(-1)
 
 
-Rows = slice | torch.Tensor
-"""A set of batch rows: a slice or an index tensor."""
+Seqs = slice | torch.Tensor
+"""A set of sequences of a `_Data` (or of its rows): a slice or an index tensor."""
 
 
 def conjugate_gradient(
@@ -163,7 +183,9 @@ class TRPO:
 
     Batches larger than `max_rows` are evaluated in chunks, and the Fisher-vector
     products use a random subsample of `fvp_rows` rows (baselines subsamples too).
-    The second-order maths runs in float32 whatever the policy's `torso_dtype`.
+    The second-order maths runs in float32 whatever the policy's `torso_dtype`. A
+    recurrent policy is evaluated on sequences of `policy.chunk_length` steps (each
+    from its stored state); chunks and subsamples are then whole sequences.
     """
 
     def __init__(
@@ -208,34 +230,48 @@ class TRPO:
         adv_t = torch.as_tensor(adv, dtype=torch.float32, device=dev)
         if self.config.norm_adv and len(adv_t) > 1:
             adv_t = (adv_t - adv_t.mean()) / (adv_t.std() + 1e-8)
-        mask = torch.as_tensor(batch.mask, device=dev) if self.policy.spaces.discrete else None
+        steps = self.policy.chunk_length
+        rows, real = batch.chunks(steps)
+        flat = torch.as_tensor(rows.reshape(-1), device=dev)
+
+        def column(values: np.ndarray, dtype: torch.dtype | None = None) -> torch.Tensor:
+            return torch.as_tensor(values, dtype=dtype, device=dev)[flat]
+
         return _Data(
-            obs=torch.as_tensor(batch.obs, device=dev),
-            member=torch.as_tensor(batch.member, device=dev),
-            mask=mask,
-            action=torch.as_tensor(batch.action, device=dev),
-            logp=torch.as_tensor(batch.logp, dtype=torch.float32, device=dev),
-            adv=adv_t,
-            ret=torch.as_tensor(ret, dtype=torch.float32, device=dev),
+            obs=column(batch.obs),
+            member=column(batch.member),
+            mask=column(batch.mask) if self.policy.spaces.discrete else None,
+            action=column(batch.action),
+            logp=column(batch.logp, torch.float32),
+            adv=adv_t[flat],
+            ret=column(ret, torch.float32),
+            real=torch.as_tensor(real.reshape(-1), dtype=torch.float32, device=dev),
+            state=torch.as_tensor(batch.state[rows[:, 0]], device=dev),
+            steps=steps,
         )
 
-    def _chunks(self, n: int) -> Iterator[slice]:
-        step = self.config.max_rows
+    def _chunks(self, data: _Data) -> Iterator[slice]:
+        """Slices of whole sequences, about `max_rows` rows each."""
+        step, n = max(1, self.config.max_rows // data.steps), data.sequences
         return (slice(start, min(start + step, n)) for start in range(0, n, step))
 
-    def _dist(self, data: _Data, rows: Rows) -> Any:
+    def _dist(self, data: _Data, seqs: Seqs) -> Any:
+        rows = data.rows(seqs)
         mask = None if data.mask is None else data.mask[rows]
-        dist, _value = self.policy(data.obs[rows], data.member[rows], mask)
+        dist, _value = self.policy(
+            data.obs[rows], data.member[rows], mask, data.state[seqs], data.steps
+        )
         return dist
 
     def _objective(
-        self, dist: Any, data: _Data, rows: Rows, ent_coef: float
+        self, dist: Any, data: _Data, rows: Seqs, ent_coef: float
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Sum over the rows of ratio * A + ent_coef * entropy, and of the entropy."""
+        """Sum over the (real) rows of ratio * A + ent_coef * entropy, and of the entropy."""
         logp = ActorCritic.log_prob(dist, data.action[rows])
         ratio = torch.exp(logp - data.logp[rows])
-        entropy = ActorCritic.entropy(dist).sum()
-        return (ratio * data.adv[rows]).sum() + ent_coef * entropy, entropy
+        real = data.real[rows]
+        entropy = (ActorCritic.entropy(dist) * real).sum()
+        return (ratio * data.adv[rows] * real).sum() + ent_coef * entropy, entropy
 
     @staticmethod
     def _dist_params(dist: Any) -> torch.Tensor:
@@ -261,14 +297,14 @@ class TRPO:
         self, data: _Data, ent_coef: float
     ) -> tuple[torch.Tensor, float, float, torch.Tensor]:
         """Return the gradient of L, L and the mean entropy, and the old distribution."""
-        n = len(data.adv)
+        n = float(data.real.sum())
         grad = torch.zeros(sum(p.numel() for p in self.actor_params), device=self.device)
         objective = torch.zeros((), device=self.device)
         entropy = torch.zeros((), device=self.device)
         olds = []
-        for rows in self._chunks(n):
-            dist = self._dist(data, rows)
-            obj, ent = self._objective(dist, data, rows, ent_coef)
+        for seqs in self._chunks(data):
+            dist = self._dist(data, seqs)
+            obj, ent = self._objective(dist, data, data.rows(seqs), ent_coef)
             grads = torch.autograd.grad(obj / n, self.actor_params, allow_unused=True)
             grad += _flat(grads, self.actor_params)
             objective += obj.detach()
@@ -280,12 +316,15 @@ class TRPO:
         self, data: _Data, old: torch.Tensor
     ) -> Callable[[torch.Tensor], torch.Tensor]:
         """Return v -> (H + damping I) v, H the Hessian of the mean KL at the old policy."""
-        n = len(data.adv)
-        rows: Rows = slice(None)
-        if n > self.config.fvp_rows:
-            picked = np.sort(self._rng.choice(n, size=self.config.fvp_rows, replace=False))
-            rows = torch.as_tensor(picked, device=self.device)
-        kl = self._kl(old[rows], self._dist(data, rows)).mean()
+        n = data.sequences
+        wanted = max(1, self.config.fvp_rows // data.steps)  # whole sequences
+        seqs: Seqs = slice(0, n)
+        if n > wanted:
+            picked = np.sort(self._rng.choice(n, size=wanted, replace=False))
+            seqs = torch.as_tensor(picked, device=self.device)
+        rows = data.rows(seqs)
+        real = data.real[rows]
+        kl = (self._kl(old[rows], self._dist(data, seqs)) * real).sum() / real.sum()
         params = self.actor_params
         grad_kl = _flat(
             torch.autograd.grad(kl, params, create_graph=True, allow_unused=True), params
@@ -303,12 +342,13 @@ class TRPO:
         self, data: _Data, old: torch.Tensor, ent_coef: float
     ) -> tuple[float, float, float]:
         """Return L, the mean KL(old || current) and the mean entropy."""
-        n = len(data.adv)
+        n = data.real.sum()
         totals = torch.zeros(3, device=self.device)
-        for rows in self._chunks(n):
-            dist = self._dist(data, rows)
+        for seqs in self._chunks(data):
+            dist, rows = self._dist(data, seqs), data.rows(seqs)
             obj, ent = self._objective(dist, data, rows, ent_coef)
-            totals += torch.stack([obj, self._kl(old[rows], dist).sum(), ent])
+            kl = (self._kl(old[rows], dist) * data.real[rows]).sum()
+            totals += torch.stack([obj, kl, ent])
         objective, kl, entropy = (totals / n).tolist()
         return objective, kl, entropy
 
@@ -355,11 +395,17 @@ class TRPO:
         """Regress the critic head on the returns; return the mean value loss."""
         cfg, dev = self.config, self.device
         set_lr(self.value_optimizer, lr)
-        n = len(data.ret)
         with torch.no_grad():  # the torso is the policy's: its features are fixed here
-            features = torch.cat(
-                [self.policy._features(data.obs[r], data.member[r]) for r in self._chunks(n)]
-            )
+            parts = []
+            for seqs in self._chunks(data):
+                rows = data.rows(seqs)
+                x, _ = self.policy.core(
+                    data.obs[rows], data.member[rows], data.state[seqs], data.steps
+                )
+                parts.append(x)
+        real = data.real.bool()
+        features, ret = torch.cat(parts)[real], data.ret[real]
+        n = len(ret)
         critic = self.policy.critic
         # Minibatches of exactly `mb` rows, as PPO's; leftover rows wait for the next pass.
         mb = min(cfg.vf_minibatch_size, n)
@@ -369,7 +415,7 @@ class TRPO:
             for start in range(0, (n // mb) * mb, mb):
                 idx = order[start : start + mb]
                 value = critic(features[idx]).squeeze(-1)
-                loss = 0.5 * (value - data.ret[idx]).pow(2).mean()
+                loss = 0.5 * (value - ret[idx]).pow(2).mean()
                 self.value_optimizer.zero_grad()
                 loss.backward()
                 nn.utils.clip_grad_norm_(critic.parameters(), cfg.max_grad_norm)

@@ -56,6 +56,7 @@ def synthetic_batch(info, role: str, n: int, rng: np.random.Generator) -> Batch:
         version=np.zeros(n, np.int64),
         team=np.zeros(n, np.int64),
         episode=np.arange(n),
+        state=np.zeros((n, 0), np.float32),
     )
 
 

@@ -7,6 +7,10 @@ For connect_four_v3 and simple_tag_v3, interleaved, `--repeats` times (medians):
       synchronous and asynchronous mode (`train.async`);
 plus the peak memory (PSS summed over the driver and every Ray process) during (c), and
 a model of what asynchronous mode gains with a learner N times faster (`async_model`).
+With `--lstm SIZE`, (b) on 2 workers and (c) synchronous run again with a recurrent
+policy (`model.recurrent: {kind: lstm, size: SIZE}`), interleaved with the feed-forward
+cases, and `lstm_cost` gives each recurrent rate over its feed-forward one. `--no-async`
+leaves the asynchronous case out.
 
 The model, from the synchronous run's per-stage timings (C: seconds an iteration
 collects, L: seconds it learns, S: env steps it collects): synchronous, an iteration
@@ -17,6 +21,7 @@ nothing next to C; the workers' speed does not depend on the policy version.
 
     python bench/throughput.py [--repeats 3] [--seconds 8] [--out bench/throughput.json]
                                [--games connect_four_v3 ...] [--set key.path=value ...]
+                               [--lstm 256] [--no-async]
 """
 
 from __future__ import annotations
@@ -233,7 +238,10 @@ def main() -> None:
     parser.add_argument("--games", nargs="+", default=list(CONFIGS))
     parser.add_argument("--out", default=str(ROOT / "bench" / "throughput.json"))
     parser.add_argument("--set", dest="overrides", action="append", default=[])
+    parser.add_argument("--lstm", type=int, default=0, help="also measure an LSTM of this size")
+    parser.add_argument("--no-async", dest="asynchronous", action="store_false")
     args = parser.parse_args()
+    lstm = [*args.overrides, f"model.recurrent={{kind: lstm, size: {args.lstm}}}"]
     start_ray()
     samples: dict[str, dict[str, list[float]]] = {g: {} for g in args.games}
     peaks: dict[str, list[int]] = {g: [] for g in args.games}
@@ -253,9 +261,16 @@ def main() -> None:
             samples[game].setdefault("ppo_2workers", []).append(rate)
             stage_samples[game].append(timing)
             peaks[game].append(peak)
-            rate, peak, _ = training_rate(game, 2, *rest, asynchronous=True)
-            samples[game].setdefault("ppo_2workers_async", []).append(rate)
-            peaks[game].append(peak)
+            if args.asynchronous:
+                rate, peak, _ = training_rate(game, 2, *rest, asynchronous=True)
+                samples[game].setdefault("ppo_2workers_async", []).append(rate)
+                peaks[game].append(peak)
+            if args.lstm:
+                rate = sampling_rate(game, 2, args.seconds, lstm)
+                samples[game].setdefault("sampling_2workers_lstm", []).append(rate)
+                rate, peak, _ = training_rate(game, 2, args.seconds, lstm)
+                samples[game].setdefault("ppo_2workers_lstm", []).append(rate)
+                peaks[game].append(peak)
             print(
                 f"repeat {rep + 1}: {game} "
                 + ", ".join(f"{k}={v[-1]:.0f}" for k, v in samples[game].items()),
@@ -266,6 +281,7 @@ def main() -> None:
         "repeats": args.repeats,
         "seconds_per_sample": args.seconds,
         "overrides": args.overrides,
+        "lstm": args.lstm,
         "games": {},
     }
     for game in args.games:
@@ -285,6 +301,11 @@ def main() -> None:
             ),
             "async_model": async_model(**stages),
         }
+        if args.lstm:
+            results["games"][game]["lstm_cost"] = {
+                case: med[f"{case}_lstm"] / med[case]
+                for case in ("sampling_2workers", "ppo_2workers")
+            }
     Path(args.out).write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))
 

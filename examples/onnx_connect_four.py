@@ -20,12 +20,14 @@ parser.add_argument("--games", type=int, default=100)
 args = parser.parse_args()
 
 policy = ort.InferenceSession(args.model)
+meta = json.loads(policy.get_modelmeta().custom_metadata_map["league"])
 rng = np.random.default_rng(0)
 env = connect_four_v3.env()
 score = 0.0
 for game in range(args.games):
     env.reset(seed=game)
     me = env.possible_agents[game % 2]  # the agent moves first in every other game
+    state = np.zeros((1, meta["state_size"]), dtype=np.float32)  # a recurrent agent's memory
     for agent in env.agent_iter():
         obs, reward, terminated, truncated, _ = env.last()
         if terminated or truncated:
@@ -33,14 +35,15 @@ for game in range(args.games):
                 score += (reward + 1) / 2  # +1 win, 0 draw, -1 loss
             action = None
         elif agent == me:
-            probs, value = policy.run(
-                None,
-                {
-                    "obs": obs["observation"][None].astype(np.float32),
-                    "member": np.zeros(1, dtype=np.int64),  # index within the team
-                    "mask": obs["action_mask"][None].astype(bool),
-                },
-            )
+            feeds = {
+                "obs": obs["observation"][None].astype(np.float32),
+                "member": np.zeros(1, dtype=np.int64),  # index within the team
+                "mask": obs["action_mask"][None].astype(bool),
+            }
+            if meta["state_size"]:  # recurrent: the state goes in, the next comes out
+                feeds["state"] = state
+            probs, value, *recurrent = policy.run(None, feeds)
+            state = recurrent[0] if recurrent else state
             action = int(rng.choice(len(probs[0]), p=probs[0] / probs[0].sum()))
         else:
             action = int(rng.choice(np.flatnonzero(obs["action_mask"])))

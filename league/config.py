@@ -202,6 +202,17 @@ def _ends(value: float | ScheduleConfig) -> tuple[float, ...]:
     return (value,) if isinstance(value, float) else (value.start, value.end)
 
 
+class RecurrentConfig(_Strict):
+    kind: Literal["lstm"] = "lstm"
+    """The recurrent layer (one LSTM layer, as OpenAI Five's policy)."""
+    size: int = Field(256, ge=1)
+    """Units of the LSTM (its state per agent holds twice as many floats: h and c)."""
+    chunk_length: int = Field(16, ge=1)
+    """Steps per training sequence: learners backpropagate through time within chunks of
+    this many steps of one agent's stream, each starting from the state stored when it
+    was played (OpenAI Five: 16)."""
+
+
 class ModelConfig(_Strict):
     kind: Literal["auto", "mlp", "cnn"] = "auto"
     """Torso: auto picks a CNN for image observations."""
@@ -209,6 +220,9 @@ class ModelConfig(_Strict):
     """Hidden layer sizes."""
     channels: int = Field(32, ge=1)
     """Channels of each 3x3 convolution of the small-board CNN (kind cnn, board under 16)."""
+    recurrent: RecurrentConfig | None = None
+    """A recurrent policy, e.g. `{kind: lstm, size: 256}`: an LSTM between the features
+    and the heads, its state carried from step to step of each agent (None: feed-forward)."""
 
 
 class TimeDecayConfig(_Strict):
@@ -365,6 +379,16 @@ class Config(_Strict):
     league: LeagueConfig = LeagueConfig()
 
     @model_validator(mode="after")
+    def _recurrent_learner(self) -> Config:
+        if self.model.recurrent is not None and not ALGORITHMS[self.learner.algo].recurrent:
+            supported = ", ".join(name for name, a in ALGORITHMS.items() if a.recurrent)
+            raise ValueError(
+                f"model.recurrent is set but learner.algo {self.learner.algo!r} cannot train a "
+                f"recurrent policy (use {supported}, or drop model.recurrent)"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _gamma_range(self) -> Config:
         for name in ("start", "end"):
             value = getattr(self.gamma, name)
@@ -421,6 +445,8 @@ def parse_config(raw: Any, *, source: str, overrides: list[str] = ()) -> Config:
             where = _override_source(key, overrides) or source
             if e["type"] == "extra_forbidden":
                 lines.append(f"{where}: unknown key {key!r}")
+            elif not parts:  # a check across sections: its message names the keys
+                lines.append(f"{where}: {e['msg'].removeprefix('Value error, ')}")
             else:
                 lines.append(f"{where}: key {key!r}: {e['msg']} (got {e.get('input')!r})")
         raise ConfigError("\n".join(lines)) from None

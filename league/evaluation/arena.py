@@ -39,6 +39,8 @@ class MatchStats:
     losses: int
     mean_length: float
     distinct_games: int = 0
+    mean_return: float = 0.0
+    """A's team's summed env reward per game."""
 
     @property
     def score(self) -> float:
@@ -61,6 +63,7 @@ class MatchStats:
             losses=sum(r == 0.0 for r in results),
             mean_length=float(np.mean([e.length for e in episodes])) if episodes else 0.0,
             distinct_games=len({e.signature for e in episodes}),
+            mean_return=float(np.mean([e.returns[e.focal] for e in episodes])) if episodes else 0.0,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -75,6 +78,7 @@ class MatchStats:
             "score_95ci": [low, high],
             "mean_length": self.mean_length,
             "distinct_games": self.distinct_games,
+            "mean_return": self.mean_return,
         }
 
 

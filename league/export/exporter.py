@@ -11,6 +11,12 @@ The exported graph is `ActorCritic.outputs`, with these inputs and outputs:
 | mean   | [B, D]          | float32 | Gaussian mean (Box action spaces)                  |
 | std    | [B, D]          | float32 | Gaussian standard deviation (Box action spaces)    |
 | value  | [B]             | float32 | V(obs)                                             |
+| state  | [B, S]          | float32 | recurrent policies: the agent's state (h then c)   |
+| state_out | [B, S]       | float32 | recurrent policies: its state after this step      |
+
+A recurrent policy takes `state` as its last input (zeros at an agent's first step of
+an episode) and returns `state_out` as its last output: feed that back in as `state`
+with the agent's next observation (`state_size` in the description gives S).
 
 A JSON description (game, player, spaces, preprocessing, inputs, outputs) travels
 inside the file: ONNX `metadata_props` key `league`, TorchScript extra file
@@ -47,7 +53,8 @@ class _Graph(nn.Module):
         self.policy.q = None
 
     def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        return self.policy.outputs(*inputs)
+        names = signature(self.policy)[0]
+        return self.policy.outputs(**dict(zip(names, inputs, strict=True)))
 
 
 def signature(policy: ActorCritic) -> tuple[list[str], list[str]]:
@@ -55,6 +62,8 @@ def signature(policy: ActorCritic) -> tuple[list[str], list[str]]:
     sp = policy.spaces
     inputs = ["obs", "member", "mask"] if sp.discrete else ["obs", "member"]
     outputs = ["probs", "value"] if sp.n_actions else ["mean", "std", "value"]
+    if policy.recurrent:
+        return [*inputs, "state"], [*outputs, "state_out"]
     return inputs, outputs
 
 
@@ -63,9 +72,9 @@ def example_inputs(policy: ActorCritic, batch: int = 2) -> tuple[torch.Tensor, .
     sp = policy.spaces
     obs = torch.zeros((batch, *sp.obs_shape), dtype=torch.float32)
     member = torch.zeros(batch, dtype=torch.int64)
-    if sp.discrete:
-        return obs, member, torch.ones((batch, sp.n_actions), dtype=torch.bool)
-    return obs, member
+    mask = (torch.ones((batch, sp.n_actions), dtype=torch.bool),) if sp.discrete else ()
+    state = (torch.zeros((batch, policy.state_size)),) if policy.recurrent else ()
+    return obs, member, *mask, *state
 
 
 def describe(policy: ActorCritic, spec: GameSpec, player: str, fmt: str) -> dict[str, Any]:
@@ -82,6 +91,7 @@ def describe(policy: ActorCritic, spec: GameSpec, player: str, fmt: str) -> dict
         "n_actions": sp.n_actions,
         "nvec": list(sp.nvec),
         "action_shape": list(sp.action_shape),
+        "state_size": policy.state_size,
         "preprocessing": [[name, dict(kwargs)] for name, kwargs in spec.preprocessing],
         "inputs": inputs,
         "outputs": outputs,

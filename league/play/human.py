@@ -36,6 +36,7 @@ class HumanPlayer:
     n_actions: int
     stdin: TextIO
     stdout: TextIO
+    state_size = 0  # no recurrent state (not a dataclass field: unannotated)
 
     def act(self, obs: np.ndarray, member: np.ndarray, mask: np.ndarray | None) -> ActOutput:
         """Read one legal move for the one acting agent."""

@@ -84,6 +84,7 @@ def play_match(
         on_step(env, {})
     returns = dict.fromkeys(info.teams, 0.0)
     infos: dict[str, dict] = {}
+    states: dict[str, np.ndarray] = {}  # agent -> recurrent state (after its last step)
     length = 0
     while acting := env.acting():
         actions = {}
@@ -96,7 +97,11 @@ def play_match(
                 mask = mask[None]
             else:
                 mask = None
-            out = ask(actors[team], [env], obs[None], np.array([info.member_of[agent]]), mask)
+            actor = actors[team]
+            state = states[agent][None] if agent in states else None
+            out = ask(actor, [env], obs[None], np.array([info.member_of[agent]]), mask, state)
+            if out.state is not None:
+                states[agent] = out.state[0]
             chosen = out.action.tolist()[0] if spaces.discrete else out.action[0]
             actions[agent] = env_action(chosen, spaces)
         res = env.step(actions)

@@ -183,6 +183,8 @@ class Step(NamedTuple):
     value: float
     probs: np.ndarray
     version: int
+    state: np.ndarray
+    """The recurrent state the agent acted from ([0]: feed-forward)."""
 
 
 class _Stream:
@@ -222,6 +224,8 @@ class _Running:
     t: int = 0
     signature: int = 0
     infos: dict[str, dict] = field(default_factory=dict)
+    states: dict[str, np.ndarray] = field(default_factory=dict)
+    """Agent -> its recurrent state after its last step (none yet: the initial state)."""
 
     def in_opening(self, team: str) -> bool:
         """The random bot moves for `team` now (never learned from)."""
@@ -323,7 +327,7 @@ class _Loop:
         # of its agents), and those cut off by a time limit with their final observation
         # and member.
         self.streams: dict[str, list[_Stream]] = {}
-        self.cut: dict[str, list[tuple[_Stream, np.ndarray, int]]] = {}
+        self.cut: dict[str, list[tuple[_Stream, np.ndarray, int, np.ndarray | None]]] = {}
         self.finished: list[Episode] = []
         self.shipped = self.env_steps = self.agent_steps = self.env_errors = 0
         self.abandoned = self._abandon_unplayable()
@@ -424,13 +428,16 @@ class _Loop:
             obs = np.stack([it.obs for it in items])
             member = np.array([self.info.member_of[it.agent] for it in items], dtype=np.int64)
             mask = _masks(items, spaces.n_actions) if spaces.discrete else None
-            out = ask(actor, [self.envs[it.env] for it in items], obs, member, mask)
+            state = self._states(items, actor.state_size)
+            out = ask(actor, [self.envs[it.env] for it in items], obs, member, mask, state)
             # Python scalars once per batch: indexing numpy per agent is slow.
             chosen = out.action.tolist() if spaces.discrete else out.action
             logp, value = out.logp.tolist(), out.value.tolist()
             for j, it in enumerate(items):
                 action = actions[it.env][it.agent] = env_action(chosen[j], spaces)
                 run = self.running[it.env]
+                if out.state is not None:
+                    run.states[it.agent] = out.state[j]
                 run.signature = hash((run.signature, it.agent, _hashable(action)))
                 self.agent_steps += 1
                 if not opening and self.info.team_of[it.agent] in run.matchup.learn:
@@ -443,9 +450,18 @@ class _Loop:
                         value[j],
                         out.probs[j],
                         actor.version,
+                        _NO_STATE if state is None else state[j],
                     )
                     self._record(run, it.agent, step)
         return actions
+
+    def _states(self, items: list[_Acting], size: int) -> np.ndarray | None:
+        """The recurrent states the acting agents act from [B, size] (None: size 0);
+        an agent that has not acted yet in its episode starts from zeros."""
+        if not size:
+            return None
+        zeros = np.zeros(size, dtype=np.float32)
+        return np.stack([self.running[it.env].states.get(it.agent, zeros) for it in items])
 
     def _record(self, run: _Running, agent: str, step: Step) -> None:
         """Append a learning agent's step to its stream (opened on its first step).
@@ -501,7 +517,7 @@ class _Loop:
                 stream.done = stream.truncated = True
                 # V(final obs) is computed in one batch per learner after the loop.
                 self.cut.setdefault(self._learner(run, agent), []).append(
-                    (stream, final_obs, self.info.member_of[agent])
+                    (stream, final_obs, self.info.member_of[agent], run.states.get(agent))
                 )
         if res.over:
             self._end_episode(i, run)
@@ -523,11 +539,13 @@ class _Loop:
         """Give each stream cut by a time limit V(final observation), one batch per learner."""
         for learner, items in self.cut.items():
             if items:
-                values = self.pool.latest[learner].policy.value_of(
+                policy = self.pool.latest[learner].policy
+                values = policy.value_of(
                     np.stack([it[1] for it in items]),
                     np.array([it[2] for it in items], dtype=np.int64),
+                    np.stack([it[3] for it in items]) if policy.recurrent else None,
                 )
-                for (stream, _, _), value in zip(items, values.tolist(), strict=True):
+                for (stream, *_), value in zip(items, values.tolist(), strict=True):
                     stream.bootstrap = value
 
     def result(self) -> RolloutResult:
@@ -544,6 +562,7 @@ class _Loop:
 
 
 _NO_MASK = np.zeros(0, dtype=bool)
+_NO_STATE = np.zeros(0, dtype=np.float32)
 
 
 def _masks(items: list[_Acting], n_actions: int) -> np.ndarray:
@@ -661,4 +680,5 @@ def _to_batch(streams: list[_Stream]) -> Batch:
         version=np.asarray(cols.version, dtype=np.int64),
         team=np.repeat([s.team for s in streams], lengths),
         episode=np.repeat([s.episode for s in streams], lengths),
+        state=np.stack(cols.state).astype(np.float32),
     )

@@ -27,9 +27,20 @@ class PolicyPlayer:
     def __init__(self, policy: ActorCritic, *, version: int, greedy: bool = False) -> None:
         self.policy, self.version, self.greedy = policy, version, greedy
 
-    def act(self, obs: np.ndarray, member: np.ndarray, mask: np.ndarray | None) -> ActOutput:
-        """Pick actions for a batch of agents."""
-        return self.policy.act(obs, member, mask, greedy=self.greedy)
+    @property
+    def state_size(self) -> int:
+        """Floats of recurrent state per agent (0: feed-forward)."""
+        return self.policy.state_size
+
+    def act(
+        self,
+        obs: np.ndarray,
+        member: np.ndarray,
+        mask: np.ndarray | None,
+        state: np.ndarray | None = None,
+    ) -> ActOutput:
+        """Pick actions for a batch of agents (stepping their recurrent `state`)."""
+        return self.policy.act(obs, member, mask, state, greedy=self.greedy)
 
 
 class BotError(RuntimeError):
@@ -44,6 +55,7 @@ class FunctionPlayer:
     """
 
     version = -1
+    state_size = 0
 
     def __init__(self, act: Callable[..., Any], spaces: Spaces, *, name: str) -> None:
         self.fn, self.spaces, self.name = act, spaces, name
@@ -118,6 +130,7 @@ class RandomPlayer:
     """Pick uniformly among legal actions (or uniformly in a Box)."""
 
     version = -1
+    state_size = 0
 
     def __init__(self, spaces: Spaces, rng: np.random.Generator) -> None:
         self.spaces, self.rng = spaces, rng
@@ -144,6 +157,7 @@ class SearchPlayer:
     the observations, so the loops hand it the games (see `ask`)."""
 
     version = -1
+    state_size = 0
 
     def __init__(self, simulations: int, spaces: Spaces, rng: np.random.Generator) -> None:
         self.simulations, self.spaces, self.rng = simulations, spaces, rng
@@ -165,11 +179,16 @@ def ask(
     obs: np.ndarray,
     member: np.ndarray,
     mask: np.ndarray | None,
+    state: np.ndarray | None = None,
 ) -> ActOutput:
     """An actor's actions for one agent of each game: a searcher reads the games, every
-    other actor the observations (what both rollout loops call)."""
+    other actor the observations (what both rollout loops call). A recurrent actor
+    (`state_size` > 0) steps each agent's `state` [B, S] (None: an episode's start) and
+    returns the new one in `ActOutput.state`."""
     if isinstance(actor, SearchPlayer):
         return actor.search(games)
+    if actor.state_size:
+        return actor.act(obs, member, mask, state)
     return actor.act(obs, member, mask)
 
 
@@ -183,12 +202,18 @@ class PolicyFactory:
     channels: int = 32
     q_head: bool = False
     """Add a Q head (the learner needs one): rollout workers build the same network."""
+    lstm: int = 0
+    """Size of the LSTM layer (0: feed-forward)."""
+    chunk_length: int = 1
+    """Rows per training sequence of a recurrent network."""
 
     @classmethod
     def from_config(cls, info: GameInfo, model: ModelConfig, algo: str = "ppo") -> PolicyFactory:
         """The factory for a config's `model` section and its `learner.algo`."""
         q_head = ALGORITHMS[algo].q_head
-        return cls(info, tuple(model.hidden), model.kind, model.channels, q_head)
+        rec = model.recurrent
+        lstm, length = (rec.size, rec.chunk_length) if rec is not None else (0, 1)
+        return cls(info, tuple(model.hidden), model.kind, model.channels, q_head, lstm, length)
 
     def __call__(self, role: str) -> ActorCritic:
         # Building a network must not advance the global torch RNG (which samples
@@ -201,6 +226,8 @@ class PolicyFactory:
                 kind=self.kind,
                 channels=self.channels,
                 q_head=self.q_head,
+                lstm=self.lstm,
+                chunk_length=self.chunk_length,
             )
 
 

@@ -161,3 +161,22 @@ def test_set_learner_algo_switches_the_learner_of_any_config():
         load_config(CONFIGS / "connect_four.yaml", ["learner.algo=trpo", "learner.ppo.epochs=1"])
     with pytest.raises(ConfigError, match=r"unknown key 'learner.trpo.clip'"):
         load_config(CONFIGS / "connect_four.yaml", ["learner.algo=trpo", "learner.trpo.clip=0.1"])
+
+
+def test_model_recurrent_is_checked_and_refused_for_acer(tmp_path):
+    config = parse_config({"model": {"recurrent": {"kind": "lstm"}}}, source="t.yaml")
+    assert config.model.recurrent.size == 256 and config.model.recurrent.chunk_length == 16
+    assert parse_config({}, source="t.yaml").model.recurrent is None  # off by default
+    with pytest.raises(ConfigError, match=r"t.yaml: key 'model.recurrent.kind'.*'gru'"):
+        parse_config({"model": {"recurrent": {"kind": "gru"}}}, source="t.yaml")
+    with pytest.raises(ConfigError, match=r"key 'model.recurrent.chunk_length'"):
+        parse_config({"model": {"recurrent": {"chunk_length": 0}}}, source="t.yaml")
+    path = tmp_path / "r.yaml"
+    path.write_text("model:\n  recurrent: {kind: lstm, size: 32}\n")
+    assert load_config(path, ["learner.algo=trpo"]).model.recurrent.size == 32
+    with pytest.raises(ConfigError) as err:
+        load_config(path, ["learner.algo=acer"])
+    assert str(err.value) == (
+        f"{path}: model.recurrent is set but learner.algo 'acer' cannot train a recurrent "
+        "policy (use ppo, trpo, or drop model.recurrent)"
+    )

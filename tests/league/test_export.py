@@ -26,13 +26,18 @@ KINDS = {
     "pixel-cnn-discrete": (PIXELS, "auto"),
     "mlp-multidiscrete": (MULTI, "mlp"),
     "mlp-continuous": (BOX, "mlp"),
+    "lstm-discrete": (DISCRETE, "lstm"),
+    "lstm-continuous": (BOX, "lstm"),
 }
 """Every policy kind the league trains: torso (MLP, grid CNN, pixel CNN) x action head."""
 
 
 def _policy(spaces: Spaces, kind: str) -> ActorCritic:
     torch.manual_seed(0)
-    net = ActorCritic(spaces, n_members=3, hidden=(32, 32), kind=kind, channels=8)
+    if kind == "lstm":  # a recurrent policy: its state is an input and an output
+        net = ActorCritic(spaces, n_members=3, hidden=(32, 32), lstm=16, chunk_length=4)
+    else:
+        net = ActorCritic(spaces, n_members=3, hidden=(32, 32), kind=kind, channels=8)
     with torch.no_grad():  # spread the outputs: the initial heads are nearly uniform
         for name, p in net.named_parameters():
             if not name.startswith("torso."):
@@ -40,7 +45,7 @@ def _policy(spaces: Spaces, kind: str) -> ActorCritic:
     return net.eval()
 
 
-def _inputs(spaces: Spaces, n: int = 64) -> dict[str, np.ndarray]:
+def _inputs(spaces: Spaces, n: int = 64, state_size: int = 0) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(1)
     if spaces.obs_dtype == "uint8":
         obs = rng.integers(0, 256, size=(n, *spaces.obs_shape)).astype(np.float32)
@@ -51,12 +56,14 @@ def _inputs(spaces: Spaces, n: int = 64) -> dict[str, np.ndarray]:
         mask = rng.random((n, spaces.n_actions)) < 0.5
         mask[np.arange(n), rng.integers(0, spaces.n_actions, size=n)] = True  # one legal
         feeds["mask"] = mask
+    if state_size:
+        feeds["state"] = rng.normal(size=(n, state_size)).astype(np.float32)
     return feeds
 
 
 def _reference(net: ActorCritic, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
     with torch.no_grad():
-        out = net.outputs(*(torch.as_tensor(feeds[k]) for k in signature(net)[0]))
+        out = net.outputs(**{k: torch.as_tensor(feeds[k]) for k in signature(net)[0]})
     return [t.numpy() for t in out]
 
 
@@ -64,7 +71,7 @@ def _reference(net: ActorCritic, feeds: dict[str, np.ndarray]) -> list[np.ndarra
 def test_onnx_and_torchscript_outputs_equal_the_torch_policy(kind, tmp_path):
     spaces, torso = KINDS[kind]
     net = _policy(spaces, torso)
-    feeds = _inputs(spaces)
+    feeds = _inputs(spaces, state_size=net.state_size)
     want = _reference(net, feeds)
     spec = builtin_game("connect_four_v3")
 

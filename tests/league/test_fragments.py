@@ -181,6 +181,7 @@ def _batch(versions: list[list[int]]) -> Batch:
         version=np.array([v for s in versions for v in s], np.int64),
         team=np.zeros(n, np.int64),
         episode=np.repeat(np.arange(len(versions)), [len(v) for v in versions]),
+        state=np.zeros((n, 0), np.float32),
     )
 
 
