@@ -222,10 +222,6 @@ class ActorCritic(nn.Module):
         """Whether the network carries a state from step to step."""
         return self.lstm is not None
 
-    def initial_state(self, n: int) -> np.ndarray:
-        """The state at an episode's start, for `n` agents: zeros [n, S]."""
-        return np.zeros((n, self.state_size), dtype=np.float32)
-
     def core(
         self,
         obs: torch.Tensor,

@@ -43,7 +43,7 @@ def test_a_sequence_unrolled_at_once_matches_step_by_step_acting():
     net = ActorCritic(DISCRETE, n_members=2, hidden=(16,), lstm=8, chunk_length=4)
     obs = np.random.default_rng(0).normal(size=(2, 4, *DISCRETE.obs_shape)).astype(np.float32)
     member = np.array([[0] * 4, [1] * 4])
-    state = net.initial_state(2)
+    state = np.zeros((2, net.state_size), np.float32)  # an episode's start
     values = []
     for t in range(4):
         out = net.act(obs[:, t], member[:, t], None, state)
