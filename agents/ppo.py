@@ -75,17 +75,21 @@ class PPO:
         n = len(batch)
         steps = self.policy.chunk_length
         rows, real = batch.chunks(steps)
-        obs = torch.as_tensor(batch.obs, device=dev)
-        member = torch.as_tensor(batch.member, device=dev)
-        mask = torch.as_tensor(batch.mask, device=dev) if self.policy.spaces.discrete else None
-        action = torch.as_tensor(batch.action, device=dev)
-        old_logp = torch.as_tensor(batch.logp, device=dev)
-        old_value = torch.as_tensor(batch.value, device=dev)
-        adv_t = torch.as_tensor(adv, device=dev)
-        ret_t = torch.as_tensor(ret, device=dev)
-        state = torch.as_tensor(batch.state[rows[:, 0]], device=dev)
-        rows_t = torch.as_tensor(rows, device=dev)
-        real_t = torch.as_tensor(real, device=dev)
+        t = {
+            "obs": batch.obs,
+            "member": batch.member,
+            "action": batch.action,
+            "old_logp": batch.logp,
+            "old_value": batch.value,
+            "adv": adv,
+            "ret": ret,
+            "state": batch.state[rows[:, 0]],
+            "rows": rows,
+            "real": real,
+        }
+        if self.policy.spaces.discrete:
+            t["mask"] = batch.mask
+        t = {k: torch.as_tensor(v, device=dev) for k, v in t.items()}
 
         stats: dict[str, list[float]] = {k: [] for k in ("pg", "v", "ent", "kl", "clip")}
         stopped_early = 0.0
@@ -100,50 +104,13 @@ class PPO:
             order = self._rng.permutation(chunks)
             for start in range(0, per_epoch * mb, mb):
                 picked = torch.as_tensor(order[start : start + mb], device=dev)
-                idx = rows_t[picked].reshape(-1)
-                dist, value = self.policy(
-                    obs[idx],
-                    member[idx],
-                    None if mask is None else mask[idx],
-                    state[picked],
-                    steps,
-                )
-                logp = ActorCritic.log_prob(dist, action[idx])
-                ent = ActorCritic.entropy(dist)
-                if steps > 1:  # leave the padding rows out
-                    keep = real_t[picked].reshape(-1)
-                    idx, logp, value, ent = idx[keep], logp[keep], value[keep], ent[keep]
-                log_ratio = logp - old_logp[idx]
-                ratio = log_ratio.exp()
-                with torch.no_grad():
-                    approx_kl = ((ratio - 1) - log_ratio).mean().item()
-                    clipfrac = ((ratio - 1.0).abs() > cfg.clip).float().mean().item()
-                a = adv_t[idx]
-                if cfg.norm_adv and len(idx) > 1:
-                    a = (a - a.mean()) / (a.std() + 1e-8)
-                pg_loss = torch.max(-a * ratio, -a * ratio.clamp(1 - cfg.clip, 1 + cfg.clip)).mean()
-                if cfg.clip_vloss:
-                    v_clipped = old_value[idx] + (value - old_value[idx]).clamp(-cfg.clip, cfg.clip)
-                    v_loss = (
-                        0.5
-                        * torch.max((value - ret_t[idx]) ** 2, (v_clipped - ret_t[idx]) ** 2).mean()
-                    )
-                else:
-                    v_loss = 0.5 * ((value - ret_t[idx]) ** 2).mean()
-                entropy = ent.mean()
-                loss = pg_loss - params.ent_coef * entropy + cfg.vf_coef * v_loss
+                loss, used, parts = self._loss(t, picked, params.ent_coef)
                 self.optimizer.zero_grad()
                 loss.backward()
                 nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm)
                 self.optimizer.step()
-                rows_used += len(idx)
-                for key, val in (
-                    ("pg", pg_loss.item()),
-                    ("v", v_loss.item()),
-                    ("ent", entropy.item()),
-                    ("kl", approx_kl),
-                    ("clip", clipfrac),
-                ):
+                rows_used += used
+                for key, val in parts.items():
                     stats[key].append(val)
             if cfg.target_kl is not None and np.mean(stats["kl"][-per_epoch:]) > cfg.target_kl:
                 stopped_early = 1.0
@@ -160,6 +127,52 @@ class PPO:
             "losses/early_stop": stopped_early,
             "losses/sample_reuse": rows_used / n,
         }
+
+    def _loss(
+        self, t: dict[str, torch.Tensor], picked: torch.Tensor, ent_coef: float
+    ) -> tuple[torch.Tensor, int, dict[str, float]]:
+        """Return the PPO loss of the sequences `picked`, the real rows it counts and its
+        parts (clipped surrogate, value loss, entropy, approximate KL, clip fraction)."""
+        cfg, steps = self.config, self.policy.chunk_length
+        idx = t["rows"][picked].reshape(-1)
+        mask = t.get("mask")
+        dist, value = self.policy(
+            t["obs"][idx],
+            t["member"][idx],
+            None if mask is None else mask[idx],
+            t["state"][picked],
+            steps,
+        )
+        logp = ActorCritic.log_prob(dist, t["action"][idx])
+        ent = ActorCritic.entropy(dist)
+        if steps > 1:  # leave the padding rows out
+            keep = t["real"][picked].reshape(-1)
+            idx, logp, value, ent = idx[keep], logp[keep], value[keep], ent[keep]
+        log_ratio = logp - t["old_logp"][idx]
+        ratio = log_ratio.exp()
+        with torch.no_grad():
+            approx_kl = ((ratio - 1) - log_ratio).mean().item()
+            clipfrac = ((ratio - 1.0).abs() > cfg.clip).float().mean().item()
+        a = t["adv"][idx]
+        if cfg.norm_adv and len(idx) > 1:
+            a = (a - a.mean()) / (a.std() + 1e-8)
+        pg_loss = torch.max(-a * ratio, -a * ratio.clamp(1 - cfg.clip, 1 + cfg.clip)).mean()
+        ret, old_value = t["ret"][idx], t["old_value"][idx]
+        v_loss = (value - ret) ** 2
+        if cfg.clip_vloss:
+            v_clipped = old_value + (value - old_value).clamp(-cfg.clip, cfg.clip)
+            v_loss = torch.max(v_loss, (v_clipped - ret) ** 2)
+        v_loss = 0.5 * v_loss.mean()
+        entropy = ent.mean()
+        loss = pg_loss - ent_coef * entropy + cfg.vf_coef * v_loss
+        parts = {
+            "pg": pg_loss.item(),
+            "v": v_loss.item(),
+            "ent": entropy.item(),
+            "kl": approx_kl,
+            "clip": clipfrac,
+        }
+        return loss, len(idx), parts
 
     def state_dict(self) -> dict[str, Any]:
         """Return weights, optimizer state, update count and RNG state."""

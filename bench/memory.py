@@ -14,13 +14,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import yaml
+from default_run import cli
 from throughput import machine
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,26 +27,15 @@ CONFIG = ROOT / "examples" / "memory.yaml"
 VARIANTS = {"recurrent": [], "feed_forward": ["model.recurrent=null"]}
 
 
-def _cli(*args: str) -> dict:
-    proc = subprocess.run(
-        [sys.executable, "-m", "league", *args, "--json"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(proc.stdout)
-
-
 def run(variant: str, seed: int, games: int, runs: Path) -> dict:
     """Train one variant, then score its final snapshot against the random bot."""
     name = f"{variant}_{seed}"
     sets = [*VARIANTS[variant], f"seed={seed}"]
     start = time.monotonic()
-    summary = _cli("train", str(CONFIG), "--runs-dir", str(runs), "--name", name,
+    summary = cli("train", str(CONFIG), "--runs-dir", str(runs), "--name", name,
                    *[a for s in sets for a in ("--set", s)])  # fmt: skip
     seconds = time.monotonic() - start
-    scored = _cli("eval", "latest", "random", "--run", str(runs / name), "--games", str(games))
+    scored = cli("eval", "latest", "random", "--run", str(runs / name), "--games", str(games))
     team_size = yaml.safe_load(CONFIG.read_text())["game"]["kwargs"]["team_size"]
     answers = games * team_size
     right = scored["mean_return"] / team_size  # each right answer scores 1
