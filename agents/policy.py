@@ -88,16 +88,13 @@ class _GridTorso(nn.Module):
     learned about it across the board, where an MLP must learn each place anew.
     """
 
-    def __init__(self, shape: Sequence[int], out: int, channels: int = 32) -> None:
+    def __init__(self, shape: Sequence[int], out: int, channels: int = 32, layers: int = 2) -> None:
         super().__init__()
         h, w, c = shape
-        self.net = nn.Sequential(
-            nn.Conv2d(c, channels, 3, padding=1),
-            nn.ReLU(),
-            nn.Conv2d(channels, channels, 3, padding=1),
-            nn.ReLU(),
-            nn.Flatten(),
-        )
+        convs: list[nn.Module] = []
+        for i in range(layers):
+            convs += [nn.Conv2d(c if i == 0 else channels, channels, 3, padding=1), nn.ReLU()]
+        self.net = nn.Sequential(*convs, nn.Flatten())
         self.fc = nn.Sequential(nn.Linear(channels * h * w, out), nn.ReLU())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -151,6 +148,7 @@ class ActorCritic(nn.Module):
         hidden: Sequence[int] = (256, 256),
         kind: str = "auto",
         channels: int = 32,
+        conv_layers: int = 2,
         q_head: bool = False,
         lstm: int = 0,
         chunk_length: int = 1,
@@ -180,7 +178,7 @@ class ActorCritic(nn.Module):
                 raise ValueError(f"a CNN needs [H, W, C] observations, not {spaces.obs_shape}")
             small = min(spaces.obs_shape[:2]) < SMALL_GRID
             if small:
-                self.torso = _GridTorso(spaces.obs_shape, hidden[-1], channels)
+                self.torso = _GridTorso(spaces.obs_shape, hidden[-1], channels, conv_layers)
             else:
                 self.torso = _ConvTorso(spaces.obs_shape, hidden[-1])
             feat = hidden[-1] + n_members

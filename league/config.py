@@ -220,6 +220,9 @@ class ModelConfig(_Strict):
     """Hidden layer sizes."""
     channels: int = Field(32, ge=1)
     """Channels of each 3x3 convolution of the small-board CNN (kind cnn, board under 16)."""
+    conv_layers: int = Field(2, ge=1)
+    """3x3 convolutions of the small-board CNN: each widens what one feature sees by a
+    cell on every side (2: 5x5, 3: 7x7)."""
     recurrent: RecurrentConfig | None = None
     """A recurrent policy, e.g. `{kind: lstm, size: 256}`: an LSTM between the features
     and the heads, its state carried from step to step of each agent (None: feed-forward)."""

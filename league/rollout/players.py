@@ -200,6 +200,7 @@ class PolicyFactory:
     hidden: tuple[int, ...]
     kind: str
     channels: int = 32
+    conv_layers: int = 2
     q_head: bool = False
     """Add a Q head (the learner needs one): rollout workers build the same network."""
     lstm: int = 0
@@ -213,7 +214,16 @@ class PolicyFactory:
         q_head = ALGORITHMS[algo].q_head
         rec = model.recurrent
         lstm, length = (rec.size, rec.chunk_length) if rec is not None else (0, 1)
-        return cls(info, tuple(model.hidden), model.kind, model.channels, q_head, lstm, length)
+        return cls(
+            info,
+            tuple(model.hidden),
+            model.kind,
+            model.channels,
+            model.conv_layers,
+            q_head,
+            lstm,
+            length,
+        )
 
     def __call__(self, role: str) -> ActorCritic:
         # Building a network must not advance the global torch RNG (which samples
@@ -225,6 +235,7 @@ class PolicyFactory:
                 hidden=self.hidden,
                 kind=self.kind,
                 channels=self.channels,
+                conv_layers=self.conv_layers,
                 q_head=self.q_head,
                 lstm=self.lstm,
                 chunk_length=self.chunk_length,

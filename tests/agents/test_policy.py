@@ -73,6 +73,9 @@ def test_grid_channels_from_the_model_config():
     assert [c.out_channels for c in convs] == [8, 8]
     assert net.torso.fc[0].in_features == 8 * 6 * 7
     assert net.torso.fc[0].out_features == 24
+    deeper = PolicyFactory.from_config(info, model.model_copy(update={"conv_layers": 4}))("main")
+    convs = [m for m in deeper.torso.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels) for c in convs] == [(2, 8)] + [(8, 8)] * 3
 
 
 def test_device_resolution():
