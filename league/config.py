@@ -285,7 +285,13 @@ class AgentsConfig(_Strict):
     player, 15% frozen main exploiters or own snapshots it still loses to, 35% self-play)."""
     freeze: FreezeConfig = FreezeConfig()
     league_exploiter_reset: float = Field(0.25, ge=0, le=1)
-    """Probability that a league exploiter restarts from fresh weights after it freezes."""
+    """Probability that a league exploiter restarts after it freezes."""
+    restart_from: Literal["fresh", "main"] = "fresh"
+    """What an exploiter restarts from (at the start of the run and at each reset): `fresh`
+    weights, seeded per generation (AlphaStar's rule, which restarts from its supervised
+    agent), or a copy of its role's main agent's current weights (`main`: an exploiter
+    that starts as strong as its target and only has to find its weaknesses). Either
+    way the optimizer starts fresh."""
 
     @model_validator(mode="after")
     def _shares(self) -> AgentsConfig:

@@ -167,6 +167,8 @@ class Trainer:
         self.learners = {
             a.key: self._make_learner(i, a.role) for i, a in enumerate(self.league.agents)
         }
+        for agent in self.league.exploiters:
+            self._restart_from_main(agent)
         torch.manual_seed(config.seed)
         self.schedules = Schedules(config)
         self.samplers = {role: make_sampler(config.league, role) for role in self.roles}
@@ -431,11 +433,21 @@ class Trainer:
             self.runner.keep_snapshots(self._pool_players())
 
     def _reset(self, agent: LeagueAgent) -> None:
-        """Restart an agent from fresh weights (a new seed per generation) and optimizer."""
+        """Restart an exploiter with a fresh optimizer, from fresh weights (a new seed per
+        generation) or, with `restart_from: main`, from its main agent's current weights."""
         generation = self.league.resets[agent.key]
         index = self.league.agents.index(agent) + generation * len(self.league.agents)
         with torch.random.fork_rng(devices=[]):
             self.learners[agent.key] = self._make_learner(index, agent.role)
+        self._restart_from_main(agent)
+
+    def _restart_from_main(self, agent: LeagueAgent) -> None:
+        """With `restart_from: main`, copy the role's main agent's weights into `agent`."""
+        if self.config.league.agents.restart_from != "main":
+            return
+        main = next(a for a in self.league.agents if a.kind == MAIN and a.role == agent.role)
+        weights = self.learners[main.key].policy.state_dict()
+        self.learners[agent.key].policy.load_state_dict(weights)
 
     # ---------------------------------------------------------------- strength
 

@@ -111,9 +111,36 @@ def test_the_alphastar_mix_trains_main_agents_against_the_league(tmp_path):
     assert summary["agents"]["main"]["kind"] == "main"
 
 
+def test_exploiters_restart_from_the_main_agents_weights(tmp_path):
+    cfg = _config("restart", ["league.agents.restart_from=main", "train.iterations=2"])
+    trainer = Trainer(cfg, new_run(cfg, tmp_path))
+    try:
+        initial = {k: v.clone() for k, v in trainer.learners["main"].policy.state_dict().items()}
+        for agent in trainer.league.exploiters:  # the run starts them from main's weights
+            for k, v in trainer.learners[agent.key].policy.state_dict().items():
+                torch.testing.assert_close(v, initial[k], msg=k)
+        summary = trainer.train()
+        main = trainer.learners["main"].policy.state_dict()
+        assert any(not torch.equal(main[k], initial[k]) for k in main)  # main learned
+        agent = trainer.league.agent("main/main_exploiter_0")
+        with torch.no_grad():
+            for p in trainer.learners[agent.key].policy.parameters():
+                p.add_(1.0)
+        trainer._reset(agent)
+        # A reset copies main's current weights, with a fresh optimizer.
+        restarted = trainer.learners[agent.key]
+        for k, v in restarted.policy.state_dict().items():
+            torch.testing.assert_close(v, main[k], msg=k)
+        assert not restarted.optimizer.state_dict()["state"]
+    finally:
+        trainer.close()
+    assert summary["agents"]["main/main_exploiter_0"]["resets"] >= 1
+
+
 @pytest.mark.parametrize(
     ("override", "needle"),
     [
+        ("league.agents.restart_from=supervised", "restart_from"),
         ("league.agents.shares={main: 1.0, main_exploiter: 0}", "shares.main_exploiter"),
         ("league.agents.main_mix=rock", "main_mix"),
         ("league.agents.freeze.win_rate=1.5", "win_rate"),
