@@ -15,7 +15,7 @@ actions, `--opening` random moves before each game, seats alternating:
 
     python bench/league_vs_selfplay.py [--minutes 30] [--games 200] [--ladder-games 40]
         [--mcts 25 100] [--exploit-iterations 60] [--runs-dir DIR] [--reuse]
-        [--out bench/league_vs_selfplay.json]
+        [--out bench/league_vs_selfplay.json] [--league-set key.path=value ...]
 
 Run it alone on the machine: the budget is wall-clock time.
 """
@@ -46,7 +46,6 @@ LEAGUE = [
     # Exploiters learn about a sixth of the steps: freeze at least every 200k of theirs.
     "league.agents.freeze.max_steps=200000",
 ]
-RUNS = {"selfplay": [], "league": LEAGUE}
 
 
 def train(name: str, overrides: list[str], minutes: float, runs_dir: Path, reuse: bool) -> dict:
@@ -90,7 +89,15 @@ def main() -> None:
     parser.add_argument("--runs-dir", default=None, help="keep the runs here (default: a temp dir)")
     parser.add_argument("--reuse", action="store_true", help="reuse finished runs in --runs-dir")
     parser.add_argument("--out", default=str(ROOT / "bench" / "league_vs_selfplay.json"))
+    parser.add_argument(
+        "--league-set",
+        action="append",
+        default=[],
+        help="another config override for the league run only, e.g. "
+        "league.agents.restart_from=main (repeatable)",
+    )
     args = parser.parse_args()
+    runs = {"selfplay": [], "league": [*LEAGUE, *args.league_set]}
     runs_dir = Path(args.runs_dir or tempfile.mkdtemp(prefix="league_vs_selfplay_"))
     runs_dir.mkdir(parents=True, exist_ok=True)
     out: dict = {
@@ -99,14 +106,14 @@ def main() -> None:
         "args": vars(args),
         "runs": {},
     }
-    for name, overrides in RUNS.items():
+    for name, overrides in runs.items():
         t = time.monotonic()
         out["runs"][name] = train(name, overrides, args.minutes, runs_dir, args.reuse)
         print(f"{name}: trained in {time.monotonic() - t:.0f} s", flush=True)
 
     arena = Arena.open(runs_dir / "selfplay", None)
     agents = {}
-    for name in RUNS:
+    for name in runs:
         sid, weights = final_main(runs_dir / name)
         player = PlayerId.of_snapshot("main", sid + (100_000 if name == "league" else 0))
         arena.weights[player] = weights
@@ -142,7 +149,7 @@ def main() -> None:
     )
     arena.close()
 
-    for name in RUNS:
+    for name in runs:
         t = time.monotonic()
         br = exploit(
             runs_dir / name,
