@@ -28,7 +28,7 @@ import torch
 from torch import nn
 from torch.distributions import Categorical, Normal
 
-from envs import Spaces
+from envs import Mirror, Spaces
 
 _MASKED_LOGIT = -1e9
 """Logit given to illegal actions: exp() of it is exactly 0 in float32."""
@@ -152,6 +152,7 @@ class ActorCritic(nn.Module):
         q_head: bool = False,
         lstm: int = 0,
         chunk_length: int = 1,
+        mirror: Mirror | None = None,
     ) -> None:
         super().__init__()
         if kind not in ("auto", "mlp", "cnn"):
@@ -163,7 +164,19 @@ class ActorCritic(nn.Module):
                 f"lstm must be >= 0 and chunk_length >= 1 (1 without an LSTM), not "
                 f"{lstm} and {chunk_length}"
             )
+        if mirror is not None:
+            mirror.check("network", spaces)
+            if lstm:
+                raise ValueError("a mirrored network cannot be recurrent (yet)")
         self.spaces, self.n_members = spaces, n_members
+        self.mirror = mirror
+        """Play a position and its mirror image alike: the heads read both and average
+        (logits and Q with the mirrored actions swapped back), so the policy and value
+        are symmetric by construction (None: no mirror)."""
+        if mirror is not None:  # not in the state dict: a snapshot is the same either way
+            self.register_buffer(
+                "_mirror_actions", torch.tensor(mirror.actions, dtype=torch.long), persistent=False
+            )
         self.chunk_length = chunk_length
         """Rows per training sequence (truncated backpropagation through time); 1 for a
         feed-forward network."""
@@ -228,7 +241,12 @@ class ActorCritic(nn.Module):
         steps: int = 1,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Return what the heads read [B, F] and the state after each sequence (None for
-        a feed-forward network). Rows are sequences of `steps` rows (see the module doc)."""
+        a feed-forward network). Rows are sequences of `steps` rows (see the module doc).
+        A mirrored network reads the board and its mirror image in one pass: [B, 2F]."""
+        if self.mirror is not None:
+            flipped = obs.flip(self.mirror.obs_axis + 1)
+            both = self._features(torch.cat([obs, flipped]), torch.cat([member, member]))
+            return torch.cat(both.chunk(2), dim=1), None
         x = self._features(obs, member)
         if self.lstm is None:
             return x, None
@@ -253,12 +271,28 @@ class ActorCritic(nn.Module):
         """Return the actor's output (masked logits when discrete), the value [B], when
         asked Q [B, A] (one pass through the torso for all three), and the new state."""
         x, new_state = self.core(obs, member, state, steps)
-        out = self.actor(x)
+        out = self._head(self.actor, x, swap=True)
         if self.spaces.discrete and mask is not None:
             out = out.masked_fill(~mask, _MASKED_LOGIT)
         if q and self.q is None:
             raise ValueError("this network has no Q head (it was built without q_head)")
-        return out, self.critic(x).squeeze(-1), self.q(x) if q else None, new_state
+        q_out = self._head(self.q, x, swap=True) if q else None
+        return out, self.value_from(x), q_out, new_state
+
+    def _head(self, head: nn.Module, x: torch.Tensor, *, swap: bool) -> torch.Tensor:
+        """A head on what `core` returned: a mirrored network averages the head over the
+        board and its mirror image, the mirror's actions swapped back when `swap`."""
+        if self.mirror is None:
+            return head(x)
+        half = x.shape[1] // 2
+        plain, flipped = head(x[:, :half]), head(x[:, half:])
+        if swap:
+            flipped = flipped[:, self._mirror_actions]
+        return 0.5 * (plain + flipped)
+
+    def value_from(self, x: torch.Tensor) -> torch.Tensor:
+        """V from what `core` returned (a learner that fits the critic alone). Shape [B]."""
+        return self._head(self.critic, x, swap=False).squeeze(-1)
 
     def forward(
         self,
@@ -385,4 +419,4 @@ class ActorCritic(nn.Module):
         x, _ = self.core(
             torch.as_tensor(obs, device=device), torch.as_tensor(member, device=device), state_t
         )
-        return self.critic(x).squeeze(-1).cpu().numpy()
+        return self.value_from(x).cpu().numpy()

@@ -406,7 +406,7 @@ class TRPO:
         real = data.real.bool()
         features, ret = torch.cat(parts)[real], data.ret[real]
         n = len(ret)
-        critic = self.policy.critic
+        value_from = self.policy.value_from  # the critic head (both halves if mirrored)
         # Minibatches of exactly `mb` rows, as PPO's; leftover rows wait for the next pass.
         mb = min(cfg.vf_minibatch_size, n)
         losses = []
@@ -414,11 +414,11 @@ class TRPO:
             order = torch.as_tensor(self._rng.permutation(n), device=dev)
             for start in range(0, (n // mb) * mb, mb):
                 idx = order[start : start + mb]
-                value = critic(features[idx]).squeeze(-1)
+                value = value_from(features[idx])
                 loss = 0.5 * (value - ret[idx]).pow(2).mean()
                 self.value_optimizer.zero_grad()
                 loss.backward()
-                nn.utils.clip_grad_norm_(critic.parameters(), cfg.max_grad_norm)
+                nn.utils.clip_grad_norm_(self.policy.critic.parameters(), cfg.max_grad_norm)
                 self.value_optimizer.step()
                 losses.append(loss.detach())
         return float(torch.stack(losses).mean())

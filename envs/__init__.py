@@ -8,7 +8,7 @@ from __future__ import annotations
 from envs.adapter import GameEnv, StepResult
 from envs.games import BUILTIN_GAMES, builtin_game, list_games
 from envs.rewards import ShapingParams, shape_rewards
-from envs.spec import GameError, GameInfo, GameSpec, Spaces, infer_teams
+from envs.spec import GameError, GameInfo, GameSpec, Mirror, Spaces, infer_teams
 
 __all__ = [
     "BUILTIN_GAMES",
@@ -16,6 +16,7 @@ __all__ = [
     "GameError",
     "GameInfo",
     "GameSpec",
+    "Mirror",
     "ShapingParams",
     "Spaces",
     "StepResult",

@@ -1,7 +1,8 @@
 """Scripted bots for the built-in board games: better than random, easy to read.
 
 A bot is `act(observation, action_mask) -> action` on one agent's raw observation
-(own pieces in channel 0, the opponent's in channel 1, as PettingZoo gives them).
+(own pieces in channel 0, the opponent's in channel 1, as PettingZoo gives them); a bot
+that takes an `rng` keyword is handed the player pool's seeded generator.
 """
 
 from __future__ import annotations
@@ -33,12 +34,10 @@ def _landing_row(occupied: np.ndarray, col: int) -> int | None:
     return int(empty[-1]) if len(empty) else None
 
 
-def connect_four_bot(observation: np.ndarray, action_mask: np.ndarray | None) -> int:
-    """Win if possible, else block the opponent's win, else play centre-first.
-
-    Among the remaining moves it avoids one that lets the opponent win by playing
-    on top of it.
-    """
+def _connect_four_choices(observation: np.ndarray, action_mask: np.ndarray | None) -> list[int]:
+    """The columns a tactical player considers: its winning column, else the column that
+    blocks the opponent's win, else every legal column that does not let the opponent win
+    by playing on top of it (all legal columns if none is safe)."""
     mine, theirs = observation[:, :, 0].astype(bool), observation[:, :, 1].astype(bool)
     occupied = mine | theirs
     legal = [c for c in range(_C4_COLS) if action_mask is None or action_mask[c]]
@@ -50,7 +49,7 @@ def connect_four_bot(observation: np.ndarray, action_mask: np.ndarray | None) ->
             trial = board.copy()
             trial[row, col] = True
             if _connects(trial, row, col, 4):
-                return col
+                return [col]
     safe = []
     for col in legal:
         row = landing[col]
@@ -60,8 +59,28 @@ def connect_four_bot(observation: np.ndarray, action_mask: np.ndarray | None) ->
             if _connects(above, row - 1, col, 4):
                 continue
         safe.append(col)
-    pool = safe or legal
+    return safe or legal
+
+
+def connect_four_bot(observation: np.ndarray, action_mask: np.ndarray | None) -> int:
+    """Win if possible, else block the opponent's win, else play centre-first.
+
+    Among the remaining moves it avoids one that lets the opponent win by playing
+    on top of it.
+    """
+    pool = _connect_four_choices(observation, action_mask)
     return next(c for c in _C4_CENTRE_FIRST if c in pool)
+
+
+def connect_four_tactical_bot(
+    observation: np.ndarray, action_mask: np.ndarray | None, *, rng: np.random.Generator
+) -> int:
+    """The scripted bot's tactics (win, block, do not play under the opponent's win), but
+    any other move at random: a sparring partner that punishes every missed block in the
+    scattered positions that random play makes, where the centre-first bot always plays
+    the same lines."""
+    pool = _connect_four_choices(observation, action_mask)
+    return int(pool[rng.integers(len(pool))])
 
 
 _TTT_PREFERENCE = (4, 0, 2, 6, 8, 1, 3, 5, 7)  # centre, corners, edges

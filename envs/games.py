@@ -12,8 +12,8 @@ import numpy as np
 from pettingzoo.utils.wrappers import BaseParallelWrapper
 
 from envs.boards import CONNECT_FOUR, TICTACTOE
-from envs.bots import connect_four_bot, tictactoe_bot
-from envs.spec import GameError, GameSpec
+from envs.bots import connect_four_bot, connect_four_tactical_bot, tictactoe_bot
+from envs.spec import GameError, GameSpec, Mirror
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +91,8 @@ BUILTIN_GAMES: dict[str, GameSpec] = {
             name="connect_four_v3",
             make=_connect_four,
             bot=connect_four_bot,
+            bots={"tactical": connect_four_tactical_bot},
+            mirror=Mirror(obs_axis=1, actions=(6, 5, 4, 3, 2, 1, 0)),  # column c <-> 6 - c
             text_board=CONNECT_FOUR,
             description="Connect four (classic, turn-based, action masks), 1v1",
         ),
@@ -98,6 +100,8 @@ BUILTIN_GAMES: dict[str, GameSpec] = {
             name="tictactoe_v3",
             make=_tictactoe,
             bot=tictactoe_bot,
+            # Square 3i + j is observation [i, j]: flipping j is a symmetry of the board.
+            mirror=Mirror(obs_axis=1, actions=(2, 1, 0, 5, 4, 3, 8, 7, 6)),
             text_board=TICTACTOE,
             description="Tic-tac-toe (classic, turn-based, action masks), 1v1",
         ),

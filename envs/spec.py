@@ -28,12 +28,49 @@ _PREPROCESSORS = {
 }
 """Preprocessing step name -> SuperSuit wrapper (or this module's own, for `one_hot`)."""
 
+# Player names the league gives its own bots: a game's `bots` cannot take them.
+_RESERVED_BOT_NAMES = frozenset({"random", "scripted", "mcts", "human", "latest"})
+
 # An image observation: a 3-D uint8 box at least this many pixels high and wide.
 _MIN_IMAGE_SIDE = 16
 
 
 class GameError(ValueError):
     """A game cannot be built or used as configured."""
+
+
+@dataclass(frozen=True)
+class Mirror:
+    """A symmetry of a board game: flip the observation along `obs_axis` (an axis of one
+    agent's observation, e.g. 1 for the columns of an [H, W, C] board) and action `a`
+    becomes `actions[a]`. Flipping twice is the identity, so `actions` is its own inverse.
+
+    With `model.mirror` the network plays a position and its mirror image alike: what it
+    learns about a threat on the left it knows on the right.
+    """
+
+    obs_axis: int
+    actions: tuple[int, ...]
+
+    def check(self, game: str, spaces: Spaces) -> None:
+        """Raise GameError unless this mirror fits a team's spaces."""
+        n = len(self.actions)
+        if not spaces.discrete:
+            raise GameError(f"game {game!r}: a mirror needs a Discrete action space")
+        if not 0 <= self.obs_axis < len(spaces.obs_shape):
+            raise GameError(
+                f"game {game!r}: mirror obs_axis {self.obs_axis} is not an axis of its "
+                f"observations {spaces.obs_shape}"
+            )
+        if n != spaces.n_actions or sorted(self.actions) != list(range(n)):
+            raise GameError(
+                f"game {game!r}: mirror actions {list(self.actions)} are not a permutation "
+                f"of its {spaces.n_actions} actions"
+            )
+        if any(self.actions[a] != b for b, a in enumerate(self.actions)):
+            raise GameError(
+                f"game {game!r}: mirror actions {list(self.actions)} do not undo themselves"
+            )
 
 
 @dataclass(frozen=True)
@@ -55,15 +92,34 @@ class GameSpec:
     components: Sequence[str] = ()
     description: str = ""
     bot: Callable[[np.ndarray, np.ndarray | None], Any] | None = None
-    """A scripted bot `act(observation, action_mask) -> action`, if the game has one."""
+    """A scripted bot `act(observation, action_mask) -> action`, if the game has one: the
+    player called `scripted`, a fixed rung of the rating ladder."""
+    bots: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
+    """More of the game's bots by name (e.g. connect four's `tactical`), played wherever a
+    bot is named, like `scripted`; a bot that takes an `rng` keyword gets a seeded one."""
     outcome: Callable[[dict[str, float], dict[str, dict]], dict[str, float]] | None = None
     """`outcome(team_returns, final_infos) -> {team: 1 | 0.5 | 0}`; None: from returns."""
     clone: Callable[[Any], Any] | None = None
     """`clone(env) -> env`: an independent copy of a PettingZoo env in its state, for
     search bots (`mcts:N`); None: a deep copy."""
+    mirror: Mirror | None = None
+    """The game's left-right symmetry (an `envs.spec.Mirror`), if it has one: what
+    `model.mirror` builds into the network."""
     text_board: Any = None
     """How `league play` draws the game and names moves (an `envs.boards.TextBoard`);
     None: the env's `ansi` render or the observation, moves by action index."""
+
+    def __post_init__(self) -> None:
+        for name in self.bots:
+            if not name.isidentifier() or name in _RESERVED_BOT_NAMES:
+                raise GameError(
+                    f"game {self.name!r}: bot name {name!r} must be a plain word other "
+                    f"than {', '.join(sorted(_RESERVED_BOT_NAMES))}"
+                )
+
+    def named_bots(self) -> dict[str, Callable[..., Any]]:
+        """The game's own bots by name: `scripted` (if it has one) and its other `bots`."""
+        return {**({"scripted": self.bot} if self.bot is not None else {}), **self.bots}
 
     def create(self) -> AECEnv | ParallelEnv:
         """Build one env copy with the preprocessing applied."""
@@ -271,6 +327,8 @@ class GameInfo:
     teams: dict[str, tuple[str, ...]]
     symmetric: bool
     spaces: dict[str, Spaces]
+    mirror: Mirror | None = None
+    """The game's mirror symmetry (checked against every team's spaces), if any."""
 
     @property
     def roles(self) -> dict[str, str]:
@@ -341,6 +399,9 @@ class GameInfo:
             raise GameError(
                 f"game {spec.name!r} is configured symmetric but its teams have different spaces"
             )
+        if spec.mirror is not None:
+            for team_space in team_spaces.values():
+                spec.mirror.check(spec.name, team_space)
         return GameInfo(
             name=spec.name,
             api=api,
@@ -348,6 +409,7 @@ class GameInfo:
             teams=teams,
             symmetric=bool(symmetric),
             spaces=team_spaces,
+            mirror=spec.mirror,
         )
 
 

@@ -226,6 +226,16 @@ class ModelConfig(_Strict):
     recurrent: RecurrentConfig | None = None
     """A recurrent policy, e.g. `{kind: lstm, size: 256}`: an LSTM between the features
     and the heads, its state carried from step to step of each agent (None: feed-forward)."""
+    mirror: bool = False
+    """Play a position and its mirror image alike (the game's `mirror`, e.g. connect
+    four's columns c <-> 6 - c): the network reads both and averages, so what it learns
+    on one side of the board it knows on the other. Costs a second pass of the torso."""
+
+    @model_validator(mode="after")
+    def _mirror_feed_forward(self) -> ModelConfig:
+        if self.mirror and self.recurrent is not None:
+            raise ValueError("mirror and recurrent cannot be combined (yet): drop one")
+        return self
 
 
 class TimeDecayConfig(_Strict):
@@ -338,9 +348,10 @@ class LeagueConfig(_Strict):
     """Who moves at random in the opening: every team, or only the teams facing the focal
     team (which plays and learns from the first move: it meets odd moves and must answer)."""
     bots: dict[str, float] = Field(default_factory=dict)
-    """Built-in bots as permanent members of the history: bot (`random`, `scripted` or
-    `mcts:N`) -> share of the history draws (the 1 - p_latest part) it plays instead of a
-    snapshot, e.g. {random: 0.25}."""
+    """Bots as permanent members of the history: bot (`random`, `scripted` or another of
+    the game's bots by name, e.g. connect four's `tactical`, or `mcts:N`) -> share of the
+    history draws (the 1 - p_latest part) it plays instead of a snapshot, e.g.
+    {random: 0.25}."""
     agents: AgentsConfig = AgentsConfig()
     """The league's learning agents besides each role's main agent (AlphaStar): main
     exploiters and league exploiters, their budget shares, freeze and reset rules."""
@@ -349,8 +360,11 @@ class LeagueConfig(_Strict):
     @classmethod
     def _bot_names(cls, bots: dict[str, float]) -> dict[str, float]:
         for bot in bots:
-            if bot not in ("random", "scripted") and mcts_simulations(bot) is None:
-                raise ValueError(f"{bot!r} is not a bot: random, scripted or mcts:N")
+            # A plain word may be one of the game's bots (checked when the game is built).
+            if not bot.isidentifier() and mcts_simulations(bot) is None:
+                raise ValueError(
+                    f"{bot!r} is not a bot: random, scripted, a game's bot by name or mcts:N"
+                )
         return bots
 
     @model_validator(mode="after")

@@ -50,11 +50,18 @@ def resolve_game(config: Config, *, source: str = "config") -> GameSpec:
     if game.outcome is not None:
         changes["outcome"] = import_callable(game.outcome, source=source, key="game.outcome")
     spec = dataclasses.replace(spec, **changes)
-    if "scripted" in config.league.bots and spec.bot is None:
+    if config.model.mirror and spec.mirror is None:
         raise ConfigError(
-            f"{source}: key 'league.bots': game {spec.name!r} has no scripted bot "
-            f"(bots: {dict(config.league.bots)})"
+            f"{source}: key 'model.mirror': game {spec.name!r} has no mirror symmetry "
+            "(its GameSpec gives none)"
         )
+    named = spec.named_bots()
+    for bot in config.league.bots:
+        if bot != "random" and mcts_simulations(bot) is None and bot not in named:
+            raise ConfigError(
+                f"{source}: key 'league.bots': game {spec.name!r} has no bot called {bot!r} "
+                f"(its bots: {', '.join(['random', *named, 'mcts:N'])})"
+            )
     try:
         return with_padding(spec)
     except GameError as err:

@@ -34,7 +34,8 @@ class PlayerId:
     snapshot: int | None = None
     """The snapshot id of a frozen policy (None: the role's latest, learning policy)."""
     bot: str = ""
-    """The bot's name: `random`, `scripted` or `path/to/bot.py:function` ("" for a policy)."""
+    """The bot's name: `random`, `scripted` or another of the game's bots, `mcts:N` or
+    `path/to/bot.py:function` ("" for a policy)."""
     agent: str = ""
     """Which learning agent of the role ("" the main agent; e.g. `main_exploiter_0`)."""
 

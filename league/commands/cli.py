@@ -14,6 +14,10 @@ from league.config import ConfigError, find_config, load_config
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+PLAYER_HELP = (
+    "snapshot id, latest, random, scripted or another of the game's bots (`league games` "
+    "lists them), mcts:N, or path/to/bot.py:function"
+)
 
 
 class _Progress:
@@ -177,6 +181,7 @@ def cmd_games(args: argparse.Namespace) -> int:
             "name": spec.name,
             "config": shipped_config_of_game(spec.name),
             "description": spec.description,
+            "bots": list(spec.named_bots()),
         }
         if args.verbose or args.json:
             info = spec.info()
@@ -189,9 +194,10 @@ def cmd_games(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"games": games}))
     else:
-        print(f"{'game':<22} {'league train CONFIG':<20} description")
+        print(f"{'game':<22} {'league train CONFIG':<20} {'bots':<20} description")
         for g in games:
-            print(f"{g['name']:<22} {g['config'] or '-':<20} {g['description']}")
+            bots = ", ".join(g["bots"]) or "-"
+            print(f"{g['name']:<22} {g['config'] or '-':<20} {bots:<20} {g['description']}")
     return 0
 
 
@@ -525,9 +531,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(func=cmd_train)
 
     ev = sub.add_parser("eval", help="play two players against each other")
-    ev.add_argument(
-        "a", help="snapshot id, latest, random, scripted, mcts:N, or path/to/bot.py:function"
-    )
+    ev.add_argument("a", help=PLAYER_HELP)
     ev.add_argument("b", help="the opponent, in the same forms")
     ev.add_argument("--games", type=int, default=100, help="games to play (default 100)")
     ev.add_argument("--run", help="run directory whose snapshots are named")
@@ -555,7 +559,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--bots",
         nargs="+",
         metavar="BOT",
-        help="more bots on the ladder beside random (0) and scripted, e.g. mcts:50 mcts:400",
+        help="more bots on the ladder beside random (0) and scripted, e.g. tactical mcts:50",
     )
     tour.add_argument(
         "--video",
@@ -606,7 +610,7 @@ def build_parser() -> argparse.ArgumentParser:
         "player",
         nargs="?",
         help="your opponent: snapshot id, latest (default with --run), random, scripted "
-        "(default without --run) or path/to/bot.py:function",
+        "(default without --run) or another of the game's bots, or path/to/bot.py:function",
     )
     play.add_argument("--run", help="run directory whose snapshots are named")
     play.add_argument("--game", help="built-in game, when no run names it")
@@ -616,9 +620,7 @@ def build_parser() -> argparse.ArgumentParser:
     play.set_defaults(func=cmd_play)
 
     rep = sub.add_parser("replay", help="play A against B once and write it as a GIF or MP4")
-    rep.add_argument(
-        "a", help="snapshot id, latest, random, scripted, mcts:N, or path/to/bot.py:function"
-    )
+    rep.add_argument("a", help=PLAYER_HELP)
     rep.add_argument("b", help="the opponent, in the same forms")
     rep.add_argument("--out", required=True, help="FILE.gif or FILE.mp4 (mp4: the video extra)")
     rep.add_argument("--run", help="run directory whose snapshots are named")

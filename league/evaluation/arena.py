@@ -113,12 +113,13 @@ class Arena:
         )
 
     def resolve(self, name: str) -> PlayerId:
-        """Turn a player name (snapshot id, latest, random, scripted, mcts:N, file.py:fn) into
-        a player; `latest` is the newest snapshot of a main agent."""
-        if name in (RANDOM, SCRIPTED):
-            if name == SCRIPTED and self.spec.bot is None:
-                raise EvalError(f"game {self.spec.name!r} has no scripted bot")
+        """Turn a player name (snapshot id, latest, random, scripted or another of the
+        game's bots, mcts:N, file.py:fn) into a player; `latest` is the newest snapshot of
+        a main agent."""
+        if name == RANDOM or name in self.spec.named_bots():
             return PlayerId.of_bot(name)
+        if name == SCRIPTED:
+            raise EvalError(f"game {self.spec.name!r} has no scripted bot")
         try:
             simulations = mcts_simulations(name)
         except ValueError as err:
@@ -131,6 +132,12 @@ class Arena:
             if not Path(path).is_file():
                 raise EvalError(f"bot file {path} does not exist")
             return PlayerId.of_bot(name)
+        unknown = EvalError(
+            f"unknown player {name!r}: use a snapshot id of the run, latest (its newest main "
+            f"snapshot), random, {self._bot_names()}mcts:N or path/to/bot.py:function"
+        )
+        if name != LATEST and not name.isdigit():
+            raise unknown
         if self.registry is None:
             raise EvalError(f"player {name!r} is a snapshot: say which run with --run RUN_DIR")
         if name == LATEST:
@@ -138,15 +145,16 @@ class Arena:
         else:
             try:
                 row = self.registry.snapshot(int(name))
-            except (ValueError, KeyError):
-                raise EvalError(
-                    f"unknown player {name!r}: use a snapshot id of the run, latest (its "
-                    "newest main snapshot), random, scripted, mcts:N or path/to/bot.py:function"
-                ) from None
+            except KeyError:
+                raise unknown from None
         player = PlayerId.of_snapshot(row["role"], row["id"])
         if player not in self.weights:
             self.weights[player] = self.registry.load_snapshot(row["id"])
         return player
+
+    def _bot_names(self) -> str:
+        """The game's own bots, listed for an error message."""
+        return "".join(f"{name}, " for name in self.spec.named_bots())
 
     def _latest_snapshot(self) -> dict[str, Any]:
         """Return the newest snapshot of a main agent: what the run is training, not an

@@ -123,7 +123,7 @@ def play_human(
         arena.factory,
         info=info,
         rng=np.random.default_rng(seed),
-        bot=spec.bot,
+        bots=spec.named_bots(),
         greedy=greedy,
     )
     pool.set_snapshots(arena.weights)

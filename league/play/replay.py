@@ -64,7 +64,7 @@ def record_clip(
     except ValueError as err:
         raise EvalError(str(err)) from None
     pool = PlayerPool(
-        factory, info=info, rng=np.random.default_rng(seed), bot=spec.bot, greedy=greedy
+        factory, info=info, rng=np.random.default_rng(seed), bots=spec.named_bots(), greedy=greedy
     )
     pool.set_snapshots({p: w for p, w in weights.items() if p in (a, b)})
     actors = {team: pool.get(player, info.roles[team]) for team, player in matchup.players.items()}

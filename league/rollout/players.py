@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
+import inspect
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -57,8 +59,17 @@ class FunctionPlayer:
     version = -1
     state_size = 0
 
-    def __init__(self, act: Callable[..., Any], spaces: Spaces, *, name: str) -> None:
-        self.fn, self.spaces, self.name = act, spaces, name
+    def __init__(
+        self,
+        act: Callable[..., Any],
+        spaces: Spaces,
+        *,
+        name: str,
+        rng: np.random.Generator | None = None,
+    ) -> None:
+        self.spaces, self.name = spaces, name
+        # A bot that takes an `rng` keyword draws from the pool's seeded generator.
+        self.fn = functools.partial(act, rng=rng) if rng is not None and _takes_rng(act) else act
 
     def act(self, obs: np.ndarray, member: np.ndarray, mask: np.ndarray | None) -> ActOutput:
         """Call the function for each agent and check that each action is legal."""
@@ -119,6 +130,16 @@ def load_bot_file(spec: str) -> Callable[..., Any]:
     if not callable(fn):
         raise BotError(f"bot file {file} has no function {attr!r}")
     return fn
+
+
+def _takes_rng(fn: Callable[..., Any]) -> bool:
+    """Whether a bot function accepts an `rng` keyword argument."""
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    rng = params.get("rng")
+    return rng is not None and rng.kind in (rng.POSITIONAL_OR_KEYWORD, rng.KEYWORD_ONLY)
 
 
 def is_bot_file(key: str) -> bool:
@@ -207,6 +228,8 @@ class PolicyFactory:
     """Size of the LSTM layer (0: feed-forward)."""
     chunk_length: int = 1
     """Rows per training sequence of a recurrent network."""
+    mirror: bool = False
+    """Build the game's mirror symmetry into the network (`model.mirror`)."""
 
     @classmethod
     def from_config(cls, info: GameInfo, model: ModelConfig, algo: str = "ppo") -> PolicyFactory:
@@ -223,9 +246,12 @@ class PolicyFactory:
             q_head,
             lstm,
             length,
+            model.mirror,
         )
 
     def __call__(self, role: str) -> ActorCritic:
+        if self.mirror and self.info.mirror is None:
+            raise ValueError(f"model.mirror: game {self.info.name!r} has no mirror symmetry")
         # Building a network must not advance the global torch RNG (which samples
         # actions): a resumed run builds its players at a different time.
         with torch.random.fork_rng(devices=[]):
@@ -239,6 +265,7 @@ class PolicyFactory:
                 q_head=self.q_head,
                 lstm=self.lstm,
                 chunk_length=self.chunk_length,
+                mirror=self.info.mirror if self.mirror else None,
             )
 
 
@@ -257,11 +284,12 @@ class PlayerPool:
         info: GameInfo,
         rng: np.random.Generator,
         cache_size: int = 16,
-        bot: Callable[..., Any] | None = None,
+        bots: Mapping[str, Callable[..., Any]] | None = None,
         greedy: bool = False,
     ) -> None:
         self.factory, self.info, self.rng = factory, info, rng
-        self.bot, self.greedy = bot, greedy
+        self.bots, self.greedy = dict(bots or {}), greedy
+        """The game's own bots by name (`GameSpec.named_bots`: `scripted`, ...)."""
         self.latest: dict[str, PolicyPlayer] = {}
         """Learner (`PlayerId.learner`) -> its learning policy."""
         self.weights: Mapping[PlayerId, Mapping[str, torch.Tensor]] = {}
@@ -322,10 +350,14 @@ class PlayerPool:
         simulations = mcts_simulations(key)
         if simulations is not None:
             return SearchPlayer(simulations, spaces, self.rng)
+        if key in self.bots:
+            return FunctionPlayer(
+                self.bots[key], spaces, name=f"{key} ({self.info.name})", rng=self.rng
+            )
         if key == SCRIPTED:
-            if self.bot is None:
-                raise BotError(f"game {self.info.name!r} has no scripted bot")
-            return FunctionPlayer(self.bot, spaces, name=f"scripted ({self.info.name})")
+            raise BotError(f"game {self.info.name!r} has no scripted bot")
         if is_bot_file(key):
-            return FunctionPlayer(load_bot_file(key), spaces, name=key.rpartition(":")[0])
+            return FunctionPlayer(
+                load_bot_file(key), spaces, name=key.rpartition(":")[0], rng=self.rng
+            )
         raise KeyError(f"unknown player {key!r}")

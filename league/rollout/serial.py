@@ -39,7 +39,9 @@ class SerialRunner:
         self._games: dict[bool, Games] = {}
         """Learning? -> its games."""
         self._rng = np.random.default_rng(0)
-        self.pool = PlayerPool(factory, info=info, rng=self._rng, bot=spec.bot, greedy=greedy)
+        self.pool = PlayerPool(
+            factory, info=info, rng=self._rng, bots=spec.named_bots(), greedy=greedy
+        )
 
     def set_latest(self, weights: Mapping[str, Weights], version: int) -> None:
         """Load the learners' current weights (by learner key: `role` or `role/agent`)."""

@@ -207,3 +207,64 @@ def test_ppo_entropy_bonus_set_by_the_loop_keeps_the_policy_spread():
         probs[ent_coef] = bandit_batch(ppo.policy, 512).probs[:, 2].mean()
     assert probs[0.0] > 0.8
     assert probs[5.0] < 0.6
+
+
+@pytest.mark.parametrize("game", ["connect_four_v3", "tictactoe_v3"])
+@pytest.mark.parametrize("q_head", [False, True])
+def test_a_mirrored_network_plays_a_board_and_its_mirror_image_alike(game, q_head):
+    torch.manual_seed(0)
+    info = builtin_game(game).info()
+    model = ModelConfig(kind="cnn", hidden=[32], channels=8, mirror=True)
+    net = PolicyFactory.from_config(info, model, "acer" if q_head else "ppo")("main")
+    plain = PolicyFactory.from_config(info, model.model_copy(update={"mirror": False}))("main")
+    # The mirror adds no weights: a snapshot loads into a network with or without it.
+    assert {k for k in net.state_dict() if not k.startswith("q.")} == set(plain.state_dict())
+    with torch.no_grad():  # spread the outputs: the initial heads are nearly uniform
+        for name, p in net.named_parameters():
+            if not name.startswith("torso."):
+                p.add_(torch.randn_like(p) * 0.3)
+    swap = list(info.mirror.actions)
+    rng = np.random.default_rng(1)
+    n, h, w = 32, *info.role_spaces["main"].obs_shape[:2]
+    obs = torch.as_tensor(rng.integers(0, 2, (n, h, w, 2)), dtype=torch.int8)
+    mask = torch.as_tensor(rng.random((n, len(swap))) < 0.7)
+    mask[:, 0] = mask[:, swap[0]] = True  # a legal move on each side
+    flipped_mask = mask[:, swap]
+    member = torch.zeros(n, dtype=torch.long)
+    dist, value, q = net.with_q(obs, member, mask) if q_head else (*net(obs, member, mask), None)
+    m_dist, m_value, m_q = (
+        net.with_q(obs.flip(2), member, flipped_mask)
+        if q_head
+        else (*net(obs.flip(2), member, flipped_mask), None)
+    )
+    # The mirror image's distribution is the board's, its actions swapped; same value.
+    assert torch.allclose(m_dist.probs, dist.probs[:, swap], atol=1e-6)
+    assert torch.allclose(m_value, value, atol=1e-6)
+    if q_head:
+        assert torch.allclose(m_q, q[:, swap], atol=1e-6)
+    # An unmirrored network of the same weights is not symmetric (the test can fail).
+    plain.load_state_dict({k: v for k, v in net.state_dict().items() if not k.startswith("q.")})
+    p_dist, _ = plain(obs, member, mask)
+    pm_dist, _ = plain(obs.flip(2), member, flipped_mask)
+    assert not torch.allclose(pm_dist.probs, p_dist.probs[:, swap], atol=1e-3)
+    # value_of and act agree with the forward pass.
+    np.testing.assert_allclose(net.value_of(obs.numpy(), member.numpy()), value.detach(), atol=1e-6)
+    out = net.act(obs.numpy(), member.numpy(), mask.numpy())
+    np.testing.assert_allclose(out.probs, dist.probs.detach(), atol=1e-6)
+
+
+def test_a_mirror_must_fit_the_game():
+    from envs import GameError, Mirror
+
+    board = Spaces(obs_shape=(6, 7, 2), obs_dtype="int8", image=False, has_mask=True, n_actions=7)
+    for mirror, needle in [
+        (Mirror(3, (6, 5, 4, 3, 2, 1, 0)), "obs_axis 3 is not an axis"),
+        (Mirror(1, (6, 5, 4, 3, 2, 1)), "not a permutation of its 7 actions"),
+        (Mirror(1, (1, 2, 0, 3, 4, 5, 6)), "do not undo themselves"),
+    ]:
+        with pytest.raises(GameError, match=needle):
+            mirror.check("g", board)
+    with pytest.raises(GameError, match="Discrete action space"):
+        Mirror(0, (0, 1)).check("g", BOX)
+    with pytest.raises(ValueError, match="cannot be recurrent"):
+        ActorCritic(board, n_members=1, lstm=8, mirror=Mirror(1, (6, 5, 4, 3, 2, 1, 0)))

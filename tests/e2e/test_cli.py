@@ -96,7 +96,9 @@ def test_games_lists_the_builtin_games():
     )
     assert "tictactoe, volleyball_pong" in " ".join(run_cli("train", "--help").stdout.split())
     tag = next(g for g in out["games"] if g["name"] == "simple_tag_v3")
-    assert tag["symmetric"] is False and tag["api"] == "parallel"
+    assert tag["symmetric"] is False and tag["api"] == "parallel" and tag["bots"] == []
+    four = next(g for g in out["games"] if g["name"] == "connect_four_v3")
+    assert four["bots"] == ["scripted", "tactical"]
 
 
 def test_config_errors_name_file_key_and_value(tmp_path):

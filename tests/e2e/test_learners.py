@@ -115,3 +115,31 @@ def test_a_learner_that_cannot_handle_the_action_space_fails_at_config_load(tmp_
     assert "md.yaml: key 'learner.algo': 'acer' cannot learn role" in proc.stderr
     assert "MultiDiscrete[3, 2]" in proc.stderr
     assert not (tmp_path / "md").exists()  # nothing was created
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_every_learner_trains_a_mirrored_network_that_stays_symmetric(algo, tmp_path):
+    import numpy as np
+    import torch
+
+    from league.evaluation import Arena
+
+    overrides = [*tiny_overrides("connect_four", algo), "model.mirror=true"]
+    summary = cli_json(
+        "train", str(CONFIGS / "connect_four.yaml"), "--runs-dir", str(tmp_path), *_sets(overrides)
+    )
+    assert summary["iterations"] == 2
+    run_dir = tmp_path / summary["run_dir"].rsplit("/", 1)[-1]
+    arena = Arena.open(str(run_dir), None)
+    net = arena.factory("main")
+    net.load_state_dict(arena.weights[arena.resolve("latest")])
+    swap = list(arena.info.mirror.actions)
+    obs = torch.as_tensor(np.random.default_rng(0).integers(0, 2, (16, 6, 7, 2)), dtype=torch.int8)
+    member, mask = torch.zeros(16, dtype=torch.long), torch.ones(16, 7, dtype=torch.bool)
+    with torch.no_grad():
+        (dist, value), (m_dist, m_value) = net(obs, member, mask), net(obs.flip(2), member, mask)
+    # Trained, the policy is still the same on a board and its mirror image.
+    assert torch.allclose(m_dist.probs, dist.probs[:, swap], atol=1e-5)
+    assert torch.allclose(m_value, value, atol=1e-5)
+    out = cli_json("eval", "--run", str(run_dir), "latest", "random", "--games", "4")
+    assert out["games"] == 4

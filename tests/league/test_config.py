@@ -133,14 +133,33 @@ def test_bot_shares_are_checked():
         parse_config({"league": {"bots": {"random": 1.5}}}, source="x.yaml")
     with pytest.raises(ConfigError, match="sum to 1.2"):
         parse_config({"league": {"bots": {"random": 0.6, "scripted": 0.6}}}, source="x.yaml")
-    with pytest.raises(ConfigError, match=r"league.bots.*'minimax'"):
-        parse_config({"league": {"bots": {"minimax": 0.1}}}, source="x.yaml")
-    # simple tag has no scripted bot: refused before any run directory is made
-    no_bot = parse_config(
-        {"game": {"name": "simple_tag_v3"}, "league": {"bots": {"scripted": 0.1}}}, source="t.yaml"
+    with pytest.raises(ConfigError, match=r"league.bots.*'mini max' is not a bot"):
+        parse_config({"league": {"bots": {"mini max": 0.1}}}, source="x.yaml")
+    # A plain word may name one of the game's bots: the game says which exist, before any
+    # run directory is made (simple tag has no scripted bot; connect four has `tactical`).
+    for game, bot in [("simple_tag_v3", "scripted"), ("connect_four_v3", "minimax")]:
+        config = parse_config(
+            {"game": {"name": game}, "league": {"bots": {bot: 0.1}}}, source="t.yaml"
+        )
+        with pytest.raises(ConfigError, match=f"t.yaml: key 'league.bots'.*no bot called '{bot}'"):
+            resolve_game(config, source="t.yaml")
+    tactical = parse_config(
+        {"league": {"bots": {"tactical": 0.5, "scripted": 0.3}}}, source="t.yaml"
     )
-    with pytest.raises(ConfigError, match="t.yaml: key 'league.bots'.*no scripted bot"):
-        resolve_game(no_bot, source="t.yaml")
+    assert set(resolve_game(tactical, source="t.yaml").named_bots()) == {"scripted", "tactical"}
+
+
+def test_model_mirror_needs_a_game_with_one_and_a_feed_forward_network():
+    assert resolve_game(
+        parse_config({"model": {"mirror": True}}, source="m.yaml"), source="m.yaml"
+    ).mirror
+    tag = parse_config(
+        {"game": {"name": "simple_tag_v3"}, "model": {"mirror": True}}, source="m.yaml"
+    )
+    with pytest.raises(ConfigError, match="m.yaml: key 'model.mirror'.*simple_tag_v3.*no mirror"):
+        resolve_game(tag, source="m.yaml")
+    with pytest.raises(ConfigError, match="model.*mirror and recurrent cannot be combined"):
+        parse_config({"model": {"mirror": True, "recurrent": {"size": 8}}}, source="m.yaml")
 
 
 def test_missing_file_and_bad_yaml(tmp_path):

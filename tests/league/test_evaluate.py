@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import CONFIGS, ROOT, tiny_overrides
-from envs.bots import connect_four_bot, tictactoe_bot
+from envs.bots import connect_four_bot, connect_four_tactical_bot, tictactoe_bot
 from league.config import load_config
 from league.evaluation import Arena, EvalError, leaderboard, schedule_pairs, tournament
 from league.rollout.players import BotError
@@ -28,6 +28,56 @@ def test_connect_four_bot_wins_blocks_and_prefers_the_centre():
     mask = np.zeros(7)
     mask[[0, 6]] = 1
     assert connect_four_bot(np.zeros((6, 7, 2), np.int8), mask) in (0, 6)
+
+
+def test_connect_four_tactical_bot_wins_blocks_and_otherwise_plays_at_random():
+    rng = np.random.default_rng(0)
+    obs = np.zeros((6, 7, 2), np.int8)
+    obs[5, 0:3, 0] = 1  # our three and theirs on the bottom row: winning comes first
+    obs[5, 4:7, 1] = 1
+    assert {connect_four_tactical_bot(obs, np.ones(7), rng=rng) for _ in range(20)} == {3}
+    obs = np.zeros((6, 7, 2), np.int8)
+    obs[2:5, 6, 1] = 1  # their vertical three in column 6: always blocked
+    assert {connect_four_tactical_bot(obs, np.ones(7), rng=rng) for _ in range(20)} == {6}
+    obs = np.zeros((6, 7, 2), np.int8)
+    obs[5, 1:4, 1] = 1  # their three on row 5 (cols 1-3): both ends win, 0 comes first
+    obs[5, 4, 0] = 1  # ours blocks the right end
+    assert connect_four_tactical_bot(obs, np.ones(7), rng=rng) == 0
+    # Their three on row 4 (cols 0-2) waits for column 3: never play under it.
+    obs = np.zeros((6, 7, 2), np.int8)
+    obs[4, 0:3, 1] = 1
+    obs[5, 0:2, 0] = obs[5, 2, 1] = 1
+    moves = [connect_four_tactical_bot(obs, np.ones(7), rng=rng) for _ in range(200)]
+    assert 3 not in moves and set(moves) == {0, 1, 2, 4, 5, 6}
+    # The empty board: any column, drawn from the generator (seeded, so reproducible).
+    empty = np.zeros((6, 7, 2), np.int8)
+    first = [
+        connect_four_tactical_bot(empty, np.ones(7), rng=np.random.default_rng(s))
+        for s in range(50)
+    ]
+    again = [
+        connect_four_tactical_bot(empty, np.ones(7), rng=np.random.default_rng(s))
+        for s in range(50)
+    ]
+    assert first == again and set(first) == set(range(7))
+
+
+def test_the_tactical_bot_plays_by_name_between_random_and_scripted():
+    arena = Arena.open(None, "connect_four_v3")
+    tactical = arena.resolve("tactical")
+    vs_random = arena.play(tactical, arena.resolve("random"), games=60, seed=3)
+    vs_scripted = arena.play(
+        tactical, arena.resolve("scripted"), games=60, random_opening=2, seed=3
+    )
+    assert vs_random.score > 0.8 and vs_scripted.score < 0.5
+    again = arena.play(tactical, arena.resolve("random"), games=60, seed=3)
+    assert (again.wins, again.draws, again.losses) == (
+        vs_random.wins,
+        vs_random.draws,
+        vs_random.losses,
+    )
+    with pytest.raises(EvalError, match="unknown player 'tactical'.*random, scripted, mcts:N"):
+        Arena.open(None, "tictactoe_v3").resolve("tactical")
 
 
 def test_tictactoe_bot_wins_then_blocks():
@@ -62,6 +112,9 @@ def test_user_bot_file_plays_and_broken_bots_name_their_file():
         arena.play(arena.resolve(f"{BOTS}:nope"), arena.resolve("random"), games=2)
     with pytest.raises(EvalError, match="does not exist"):
         arena.resolve("missing_bot.py:act")
+    # A bot that takes `rng` draws from the league's seeded generator: reproducible games.
+    seeded = [arena.play(arena.resolve(f"{BOTS}:seeded"), good, games=8, seed=5) for _ in range(2)]
+    assert seeded[0].games == 8 and seeded[0].wins == seeded[1].wins
 
 
 def test_unknown_players_and_missing_run_are_clear_errors():
@@ -153,13 +206,13 @@ def test_bad_mcts_names_and_games_mcts_cannot_search_are_clear_errors():
         Arena.open(None, "simple_tag_v3").resolve("mcts:10")
 
 
-def test_a_tournament_ladder_takes_mcts_bots(trained_run):
+def test_a_tournament_ladder_takes_mcts_and_the_games_other_bots(trained_run):
     run_dir, _ = trained_run
     arena = Arena.open(run_dir, None)
     try:
-        board = tournament(arena, top=1, games=4, seed=0, bots=("mcts:20",))
+        board = tournament(arena, top=1, games=4, seed=0, bots=("mcts:20", "tactical"))
     finally:
         arena.close()
     ratings = {r["player"]: r["rating"] for r in board.rows}
-    assert set(ratings) == {"main@3", "random", "scripted", "mcts:20"}
+    assert set(ratings) == {"main@3", "random", "scripted", "mcts:20", "tactical"}
     assert ratings["random"] == 0.0

@@ -23,19 +23,24 @@ PIXELS = Spaces(obs_shape=(42, 42, 4), obs_dtype="uint8", image=True, has_mask=F
 KINDS = {
     "mlp-discrete": (DISCRETE, "mlp"),
     "grid-cnn-discrete": (BOARD, "cnn"),
+    "mirrored-grid-cnn": (BOARD, "mirror"),
     "pixel-cnn-discrete": (PIXELS, "auto"),
     "mlp-multidiscrete": (MULTI, "mlp"),
     "mlp-continuous": (BOX, "mlp"),
     "lstm-discrete": (DISCRETE, "lstm"),
     "lstm-continuous": (BOX, "lstm"),
 }
-"""Every policy kind the league trains: torso (MLP, grid CNN, pixel CNN) x action head."""
+"""Every policy kind the league trains: torso (MLP, grid CNN, pixel CNN) x action head,
+recurrent, and a board network with its mirror built in (`model.mirror`)."""
 
 
 def _policy(spaces: Spaces, kind: str) -> ActorCritic:
     torch.manual_seed(0)
     if kind == "lstm":  # a recurrent policy: its state is an input and an output
         net = ActorCritic(spaces, n_members=3, hidden=(32, 32), lstm=16, chunk_length=4)
+    elif kind == "mirror":
+        mirror = builtin_game("connect_four_v3").mirror
+        net = ActorCritic(spaces, n_members=3, hidden=(32, 32), kind="cnn", mirror=mirror)
     else:
         net = ActorCritic(spaces, n_members=3, hidden=(32, 32), kind=kind, channels=8)
     with torch.no_grad():  # spread the outputs: the initial heads are nearly uniform

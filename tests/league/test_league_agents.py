@@ -167,7 +167,7 @@ def test_a_search_bot_sits_in_the_history(tmp_path):
     ("config", "override", "needle"),
     [
         ("tictactoe", "league.bots.mcts:0=0.5", "mcts:0"),
-        ("tictactoe", "league.bots.alphabeta=0.5", "bots.alphabeta"),
+        ("tictactoe", "league.bots.alphabeta=0.5", "league.bots.*no bot called 'alphabeta'"),
         ("simple_tag", "league.bots.mcts:8=0.5", "league.bots"),
     ],
 )

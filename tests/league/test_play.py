@@ -125,7 +125,7 @@ def test_play_refuses_a_simultaneous_game_and_a_bad_seat(game, seat, message):
 def test_play_match_decides_like_the_rollout_and_calls_the_hook_after_every_step():
     arena = Arena.open(None, "tictactoe_v3")
     rng = np.random.default_rng(0)
-    pool = PlayerPool(arena.factory, info=arena.info, rng=rng, bot=arena.spec.bot)
+    pool = PlayerPool(arena.factory, info=arena.info, rng=rng, bots=arena.spec.named_bots())
     first, second = arena.info.teams  # player_1, player_2
     players = {first: PlayerId.of_bot(SCRIPTED), second: PlayerId.of_bot(RANDOM)}
     actors = {t: pool.get(p, "main") for t, p in players.items()}

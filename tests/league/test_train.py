@@ -238,8 +238,9 @@ def test_history_quality_scores_drop_for_beaten_snapshots(tmp_path):
     assert np.isfinite(list(scores.values())).all()
 
 
-def test_bot_games_are_played_recorded_and_scored_apart(tmp_path):
-    extra = ["league.p_latest=0.0", "train.snapshot_every=1", "league.bots={random: 1.0}"]
+@pytest.mark.parametrize("bot", ["random", "tactical"])  # tactical: connect four's own
+def test_bot_games_are_played_recorded_and_scored_apart(tmp_path, bot):
+    extra = ["league.p_latest=0.0", "train.snapshot_every=1", f"league.bots={{{bot}: 1.0}}"]
     cfg = _config(tmp_path, extra=extra)
     run_dir = new_run(cfg, tmp_path)
     trainer = Trainer(cfg, run_dir)
@@ -257,7 +258,7 @@ def test_bot_games_are_played_recorded_and_scored_apart(tmp_path):
     assert set(scores.values()) == {0.0}  # bot games change no quality score
     with Registry(run_dir) as registry:
         train = [m for m in registry.matches("train") if m["iteration"] == 4]
-    assert train and all("random" in m["participants"] for m in train)
+    assert train and all(bot in m["participants"] for m in train)
 
 
 def test_ctrl_c_stops_between_iterations_with_a_consistent_checkpoint(tmp_path):
