@@ -1,8 +1,8 @@
 """The run `league train` makes by default: how long it takes and how strong it ends.
 
 Runs the real CLI as a new user would (`league train`, the shipped connect-four
-config), then scores the final snapshot (`latest`) against the random and the scripted
-bot (sampled actions, `--opening` random moves first, seats alternating) and plays a
+config), then scores the final snapshot (`latest`) against the random, the scripted and
+the tactical bot (sampled actions, `--opening` random moves first, seats alternating) and plays a
 tournament of every snapshot of the run with the bots, to check that the final snapshot
 rates at least as high as every earlier one (no forgetting).
 
@@ -57,7 +57,7 @@ def main() -> None:
     wall = time.monotonic() - t
     run = summary["run_dir"]
     scores = {}
-    for bot in ("random", "scripted"):
+    for bot in ("random", "scripted", "tactical"):
         scores[bot] = cli(
             "eval", "latest", bot, "--run", run, "--games", str(args.games),
             "--random-opening", str(args.opening), "--seed", "1",
@@ -75,6 +75,7 @@ def main() -> None:
         "final": final,
         "vs_random": scores["random"],
         "vs_scripted": scores["scripted"],
+        "vs_tactical": scores["tactical"],
         "final_rating": rows[final]["rating"],
         "final_rating_95ci": rows[final]["rating_95ci"],
         "best_earlier": {k: best_earlier[k] for k in ("player", "rating", "rating_95ci")},
@@ -85,7 +86,8 @@ def main() -> None:
     print(
         f"train {wall / 60:.1f} min ({summary['iterations']} iterations, "
         f"{summary['env_steps']:,} env steps); {final} vs random "
-        f"{scores['random']['score']:.3f}, vs scripted {scores['scripted']['score']:.3f}; "
+        f"{scores['random']['score']:.3f}, vs scripted {scores['scripted']['score']:.3f}, "
+        f"vs tactical {scores['tactical']['score']:.3f}; "
         f"rating {rows[final]['rating']:.0f} (best earlier {best_earlier['player']} "
         f"{best_earlier['rating']:.0f}); no forgetting: {out['no_forgetting']}"
     )
