@@ -29,6 +29,7 @@ from torch import nn
 from torch.distributions import Categorical, Normal
 
 from envs import Mirror, Spaces
+from envs.spec import check_action_axes
 
 _MASKED_LOGIT = -1e9
 """Logit given to illegal actions: exp() of it is exactly 0 in float32."""
@@ -88,7 +89,15 @@ class _GridTorso(nn.Module):
     learned about it across the board, where an MLP must learn each place anew.
     """
 
-    def __init__(self, shape: Sequence[int], out: int, channels: int = 32, layers: int = 2) -> None:
+    def __init__(
+        self,
+        shape: Sequence[int],
+        out: int,
+        channels: int = 32,
+        layers: int = 2,
+        *,
+        keep_map: bool = False,
+    ) -> None:
         super().__init__()
         h, w, c = shape
         convs: list[nn.Module] = []
@@ -96,9 +105,65 @@ class _GridTorso(nn.Module):
             convs += [nn.Conv2d(c if i == 0 else channels, channels, 3, padding=1), nn.ReLU()]
         self.net = nn.Sequential(*convs, nn.Flatten())
         self.fc = nn.Sequential(nn.Linear(channels * h * w, out), nn.ReLU())
+        self.keep_map = keep_map
+        """Also return the feature map itself, flattened [C, H, W], after the `out`
+        features (what a spatial head reads)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.net(x.permute(0, 3, 1, 2)))
+        flat = self.net(x.permute(0, 3, 1, 2))
+        out = self.fc(flat)
+        return torch.cat([out, flat], dim=1) if self.keep_map else out
+
+
+class _Take(nn.Module):
+    """The first `n` features (a dense head beside a spatial one skips the map)."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.n = n
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, : self.n]
+
+
+class _SpatialHead(nn.Module):
+    """One output per board position the actions enumerate (`action_axes`), all from one
+    small MLP that reads that position's convolution features and the member one-hot.
+
+    A threat looks the same in every column; with the weights shared across positions,
+    what the head learns about answering it in one column it knows in every other
+    (a dense head must learn each action's answer anew, and never learns one it never
+    samples).
+    """
+
+    def __init__(
+        self,
+        map_shape: tuple[int, int, int],
+        axes: Sequence[int],
+        *,
+        offset: int,
+        members: int,
+        hidden: int,
+        out_gain: float,
+    ) -> None:
+        super().__init__()
+        c, h, w = map_shape
+        self.map_shape, self.offset, self.members = map_shape, offset, members
+        others = [a for a in (0, 1) if a not in axes]
+        # [B, C, H, W] -> the action axes first (row-major), then the rest, channels last
+        self.order = (0, *(a + 2 for a in axes), *(a + 2 for a in others), 1)
+        self.positions = int(np.prod([(h, w)[a] for a in axes]))
+        per_position = c * int(np.prod([(h, w)[a] for a in others]))
+        self.mlp = _mlp([per_position + members, hidden, 1], out_gain=out_gain)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b = x.shape[0]
+        onehot = x[:, self.offset - self.members : self.offset]
+        size = int(np.prod(self.map_shape))
+        fmap = x[:, self.offset : self.offset + size].reshape(b, *self.map_shape)
+        per = fmap.permute(*self.order).reshape(b, self.positions, -1)
+        per = torch.cat([per, onehot[:, None, :].expand(b, self.positions, self.members)], 2)
+        return self.mlp(per).squeeze(-1)
 
 
 SMALL_GRID = 16
@@ -153,10 +218,20 @@ class ActorCritic(nn.Module):
         lstm: int = 0,
         chunk_length: int = 1,
         mirror: Mirror | None = None,
+        action_axes: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
         if kind not in ("auto", "mlp", "cnn"):
             raise ValueError(f"model kind must be auto, mlp or cnn, not {kind!r}")
+        spatial = action_axes is not None
+        if spatial:
+            check_action_axes("network", action_axes, spaces)
+            small = len(spaces.obs_shape) == 3 and min(spaces.obs_shape[:2]) < SMALL_GRID
+            if kind != "cnn" or not small or lstm:
+                raise ValueError(
+                    "a spatial action head needs the small-board CNN (kind cnn, a board "
+                    f"under {SMALL_GRID} cells a side) and no LSTM"
+                )
         if q_head and not (spaces.discrete and not spaces.multi):
             raise ValueError("a Q head needs a Discrete action space")
         if lstm < 0 or chunk_length < 1 or (not lstm and chunk_length != 1):
@@ -191,7 +266,9 @@ class ActorCritic(nn.Module):
                 raise ValueError(f"a CNN needs [H, W, C] observations, not {spaces.obs_shape}")
             small = min(spaces.obs_shape[:2]) < SMALL_GRID
             if small:
-                self.torso = _GridTorso(spaces.obs_shape, hidden[-1], channels, conv_layers)
+                self.torso = _GridTorso(
+                    spaces.obs_shape, hidden[-1], channels, conv_layers, keep_map=spatial
+                )
             else:
                 self.torso = _ConvTorso(spaces.obs_shape, hidden[-1])
             feat = hidden[-1] + n_members
@@ -206,9 +283,23 @@ class ActorCritic(nn.Module):
         self.state_size = 2 * lstm
         if lstm:
             head = [lstm, *head[2:]]
-        self.actor = _mlp([*head, n_out], out_gain=0.01)
-        self.critic = _mlp([*head, 1], out_gain=1.0)
-        self.q = _mlp([*head, n_out], out_gain=1.0) if q_head else None
+        self.spatial = spatial
+        """Actor and Q read each action's output off its board position (`action_axes`)."""
+        self.map_size = 0
+        """Floats of the feature map after the dense features (a spatial head's input)."""
+        if spatial:
+            h, w, _ = spaces.obs_shape
+            self.map_size = channels * h * w
+            at = dict(offset=feat, members=n_members, hidden=hidden[-1])
+            self.actor = _SpatialHead((channels, h, w), action_axes, out_gain=0.01, **at)
+            self.critic = nn.Sequential(_Take(feat), _mlp([*head, 1], out_gain=1.0))
+            self.q = (
+                _SpatialHead((channels, h, w), action_axes, out_gain=1.0, **at) if q_head else None
+            )
+        else:
+            self.actor = _mlp([*head, n_out], out_gain=0.01)
+            self.critic = _mlp([*head, 1], out_gain=1.0)
+            self.q = _mlp([*head, n_out], out_gain=1.0) if q_head else None
         """Q(x, .) per action (learners such as ACER add it; acting never reads it)."""
         if not categorical:
             self.log_std = nn.Parameter(torch.zeros(n_out))
@@ -226,6 +317,9 @@ class ActorCritic(nn.Module):
         # One-hot by comparison: the same numbers as one_hot(), and exportable (ONNX).
         members = torch.arange(self.n_members, device=member.device)
         onehot = (member.long()[:, None] == members).float()
+        if self.spatial:  # [dense features, member one-hot, feature map]
+            d = x.shape[1] - self.map_size
+            return torch.cat([x[:, :d], onehot, x[:, d:]], dim=1)
         return torch.cat([x, onehot], dim=1)
 
     @property

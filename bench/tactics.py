@@ -1,7 +1,7 @@
 """Connect-four tactics of a snapshot: how often it takes a win and blocks a threat.
 
 Plays a snapshot of a run (sampled actions, seats alternating, `--opening` random moves
-first) against the random bot, the scripted bot or itself, and counts, at each of the
+first) against the random, scripted or tactical bot or itself, and counts, at each of the
 snapshot's own moves:
 - a win on offer (a column that completes four): taken or missed;
 - a single threat to block (no win of its own, exactly one column where the opponent
@@ -10,7 +10,7 @@ snapshot's own moves:
   the board), when a move that does not was available.
 
     python bench/tactics.py --run runs/connect_four [--snapshot latest]
-        [--opponent random|scripted|self] [--games 200] [--opening 2] [--seed 1]
+        [--opponent random|scripted|tactical|self] [--games 200] [--opening 2] [--seed 1]
         [--out FILE.json]
 
 `--snapshot scripted` plays the scripted bot in the snapshot's place: it never misses a
@@ -31,7 +31,12 @@ from pettingzoo.classic import connect_four_v3
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from envs.bots import _connects, _landing_row, connect_four_bot  # noqa: E402
+from envs.bots import (  # noqa: E402
+    _connects,
+    _landing_row,
+    connect_four_bot,
+    connect_four_tactical_bot,
+)
 from league.evaluation.arena import Arena  # noqa: E402
 
 
@@ -63,7 +68,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", required=True)
     parser.add_argument("--snapshot", default="latest")
-    parser.add_argument("--opponent", choices=("random", "scripted", "self"), default="random")
+    parser.add_argument("--opponent", choices=("random", "scripted", "tactical", "self"), default="random")
     parser.add_argument("--games", type=int, default=200)
     parser.add_argument("--opening", type=int, default=2)
     parser.add_argument("--seed", type=int, default=1)
@@ -135,6 +140,8 @@ def main() -> None:
                 action = int(rng.choice(np.flatnonzero(mask)))
             elif args.opponent == "scripted":
                 action = connect_four_bot(board, mask)
+            elif args.opponent == "tactical":
+                action = int(connect_four_tactical_bot(board, mask, rng=rng))
             else:
                 action = policy(board, mask)
             moves += 1

@@ -93,6 +93,7 @@ BUILTIN_GAMES: dict[str, GameSpec] = {
             bot=connect_four_bot,
             bots={"tactical": connect_four_tactical_bot},
             mirror=Mirror(obs_axis=1, actions=(6, 5, 4, 3, 2, 1, 0)),  # column c <-> 6 - c
+            action_axes=(1,),  # action c: column c of the [6, 7, 2] board
             text_board=CONNECT_FOUR,
             description="Connect four (classic, turn-based, action masks), 1v1",
         ),
@@ -102,6 +103,7 @@ BUILTIN_GAMES: dict[str, GameSpec] = {
             bot=tictactoe_bot,
             # Square 3i + j is observation [i, j]: flipping j is a symmetry of the board.
             mirror=Mirror(obs_axis=1, actions=(2, 1, 0, 5, 4, 3, 8, 7, 6)),
+            action_axes=(0, 1),
             text_board=TICTACTOE,
             description="Tic-tac-toe (classic, turn-based, action masks), 1v1",
         ),

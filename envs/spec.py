@@ -73,6 +73,26 @@ class Mirror:
             )
 
 
+def check_action_axes(game: str, axes: Sequence[int], spaces: Spaces) -> None:
+    """Raise GameError unless a game's `action_axes` fit a team's spaces: a Discrete
+    action per position of those (distinct, spatial) axes of an [H, W, C] observation."""
+    if not spaces.discrete or len(spaces.obs_shape) != 3:
+        raise GameError(
+            f"game {game!r}: action_axes need a Discrete action space and [H, W, C] "
+            f"observations, not {spaces.obs_shape}"
+        )
+    if not axes or len(set(axes)) != len(axes) or any(a not in (0, 1) for a in axes):
+        raise GameError(
+            f"game {game!r}: action_axes {list(axes)} must be distinct board axes (0, 1)"
+        )
+    positions = int(np.prod([spaces.obs_shape[a] for a in axes]))
+    if positions != spaces.n_actions:
+        raise GameError(
+            f"game {game!r}: action_axes {list(axes)} give {positions} positions of its "
+            f"observations {spaces.obs_shape}, but it has {spaces.n_actions} actions"
+        )
+
+
 @dataclass(frozen=True)
 class GameSpec:
     """Everything the league needs to know to build and play a game.
@@ -105,6 +125,10 @@ class GameSpec:
     mirror: Mirror | None = None
     """The game's left-right symmetry (an `envs.spec.Mirror`), if it has one: what
     `model.mirror` builds into the network."""
+    action_axes: tuple[int, ...] | None = None
+    """The observation axes whose positions the actions enumerate, row-major (connect
+    four: (1,), action c is column c; tic-tac-toe: (0, 1), action 3i + j is cell [i, j]):
+    what `model.action_head: spatial` reads each action's logit from. None: no such map."""
     text_board: Any = None
     """How `league play` draws the game and names moves (an `envs.boards.TextBoard`);
     None: the env's `ansi` render or the observation, moves by action index."""
@@ -329,6 +353,8 @@ class GameInfo:
     spaces: dict[str, Spaces]
     mirror: Mirror | None = None
     """The game's mirror symmetry (checked against every team's spaces), if any."""
+    action_axes: tuple[int, ...] | None = None
+    """The observation axes the actions enumerate (checked likewise), if the game says."""
 
     @property
     def roles(self) -> dict[str, str]:
@@ -402,6 +428,9 @@ class GameInfo:
         if spec.mirror is not None:
             for team_space in team_spaces.values():
                 spec.mirror.check(spec.name, team_space)
+        if spec.action_axes is not None:
+            for team_space in team_spaces.values():
+                check_action_axes(spec.name, spec.action_axes, team_space)
         return GameInfo(
             name=spec.name,
             api=api,
@@ -410,6 +439,7 @@ class GameInfo:
             symmetric=bool(symmetric),
             spaces=team_spaces,
             mirror=spec.mirror,
+            action_axes=spec.action_axes,
         )
 
 

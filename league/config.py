@@ -231,10 +231,22 @@ class ModelConfig(_Strict):
     four's columns c <-> 6 - c): the network reads both and averages, so what it learns
     on one side of the board it knows on the other. Costs a second pass of the torso."""
 
+    action_head: Literal["dense", "spatial"] = "dense"
+    """How the policy (and a Q head) turns features into one output per action. dense: a
+    layer per action over the whole board. spatial: one small network, shared by every
+    board position the actions name (the game's `action_axes`: connect four's columns),
+    reads that position's convolution features: what it learns about a threat in one
+    column it knows in all. Needs `kind: cnn` on a small board and no `recurrent`."""
+
     @model_validator(mode="after")
     def _mirror_feed_forward(self) -> ModelConfig:
         if self.mirror and self.recurrent is not None:
             raise ValueError("mirror and recurrent cannot be combined (yet): drop one")
+        if self.action_head == "spatial" and (self.kind != "cnn" or self.recurrent):
+            raise ValueError(
+                "action_head spatial needs kind cnn and no recurrent, got kind "
+                f"{self.kind!r}{' and recurrent' if self.recurrent else ''}"
+            )
         return self
 
 

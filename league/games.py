@@ -55,6 +55,11 @@ def resolve_game(config: Config, *, source: str = "config") -> GameSpec:
             f"{source}: key 'model.mirror': game {spec.name!r} has no mirror symmetry "
             "(its GameSpec gives none)"
         )
+    if config.model.action_head == "spatial" and spec.action_axes is None:
+        raise ConfigError(
+            f"{source}: key 'model.action_head': game {spec.name!r} does not say which "
+            "board positions its actions name (its GameSpec gives no action_axes)"
+        )
     named = spec.named_bots()
     for bot in config.league.bots:
         if bot != "random" and mcts_simulations(bot) is None and bot not in named:

@@ -230,6 +230,8 @@ class PolicyFactory:
     """Rows per training sequence of a recurrent network."""
     mirror: bool = False
     """Build the game's mirror symmetry into the network (`model.mirror`)."""
+    spatial: bool = False
+    """Read each action's output off its board position (`model.action_head: spatial`)."""
 
     @classmethod
     def from_config(cls, info: GameInfo, model: ModelConfig, algo: str = "ppo") -> PolicyFactory:
@@ -247,6 +249,7 @@ class PolicyFactory:
             lstm,
             length,
             model.mirror,
+            model.action_head == "spatial",
         )
 
     def __call__(self, role: str) -> ActorCritic:
@@ -266,6 +269,7 @@ class PolicyFactory:
                 lstm=self.lstm,
                 chunk_length=self.chunk_length,
                 mirror=self.info.mirror if self.mirror else None,
+                action_axes=self.info.action_axes if self.spatial else None,
             )
 
 

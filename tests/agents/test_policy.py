@@ -211,10 +211,11 @@ def test_ppo_entropy_bonus_set_by_the_loop_keeps_the_policy_spread():
 
 @pytest.mark.parametrize("game", ["connect_four_v3", "tictactoe_v3"])
 @pytest.mark.parametrize("q_head", [False, True])
-def test_a_mirrored_network_plays_a_board_and_its_mirror_image_alike(game, q_head):
+@pytest.mark.parametrize("action_head", ["dense", "spatial"])
+def test_a_mirrored_network_plays_a_board_and_its_mirror_image_alike(game, q_head, action_head):
     torch.manual_seed(0)
     info = builtin_game(game).info()
-    model = ModelConfig(kind="cnn", hidden=[32], channels=8, mirror=True)
+    model = ModelConfig(kind="cnn", hidden=[32], channels=8, mirror=True, action_head=action_head)
     net = PolicyFactory.from_config(info, model, "acer" if q_head else "ppo")("main")
     plain = PolicyFactory.from_config(info, model.model_copy(update={"mirror": False}))("main")
     # The mirror adds no weights: a snapshot loads into a network with or without it.
@@ -268,3 +269,70 @@ def test_a_mirror_must_fit_the_game():
         Mirror(0, (0, 1)).check("g", BOX)
     with pytest.raises(ValueError, match="cannot be recurrent"):
         ActorCritic(board, n_members=1, lstm=8, mirror=Mirror(1, (6, 5, 4, 3, 2, 1, 0)))
+
+
+def _three_in(column: int) -> np.ndarray:
+    """A connect-four board [6, 7, 2] with the opponent's vertical three in `column`."""
+    board = np.zeros((6, 7, 2), np.int8)
+    board[3:, column, 1] = 1
+    return board
+
+
+def _logits_and_q(net: ActorCritic, boards: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    obs, member = torch.as_tensor(boards), torch.zeros(len(boards), dtype=torch.long)
+    with torch.no_grad():
+        dist, _, q = net.with_q(obs, member, None) if net.q is not None else (*net(obs, member), None)
+    return dist.logits, q
+
+
+@pytest.mark.parametrize("q_head", [False, True])
+def test_a_spatial_head_answers_a_threat_alike_in_every_column(q_head):
+    torch.manual_seed(0)
+    info = builtin_game("connect_four_v3").info()
+    model = ModelConfig(kind="cnn", hidden=[32], channels=8, action_head="spatial")
+    net = PolicyFactory.from_config(info, model, "acer" if q_head else "ppo")("main")
+    dense = PolicyFactory.from_config(info, model.model_copy(update={"action_head": "dense"}))(
+        "main"
+    )
+    for module in (net, dense):
+        with torch.no_grad():  # spread the outputs: the initial heads are nearly uniform
+            for p in module.parameters():
+                p.add_(torch.randn_like(p) * 0.3)
+    # The same threat one column to the right: column 3's output on the shifted board is
+    # column 2's on the first (both columns' 5-wide windows lie inside the board), taken
+    # relative to column 6, which sees an empty neighbourhood on both boards.
+    boards = np.stack([_three_in(2), _three_in(3)])
+    (logits, q), (d_logits, _) = _logits_and_q(net, boards), _logits_and_q(dense, boards)
+    shifted = lambda x: (x[0, 2] - x[0, 6], x[1, 3] - x[1, 6])  # noqa: E731
+    a, b = shifted(logits)
+    assert torch.allclose(a, b, atol=1e-5) and abs(float(a)) > 1e-3
+    if q_head:
+        assert torch.allclose(q[0, 2], q[1, 3], atol=1e-5)
+    a, b = shifted(d_logits)  # a dense head has no such sharing (the test can fail)
+    assert not torch.allclose(a, b, atol=1e-3)
+    # act, the forward pass and outputs agree; tic-tac-toe's cells are its actions.
+    out = net.act(boards, np.zeros(2, np.int64), np.ones((2, 7), bool))
+    np.testing.assert_allclose(out.probs, torch.softmax(logits, -1), atol=1e-6)
+    ttt = builtin_game("tictactoe_v3").info()
+    net = PolicyFactory.from_config(ttt, model)("main")
+    assert net.act(np.zeros((4, 3, 3, 2), np.int8), np.zeros(4, np.int64), None).probs.shape == (4, 9)
+
+
+def test_a_spatial_head_must_fit_the_game():
+    from envs import GameError
+    from envs.spec import check_action_axes
+
+    board = Spaces(obs_shape=(6, 7, 2), obs_dtype="int8", image=False, has_mask=True, n_actions=7)
+    for axes, needle in [
+        ((0,), "give 6 positions .* but it has 7 actions"),
+        ((0, 1), "give 42 positions"),
+        ((2,), "must be distinct board axes"),
+        ((1, 1), "must be distinct board axes"),
+    ]:
+        with pytest.raises(GameError, match=needle):
+            check_action_axes("g", axes, board)
+    with pytest.raises(GameError, match="Discrete action space and \\[H, W, C\\]"):
+        check_action_axes("g", (0,), DISCRETE)
+    for kwargs in ({"kind": "mlp"}, {"kind": "cnn", "lstm": 8}):
+        with pytest.raises(ValueError, match="spatial action head needs the small-board CNN"):
+            ActorCritic(board, n_members=1, action_axes=(1,), **kwargs)

@@ -143,3 +143,32 @@ def test_every_learner_trains_a_mirrored_network_that_stays_symmetric(algo, tmp_
     assert torch.allclose(m_value, value, atol=1e-5)
     out = cli_json("eval", "--run", str(run_dir), "latest", "random", "--games", "4")
     assert out["games"] == 4
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_every_learner_trains_a_spatial_action_head(algo, tmp_path):
+    import numpy as np
+    import torch
+
+    from league.evaluation import Arena
+
+    overrides = [*tiny_overrides("connect_four", algo), "model.action_head=spatial"]
+    summary = cli_json(
+        "train", str(CONFIGS / "connect_four.yaml"), "--runs-dir", str(tmp_path), *_sets(overrides)
+    )
+    assert summary["iterations"] == 2
+    run_dir = tmp_path / summary["run_dir"].rsplit("/", 1)[-1]
+    arena = Arena.open(str(run_dir), None)
+    net = arena.factory("main")
+    assert net.spatial
+    net.load_state_dict(arena.weights[arena.resolve("latest")])
+    # Trained, the head still reads each column alike: one stone shifted by a column
+    # shifts its column's logit (relative to column 6, whose surroundings are empty).
+    boards = np.zeros((2, 6, 7, 2), np.int8)
+    boards[0, 5, 2, 1] = boards[1, 5, 3, 1] = 1
+    obs, member = torch.as_tensor(boards), torch.zeros(2, dtype=torch.long)
+    with torch.no_grad():
+        logits = net(obs, member)[0].logits
+    assert torch.allclose(logits[0, 2] - logits[0, 6], logits[1, 3] - logits[1, 6], atol=1e-5)
+    out = cli_json("eval", "--run", str(run_dir), "latest", "random", "--games", "4")
+    assert out["games"] == 4

@@ -162,6 +162,21 @@ def test_model_mirror_needs_a_game_with_one_and_a_feed_forward_network():
         parse_config({"model": {"mirror": True, "recurrent": {"size": 8}}}, source="m.yaml")
 
 
+def test_a_spatial_action_head_needs_a_board_cnn_and_a_game_that_maps_its_actions():
+    spatial = {"kind": "cnn", "action_head": "spatial"}
+    assert resolve_game(
+        parse_config({"model": spatial}, source="m.yaml"), source="m.yaml"
+    ).action_axes == (1,)
+    tag = parse_config({"game": {"name": "simple_tag_v3"}, "model": spatial}, source="m.yaml")
+    with pytest.raises(ConfigError, match="m.yaml: key 'model.action_head'.*simple_tag_v3"):
+        resolve_game(tag, source="m.yaml")
+    for model in ({"action_head": "spatial"}, {**spatial, "recurrent": {"size": 8}}):
+        with pytest.raises(ConfigError, match="action_head spatial needs kind cnn"):
+            parse_config({"model": model}, source="m.yaml")
+    with pytest.raises(ConfigError, match="action_head"):
+        parse_config({"model": {"action_head": "conv"}}, source="m.yaml")
+
+
 def test_missing_file_and_bad_yaml(tmp_path):
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(tmp_path / "missing.yaml")

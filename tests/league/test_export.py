@@ -24,6 +24,7 @@ KINDS = {
     "mlp-discrete": (DISCRETE, "mlp"),
     "grid-cnn-discrete": (BOARD, "cnn"),
     "mirrored-grid-cnn": (BOARD, "mirror"),
+    "spatial-grid-cnn": (BOARD, "spatial"),
     "pixel-cnn-discrete": (PIXELS, "auto"),
     "mlp-multidiscrete": (MULTI, "mlp"),
     "mlp-continuous": (BOX, "mlp"),
@@ -31,7 +32,8 @@ KINDS = {
     "lstm-continuous": (BOX, "lstm"),
 }
 """Every policy kind the league trains: torso (MLP, grid CNN, pixel CNN) x action head,
-recurrent, and a board network with its mirror built in (`model.mirror`)."""
+recurrent, and board networks with their mirror built in (`model.mirror`) and with a
+spatial action head (`model.action_head: spatial`)."""
 
 
 def _policy(spaces: Spaces, kind: str) -> ActorCritic:
@@ -41,6 +43,8 @@ def _policy(spaces: Spaces, kind: str) -> ActorCritic:
     elif kind == "mirror":
         mirror = builtin_game("connect_four_v3").mirror
         net = ActorCritic(spaces, n_members=3, hidden=(32, 32), kind="cnn", mirror=mirror)
+    elif kind == "spatial":
+        net = ActorCritic(spaces, n_members=3, hidden=(32,), kind="cnn", action_axes=(1,))
     else:
         net = ActorCritic(spaces, n_members=3, hidden=(32, 32), kind=kind, channels=8)
     with torch.no_grad():  # spread the outputs: the initial heads are nearly uniform
