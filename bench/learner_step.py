@@ -5,9 +5,12 @@ Builds the learner of a shipped config (connect four by default) and runs
 epoch, KL early stop off, so every update is `--steps` gradient steps of exactly
 `minibatch_size` rows. The precisions are interleaved `--repeats` times and the
 median milliseconds per gradient step are printed (2 torch threads, as the driver).
+`--device cuda` (or `auto`) runs the learner on the GPU; the clock then stops only
+after `torch.cuda.synchronize()`, so queued kernels are counted.
 
     python bench/learner_step.py [--config configs/connect_four.yaml] [--repeats 5]
-                                 [--steps 20] [--set key.path=value ...]
+                                 [--steps 20] [--device cpu|cuda|auto]
+                                 [--set key.path=value ...]
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from agents import PPO, Batch, StepParams
+from agents import PPO, Batch, StepParams, resolve_device
 from league.config import load_config
 from league.games import resolve_game
 from league.rollout import PolicyFactory
@@ -65,9 +68,16 @@ def main() -> None:
     parser.add_argument("--config", default=str(ROOT / "configs" / "connect_four.yaml"))
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     args = parser.parse_args()
     torch.set_num_threads(2)
+    device = resolve_device(args.device)
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
     config = load_config(Path(args.config), args.overrides)
     info = resolve_game(config).info()
     role = sorted(set(info.roles.values()))[0]
@@ -79,13 +89,15 @@ def main() -> None:
     for name in ("float32", "bfloat16"):
         policy = PolicyFactory.from_config(info, config.model)(role)
         policy.torso_dtype = getattr(torch, name)
-        learners[name] = PPO(policy, settings, device=torch.device("cpu"))
+        learners[name] = PPO(policy, settings, device=device)
         learners[name].update(batch, params)  # warm-up: kernels for this shape are built here
+        sync()
     samples: dict[str, list[float]] = {name: [] for name in learners}
     for _ in range(args.repeats):
         for name, learner in learners.items():
             start = time.perf_counter()
             learner.update(batch, params)
+            sync()
             samples[name].append((time.perf_counter() - start) / args.steps * 1e3)
     med = {name: statistics.median(v) for name, v in samples.items()}
     print(
@@ -93,6 +105,11 @@ def main() -> None:
             {
                 "config": Path(args.config).name,
                 "overrides": args.overrides,
+                "device": str(device),
+                "device_name": (
+                    torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+                ),
+                "torch": torch.__version__,
                 "minibatch_size": mb,
                 "ms_per_step_median": {k: round(v, 2) for k, v in med.items()},
                 "speed-up": round(med["float32"] / med["bfloat16"], 2),

@@ -12,6 +12,12 @@ policy (`model.recurrent: {kind: lstm, size: SIZE}`), interleaved with the feed-
 cases, and `lstm_cost` gives each recurrent rate over its feed-forward one. `--no-async`
 leaves the asynchronous case out.
 
+`--workers 0` needs no Ray (it is imported only for workers > 0): (b) runs on the
+in-process runner (`sampling_driver`, the driver's rollouts of `train.workers=0`) and
+(c) trains synchronously with rollouts in the driver (`ppo_driver`); `--lstm` and the
+asynchronous case are left out. `--set device=cuda --set precision=bfloat16` puts the
+learner on a GPU (the `machine` line names the device and precision the run used).
+
 The model, from the synchronous run's per-stage timings (C: seconds an iteration
 collects, L: seconds it learns, S: env steps it collects): synchronous, an iteration
 takes C + L/N; asynchronous, the workers collect while the learner learns, so it takes
@@ -21,7 +27,7 @@ nothing next to C; the workers' speed does not depend on the policy version.
 
     python bench/throughput.py [--repeats 3] [--seconds 8] [--out bench/throughput.json]
                                [--games connect_four_v3 ...] [--set key.path=value ...]
-                               [--lstm 256] [--no-async]
+                               [--lstm 256] [--no-async] [--workers 2]
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ import json
 import multiprocessing as mp
 import platform
 import statistics
+import sys
 import tempfile
 import threading
 import time
@@ -40,13 +47,11 @@ from pathlib import Path
 
 import numpy as np
 import psutil
-import ray
 import torch
 
 from envs import ShapingParams, builtin_game
 from league.config import load_config
-from league.rollout import PolicyFactory, RolloutRequest
-from league.rollout.ray_workers import RayRunner, start_ray
+from league.rollout import PolicyFactory, RolloutRequest, SerialRunner
 from league.store import new_run
 from league.training import Trainer
 from matchmaking import OpponentSampler, SelfPlayMatchmaker
@@ -108,12 +113,18 @@ def _config(game: str, workers: int, overrides: list[str]):
 
 
 def sampling_rate(game: str, workers: int, seconds: float, overrides: list[str]) -> float:
-    """Return env steps/s of our rollouts (fresh policy, self-play) on `workers` Ray workers."""
+    """Return env steps/s of our rollouts (fresh policy, self-play) on `workers` Ray workers
+    (0: the in-process runner)."""
     config = _config(game, workers, overrides)
     spec = builtin_game(game)
     info = spec.info()
     factory = PolicyFactory.from_config(info, config.model)
-    runner = RayRunner(spec, info, workers=workers, envs=config.train.envs, factory=factory)
+    if workers:
+        from league.rollout.ray_workers import RayRunner
+
+        runner = RayRunner(spec, info, workers=workers, envs=config.train.envs, factory=factory)
+    else:
+        runner = SerialRunner(spec, info, envs=config.train.envs, factory=factory)
     roles = sorted(set(info.roles.values()))
     try:
         runner.set_latest({r: factory(r).state_dict() for r in roles}, version=0)
@@ -137,8 +148,9 @@ def sampling_rate(game: str, workers: int, seconds: float, overrides: list[str])
         runner.close()
 
 
-def machine() -> str:
-    """The CPU model, cores, memory, the learner's precision and the library versions."""
+def machine(config=None) -> str:
+    """The CPU model, cores, memory, the learner's device and precision (from `config`;
+    None: `auto` for both) and the library versions."""
     model = platform.processor() or platform.machine()
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -147,12 +159,15 @@ def machine() -> str:
                 break
     from agents import resolve_device, resolve_precision
 
-    device = resolve_device("auto")
-    precision = str(resolve_precision("auto", device)).removeprefix("torch.")
+    device = resolve_device(config.device if config else "auto")
+    precision = resolve_precision(config.precision if config else "auto", device)
+    precision = str(precision).removeprefix("torch.")
+    where = f"{device} ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else device
+    ray = sys.modules.get("ray")
     return (
         f"{model}, {psutil.cpu_count()} CPUs, {psutil.virtual_memory().total / 2**30:.0f} GiB, "
-        f"learner on {device} in {precision}, Python {platform.python_version()}, "
-        f"torch {torch.__version__}, ray {ray.__version__}"
+        f"learner on {where} in {precision}, Python {platform.python_version()}, "
+        f"torch {torch.__version__}, ray {ray.__version__ if ray else 'not used'}"
     )
 
 
@@ -240,9 +255,17 @@ def main() -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--lstm", type=int, default=0, help="also measure an LSTM of this size")
     parser.add_argument("--no-async", dest="asynchronous", action="store_false")
+    parser.add_argument(
+        "--workers", type=int, default=2, help="Ray workers of (b) and (c); 0: no Ray"
+    )
     args = parser.parse_args()
     lstm = [*args.overrides, f"model.recurrent={{kind: lstm, size: {args.lstm}}}"]
-    start_ray()
+    w = args.workers
+    label = f"{w}workers" if w else "driver"
+    if w:
+        from league.rollout.ray_workers import start_ray
+
+        start_ray()
     samples: dict[str, dict[str, list[float]]] = {g: {} for g in args.games}
     peaks: dict[str, list[int]] = {g: [] for g in args.games}
     stage_samples: dict[str, list[dict[str, float]]] = {g: [] for g in args.games}
@@ -252,24 +275,25 @@ def main() -> None:
             cases = {
                 "raw_1proc": lambda g=game: raw_rate(g, 1, args.seconds),
                 "raw_2proc": lambda g=game: raw_rate(g, 2, args.seconds),
-                "sampling_1worker": lambda g=game: sampling_rate(g, 1, *rest),
-                "sampling_2workers": lambda g=game: sampling_rate(g, 2, *rest),
             }
+            if w:
+                cases["sampling_1worker"] = lambda g=game: sampling_rate(g, 1, *rest)
+            cases[f"sampling_{label}"] = lambda g=game: sampling_rate(g, w, *rest)
             for case, fn in cases.items():
                 samples[game].setdefault(case, []).append(fn())
-            rate, peak, timing = training_rate(game, 2, *rest)
-            samples[game].setdefault("ppo_2workers", []).append(rate)
+            rate, peak, timing = training_rate(game, w, *rest)
+            samples[game].setdefault(f"ppo_{label}", []).append(rate)
             stage_samples[game].append(timing)
             peaks[game].append(peak)
-            if args.asynchronous:
-                rate, peak, _ = training_rate(game, 2, *rest, asynchronous=True)
-                samples[game].setdefault("ppo_2workers_async", []).append(rate)
+            if args.asynchronous and w:
+                rate, peak, _ = training_rate(game, w, *rest, asynchronous=True)
+                samples[game].setdefault(f"ppo_{label}_async", []).append(rate)
                 peaks[game].append(peak)
-            if args.lstm:
-                rate = sampling_rate(game, 2, args.seconds, lstm)
-                samples[game].setdefault("sampling_2workers_lstm", []).append(rate)
-                rate, peak, _ = training_rate(game, 2, args.seconds, lstm)
-                samples[game].setdefault("ppo_2workers_lstm", []).append(rate)
+            if args.lstm and w:
+                rate = sampling_rate(game, w, args.seconds, lstm)
+                samples[game].setdefault(f"sampling_{label}_lstm", []).append(rate)
+                rate, peak, _ = training_rate(game, w, args.seconds, lstm)
+                samples[game].setdefault(f"ppo_{label}_lstm", []).append(rate)
                 peaks[game].append(peak)
             print(
                 f"repeat {rep + 1}: {game} "
@@ -277,7 +301,8 @@ def main() -> None:
                 flush=True,
             )
     results = {
-        "machine": machine(),
+        "machine": machine(_config(args.games[0], w, args.overrides)),
+        "workers": w,
         "repeats": args.repeats,
         "seconds_per_sample": args.seconds,
         "overrides": args.overrides,
@@ -291,8 +316,7 @@ def main() -> None:
             "median_env_steps_per_s": med,
             "samples": samples[game],
             "ratio_to_2proc_limit": {k: v / limit for k, v in med.items()},
-            "sampling_2_over_1": med["sampling_2workers"] / med["sampling_1worker"],
-            "peak_pss_gib_2workers": max(peaks[game]) / 2**30,
+            f"peak_pss_gib_{label}": max(peaks[game]) / 2**30,
             "stage_seconds_sync": (
                 stages := {
                     k: statistics.median(t[k] for t in stage_samples[game])
@@ -301,10 +325,14 @@ def main() -> None:
             ),
             "async_model": async_model(**stages),
         }
-        if args.lstm:
+        if w:
+            results["games"][game][f"sampling_{w}_over_1"] = (
+                med[f"sampling_{label}"] / med["sampling_1worker"]
+            )
+        if args.lstm and w:
             results["games"][game]["lstm_cost"] = {
                 case: med[f"{case}_lstm"] / med[case]
-                for case in ("sampling_2workers", "ppo_2workers")
+                for case in (f"sampling_{label}", f"ppo_{label}")
             }
     Path(args.out).write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))

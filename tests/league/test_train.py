@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from agents import resolve_device
 from conftest import CONFIGS, TINY_LEARNERS, tiny_overrides
 from league.config import load_config
 from league.store import (
@@ -167,7 +168,8 @@ def test_training_metrics_are_namespaced_and_logged(tmp_path):
 def test_precision_sets_the_learner_torso_and_the_players_act_in_float32(tmp_path, precision):
     cfg = _config(tmp_path, extra=[f"precision={precision}", "train.iterations=2"])
     summary, weights, _pool = _train(cfg, new_run(cfg, tmp_path))
-    assert summary["precision"] == precision and summary["device"] == "cpu"
+    # device auto: the GPU where torch sees one (the learner only; the players stay on the CPU)
+    assert summary["precision"] == precision and summary["device"] == resolve_device("auto").type
     assert summary["iterations"] == 2
     assert all(w.dtype == torch.float32 and torch.isfinite(w).all() for w in weights.values())
     trainer = Trainer(cfg, tmp_path / "run", resume=True)
