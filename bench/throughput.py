@@ -259,7 +259,12 @@ def main() -> None:
         "--workers", type=int, default=2, help="Ray workers of (b) and (c); 0: no Ray"
     )
     args = parser.parse_args()
-    lstm = [*args.overrides, f"model.recurrent={{kind: lstm, size: {args.lstm}}}"]
+    # An LSTM reads dense features: the spatial action head stays with feed-forward nets.
+    lstm = [
+        *args.overrides,
+        f"model.recurrent={{kind: lstm, size: {args.lstm}}}",
+        "model.action_head=dense",
+    ]
     w = args.workers
     label = f"{w}workers" if w else "driver"
     if w:

@@ -255,6 +255,8 @@ class PolicyFactory:
     def __call__(self, role: str) -> ActorCritic:
         if self.mirror and self.info.mirror is None:
             raise ValueError(f"model.mirror: game {self.info.name!r} has no mirror symmetry")
+        if self.spatial and self.info.action_axes is None:
+            raise ValueError(f"model.action_head: game {self.info.name!r} gives no action_axes")
         # Building a network must not advance the global torch RNG (which samples
         # actions): a resumed run builds its players at a different time.
         with torch.random.fork_rng(devices=[]):
