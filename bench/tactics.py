@@ -68,7 +68,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", required=True)
     parser.add_argument("--snapshot", default="latest")
-    parser.add_argument("--opponent", choices=("random", "scripted", "tactical", "self"), default="random")
+    parser.add_argument(
+        "--opponent", choices=("random", "scripted", "tactical", "self"), default="random"
+    )
     parser.add_argument("--games", type=int, default=200)
     parser.add_argument("--opening", type=int, default=2)
     parser.add_argument("--seed", type=int, default=1)

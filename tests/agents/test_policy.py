@@ -281,7 +281,9 @@ def _three_in(column: int) -> np.ndarray:
 def _logits_and_q(net: ActorCritic, boards: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     obs, member = torch.as_tensor(boards), torch.zeros(len(boards), dtype=torch.long)
     with torch.no_grad():
-        dist, _, q = net.with_q(obs, member, None) if net.q is not None else (*net(obs, member), None)
+        dist, _, q = (
+            net.with_q(obs, member, None) if net.q is not None else (*net(obs, member), None)
+        )
     return dist.logits, q
 
 
@@ -315,7 +317,10 @@ def test_a_spatial_head_answers_a_threat_alike_in_every_column(q_head):
     np.testing.assert_allclose(out.probs, torch.softmax(logits, -1), atol=1e-6)
     ttt = builtin_game("tictactoe_v3").info()
     net = PolicyFactory.from_config(ttt, model)("main")
-    assert net.act(np.zeros((4, 3, 3, 2), np.int8), np.zeros(4, np.int64), None).probs.shape == (4, 9)
+    assert net.act(np.zeros((4, 3, 3, 2), np.int8), np.zeros(4, np.int64), None).probs.shape == (
+        4,
+        9,
+    )
 
 
 def test_a_spatial_head_must_fit_the_game():

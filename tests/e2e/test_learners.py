@@ -117,14 +117,12 @@ def test_a_learner_that_cannot_handle_the_action_space_fails_at_config_load(tmp_
     assert not (tmp_path / "md").exists()  # nothing was created
 
 
-@pytest.mark.parametrize("algo", ALGOS)
-def test_every_learner_trains_a_mirrored_network_that_stays_symmetric(algo, tmp_path):
-    import numpy as np
-    import torch
-
+def _train_connect_four(algo: str, tmp_path, *model: str):
+    """Train connect four 2 tiny iterations through the CLI with model overrides;
+    return the run directory, its Arena and the latest snapshot's network."""
     from league.evaluation import Arena
 
-    overrides = [*tiny_overrides("connect_four", algo), "model.mirror=true"]
+    overrides = [*tiny_overrides("connect_four", algo), *model]
     summary = cli_json(
         "train", str(CONFIGS / "connect_four.yaml"), "--runs-dir", str(tmp_path), *_sets(overrides)
     )
@@ -133,6 +131,15 @@ def test_every_learner_trains_a_mirrored_network_that_stays_symmetric(algo, tmp_
     arena = Arena.open(str(run_dir), None)
     net = arena.factory("main")
     net.load_state_dict(arena.weights[arena.resolve("latest")])
+    return run_dir, arena, net
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_every_learner_trains_a_mirrored_network_that_stays_symmetric(algo, tmp_path):
+    import numpy as np
+    import torch
+
+    run_dir, arena, net = _train_connect_four(algo, tmp_path, "model.mirror=true")
     swap = list(arena.info.mirror.actions)
     obs = torch.as_tensor(np.random.default_rng(0).integers(0, 2, (16, 6, 7, 2)), dtype=torch.int8)
     member, mask = torch.zeros(16, dtype=torch.long), torch.ones(16, 7, dtype=torch.bool)
@@ -150,18 +157,10 @@ def test_every_learner_trains_a_spatial_action_head(algo, tmp_path):
     import numpy as np
     import torch
 
-    from league.evaluation import Arena
-
-    overrides = [*tiny_overrides("connect_four", algo), "model.action_head=spatial"]
-    summary = cli_json(
-        "train", str(CONFIGS / "connect_four.yaml"), "--runs-dir", str(tmp_path), *_sets(overrides)
-    )
-    assert summary["iterations"] == 2
-    run_dir = tmp_path / summary["run_dir"].rsplit("/", 1)[-1]
-    arena = Arena.open(str(run_dir), None)
-    net = arena.factory("main")
+    # Two layers: columns 2 and 3 see 2 columns to each side, all inside the board.
+    spatial = ("model.action_head=spatial", "model.conv_layers=2")
+    run_dir, _, net = _train_connect_four(algo, tmp_path, *spatial)
     assert net.spatial
-    net.load_state_dict(arena.weights[arena.resolve("latest")])
     # Trained, the head still reads each column alike: one stone shifted by a column
     # shifts its column's logit (relative to column 6, whose surroundings are empty).
     boards = np.zeros((2, 6, 7, 2), np.int8)
