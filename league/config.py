@@ -239,7 +239,7 @@ class ModelConfig(_Strict):
     column it knows in all. Needs `kind: cnn` on a small board and no `recurrent`."""
 
     @model_validator(mode="after")
-    def _mirror_feed_forward(self) -> ModelConfig:
+    def _feed_forward_only(self) -> ModelConfig:
         if self.mirror and self.recurrent is not None:
             raise ValueError("mirror and recurrent cannot be combined (yet): drop one")
         if self.action_head == "spatial" and (self.kind != "cnn" or self.recurrent):
