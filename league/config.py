@@ -45,6 +45,9 @@ class GameConfig(_Strict):
     games whose winner is not the team with the highest summed env reward."""
     preprocessing: list[dict[str, dict[str, Any]]] | None = None
     """SuperSuit steps, e.g. [{resize: {x_size: 42, y_size: 42}}]; None keeps the game's."""
+    action_axes: list[int] | None = None
+    """The observation axes whose positions the actions enumerate (connect four: [1]),
+    for `model.action_head: spatial` on a plugged-in board game; None keeps the game's."""
 
 
 class ScheduleConfig(_Strict):

@@ -47,6 +47,8 @@ def resolve_game(config: Config, *, source: str = "config") -> GameSpec:
             ((name, kwargs),) = step.items()
             steps.append((name, kwargs or {}))
         changes["preprocessing"] = tuple(steps)
+    if game.action_axes is not None:
+        changes["action_axes"] = tuple(game.action_axes)
     if game.outcome is not None:
         changes["outcome"] = import_callable(game.outcome, source=source, key="game.outcome")
     spec = dataclasses.replace(spec, **changes)
@@ -58,7 +60,7 @@ def resolve_game(config: Config, *, source: str = "config") -> GameSpec:
     if config.model.action_head == "spatial" and spec.action_axes is None:
         raise ConfigError(
             f"{source}: key 'model.action_head': game {spec.name!r} does not say which "
-            "board positions its actions name (its GameSpec gives no action_axes)"
+            "board positions its actions name (set game.action_axes, e.g. [1] for columns)"
         )
     named = spec.named_bots()
     for bot in config.league.bots:
@@ -68,7 +70,10 @@ def resolve_game(config: Config, *, source: str = "config") -> GameSpec:
                 f"(its bots: {', '.join(['random', *named, 'mcts:N'])})"
             )
     try:
-        return with_padding(spec)
+        spec = with_padding(spec)
+        if game.action_axes is not None:
+            spec.info()  # checks the axes against the team's spaces
+        return spec
     except GameError as err:
         raise ConfigError(f"{source}: key 'game': {err}") from None
     except Exception as err:

@@ -18,7 +18,9 @@ from league.store import Registry, load_checkpoint
 pytestmark = pytest.mark.slow
 
 MEMORY = ROOT / "examples" / "memory.yaml"
-LSTM = ["--set", "model.recurrent={kind: lstm, size: 16, chunk_length: 4}"]
+# The default connect-four head is spatial (feed-forward only): an LSTM core takes a dense one.
+LSTM = ["--set", "model.action_head=dense"]
+LSTM += ["--set", "model.recurrent={kind: lstm, size: 16, chunk_length: 4}"]
 
 
 @pytest.mark.ray

@@ -177,6 +177,19 @@ def test_a_spatial_action_head_needs_a_board_cnn_and_a_game_that_maps_its_action
         parse_config({"model": {"action_head": "conv"}}, source="m.yaml")
 
 
+def test_a_plugged_in_board_game_names_its_action_axes_in_the_config():
+    game = {"name": "c4", "env": "pettingzoo.classic.connect_four_v3:env"}
+    spatial = {"kind": "cnn", "action_head": "spatial"}
+    unnamed = parse_config({"game": game, "model": spatial}, source="m.yaml")
+    with pytest.raises(ConfigError, match="key 'model.action_head'.*'c4'.*set game.action_axes"):
+        resolve_game(unnamed, source="m.yaml")
+    named = parse_config({"game": {**game, "action_axes": [1]}, "model": spatial}, source="m.yaml")
+    assert resolve_game(named, source="m.yaml").action_axes == (1,)
+    rows = parse_config({"game": {**game, "action_axes": [0]}, "model": spatial}, source="m.yaml")
+    with pytest.raises(ConfigError, match="key 'game'.*action_axes \\[0\\] give 6 positions"):
+        resolve_game(rows, source="m.yaml")
+
+
 def test_missing_file_and_bad_yaml(tmp_path):
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(tmp_path / "missing.yaml")

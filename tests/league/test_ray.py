@@ -87,6 +87,7 @@ def test_an_env_that_raises_is_rebuilt_and_the_run_goes_on(tmp_path, ray_cluster
         "game.name=flaky",
         "game.env=tests.fixtures.flaky_game:flaky_connect_four",
         "game.kwargs.every=53",
+        "game.action_axes=[1]",  # for the default spatial head: actions name columns
         "league.bots={}",  # a plugged-in game has no scripted bot
     )
     summary, _ = _run(config, tmp_path)
