@@ -118,9 +118,19 @@ def _centre_stacker(run) -> None:
 def test_an_exported_policy_scores_as_the_snapshot_does(tmp_path):
     # A dense action head: one output per column, so one bias makes a centre stacker
     # (a spatial head shares its weights across columns).
-    sets = tiny_overrides("connect_four") + ["model.action_head=dense"]
+    sets = [*tiny_overrides("connect_four"), "model.action_head=dense"]
     args = [arg for o in sets for arg in ("--set", o)]
-    cli_json("train", "connect_four", "--runs-dir", str(tmp_path), "--name", "run", "--iterations", "3", *args)
+    cli_json(
+        "train",
+        "connect_four",
+        "--runs-dir",
+        str(tmp_path),
+        "--name",
+        "run",
+        "--iterations",
+        "3",
+        *args,
+    )
     run = tmp_path / "run"
     _centre_stacker(run)
     meta = cli_json(
