@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from conftest import rollout_setup
 from envs import GameEnv, ShapingParams
@@ -222,3 +223,28 @@ def test_three_team_game_books_every_opponent_team_with_its_sampler():
     played = {sid: sampler.payoff.games("latest", str(sid)) for sid in (3, 4)}
     assert played == pytest.approx(expected)
     assert sum(expected.values()) == 2 * len(res.episodes)
+
+
+def test_the_snapshot_cache_loads_evicted_networks_with_each_snapshots_own_weights():
+    info, factory, _, _, _, rng = _setup("connect_four_v3")
+    built = []
+
+    def counting(role):
+        built.append(role)
+        return factory(role)
+
+    torch.manual_seed(1)
+    weights = {PlayerId.of_snapshot("main", i): factory("main").state_dict() for i in (1, 2, 3)}
+    pool = PlayerPool(counting, info=info, rng=rng, cache_size=2)
+    pool.set_snapshots(weights)
+    for sid in (1, 2, 3, 1, 2, 3):  # every get past the second evicts the least recent
+        player = PlayerId.of_snapshot("main", sid)
+        actor = pool.get(player, "main")
+        assert actor.version == sid
+        for name, value in actor.policy.state_dict().items():
+            assert torch.equal(value, weights[player][name]), (sid, name)
+    assert len(built) == 2  # the third snapshot and every later miss reuse a network
+    pool.set_snapshots({})  # forgotten snapshots give their networks back too
+    pool.set_snapshots(weights)
+    assert pool.get(PlayerId.of_snapshot("main", 1), "main").version == 1
+    assert len(built) == 2
