@@ -233,8 +233,10 @@ def test_the_snapshot_cache_loads_evicted_networks_with_each_snapshots_own_weigh
         built.append(role)
         return factory(role)
 
-    torch.manual_seed(1)
-    weights = {PlayerId.of_snapshot("main", i): factory("main").state_dict() for i in (1, 2, 3)}
+    state = factory("main").state_dict()  # each snapshot its own weights: all shifted by i
+    weights = {
+        PlayerId.of_snapshot("main", i): {k: v + i for k, v in state.items()} for i in (1, 2, 3)
+    }
     pool = PlayerPool(counting, info=info, rng=rng, cache_size=2)
     pool.set_snapshots(weights)
     for sid in (1, 2, 3, 1, 2, 3):  # every get past the second evicts the least recent
