@@ -17,12 +17,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from throughput import machine  # bench/ is on sys.path when this script runs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -73,7 +74,7 @@ def main() -> None:
     # the final's interval reaches the best earlier rating (not significantly below).
     within = rows[final]["rating_95ci"][1] >= best_earlier["rating"]
     out = {
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
+        "machine": machine(),
         "overrides": args.overrides,
         "wall_seconds": round(wall, 1),
         "train": {k: summary[k] for k in ("iterations", "env_steps", "seconds", "precision")},

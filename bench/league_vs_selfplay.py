@@ -1,21 +1,27 @@
 """Does a league with exploiters make a stronger, less exploitable agent than self-play?
 
 Trains two connect-four runs for the same wall-clock budget, one after the other: the
-shipped config (self-play, OpenAI Five's 80% latest / 20% history) and the same config
-with one main exploiter and one league exploiter (`league.agents`). Then, sampled
+shipped config (self-play: its latest self half the time, else its history, in which
+the scripted and random bots take most draws) and the same config with one main
+exploiter and one league exploiter (`league.agents`). Then, sampled
 actions, `--opening` random moves before each game, seats alternating:
 
 - each run's final main agent against the random and the scripted bot (`--games`);
 - the two head to head (`--games`);
 - a ladder: both agents, random (pinned at 0), scripted and `mcts:N` for each `--mcts`,
   a round robin of `--ladder-games` per pair, Bradley-Terry ratings (Elo scale) with
-  bootstrap intervals;
+  bootstrap intervals (`--ladder-games 0`: none);
 - a best response (`league exploit`) trained for `--exploit-iterations` iterations
-  against each final agent, and its score against that agent (`--games`).
+  against each final agent, and its score against that agent (`--games`;
+  `--exploit-iterations 0`: none).
 
     python bench/league_vs_selfplay.py [--minutes 30] [--games 200] [--ladder-games 40]
         [--mcts 25 100] [--exploit-iterations 60] [--runs-dir DIR] [--reuse]
-        [--out bench/league_vs_selfplay.json] [--league-set key.path=value ...]
+        [--out bench/league_vs_selfplay.json] [--set key.path=value ...]
+        [--league-set key.path=value ...]
+
+`--set` changes the config of both runs: `--set 'league.bots={}'` makes the baseline
+self-play only (no scripted bot in its history) and the league its exploiters alone.
 
 Run it alone on the machine: the budget is wall-clock time.
 """
@@ -25,12 +31,11 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import platform
 import tempfile
 import time
 from pathlib import Path
 
-import torch
+from throughput import machine  # bench/ is on sys.path when this script runs
 
 from league.config import load_config
 from league.evaluation import Arena
@@ -78,6 +83,28 @@ def per_game(a: str, b: str, stats) -> list[tuple[str, str, float]]:
     return [(a, b, 1.0)] * stats.wins + [(a, b, 0.5)] * stats.draws + [(a, b, 0.0)] * stats.losses
 
 
+def ladder(arena: Arena, agents: dict[str, PlayerId], args, kw: dict) -> list[dict]:
+    """A round robin of both agents, the bots and `mcts:N`; ratings with random at 0."""
+    players = [*agents.values(), *map(arena.resolve, ["random", "scripted"])]
+    players += [arena.resolve(f"mcts:{n}") for n in args.mcts]
+    results: list[tuple[str, str, float]] = []
+    for i, (a, b) in enumerate(itertools.combinations(players, 2)):
+        t = time.monotonic()
+        stats = arena.play(a, b, **{**kw, "games": args.ladder_games, "seed": 100 + i})
+        results += per_game(str(a), str(b), stats)
+        print(f"ladder {a} vs {b}: {stats.score:.3f} ({time.monotonic() - t:.0f} s)", flush=True)
+    ratings = bradley_terry(results, anchor="random")
+    intervals = rating_intervals(results, anchor="random")
+    names = {str(p): n for n, p in agents.items()}
+    return sorted(
+        (
+            {"player": names.get(p, p), "rating": r, "rating_95ci": list(intervals[p])}
+            for p, r in ratings.items()
+        ),
+        key=lambda row: -row["rating"],
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=30.0)
@@ -90,6 +117,12 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="reuse finished runs in --runs-dir")
     parser.add_argument("--out", default=str(ROOT / "bench" / "league_vs_selfplay.json"))
     parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        help="a config override for both runs, e.g. 'league.bots={}' (repeatable)",
+    )
+    parser.add_argument(
         "--league-set",
         action="append",
         default=[],
@@ -97,12 +130,11 @@ def main() -> None:
         "league.agents.restart_from=main (repeatable)",
     )
     args = parser.parse_args()
-    runs = {"selfplay": [], "league": [*LEAGUE, *args.league_set]}
+    runs = {"selfplay": args.set, "league": [*args.set, *LEAGUE, *args.league_set]}
     runs_dir = Path(args.runs_dir or tempfile.mkdtemp(prefix="league_vs_selfplay_"))
     runs_dir.mkdir(parents=True, exist_ok=True)
     out: dict = {
-        "machine": f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads",
+        "machine": machine(),
         "args": vars(args),
         "runs": {},
     }
@@ -129,27 +161,11 @@ def main() -> None:
     out["head_to_head"] = h2h.to_json()
     print(f"league vs selfplay: {h2h.score:.3f} {h2h.interval}", flush=True)
 
-    ladder = [*agents.values(), *map(arena.resolve, ["random", "scripted"])]
-    ladder += [arena.resolve(f"mcts:{n}") for n in args.mcts]
-    results: list[tuple[str, str, float]] = []
-    for i, (a, b) in enumerate(itertools.combinations(ladder, 2)):
-        t = time.monotonic()
-        stats = arena.play(a, b, **{**kw, "games": args.ladder_games, "seed": 100 + i})
-        results += per_game(str(a), str(b), stats)
-        print(f"ladder {a} vs {b}: {stats.score:.3f} ({time.monotonic() - t:.0f} s)", flush=True)
-    ratings = bradley_terry(results, anchor="random")
-    intervals = rating_intervals(results, anchor="random")
-    names = {str(p): n for n, p in agents.items()}
-    out["ladder"] = sorted(
-        (
-            {"player": names.get(p, p), "rating": r, "rating_95ci": list(intervals[p])}
-            for p, r in ratings.items()
-        ),
-        key=lambda row: -row["rating"],
-    )
+    if args.ladder_games:
+        out["ladder"] = ladder(arena, agents, args, kw)
     arena.close()
 
-    for name in runs:
+    for name in runs if args.exploit_iterations else ():
         t = time.monotonic()
         br = exploit(
             runs_dir / name,
