@@ -38,11 +38,11 @@ import json
 import multiprocessing as mp
 import platform
 import statistics
-import sys
 import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -163,11 +163,10 @@ def machine(config=None) -> str:
     precision = resolve_precision(config.precision if config else "auto", device)
     precision = str(precision).removeprefix("torch.")
     where = f"{device} ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else device
-    ray = sys.modules.get("ray")
     return (
         f"{model}, {psutil.cpu_count()} CPUs, {psutil.virtual_memory().total / 2**30:.0f} GiB, "
         f"learner on {where} in {precision}, Python {platform.python_version()}, "
-        f"torch {torch.__version__}, ray {ray.__version__ if ray else 'not used'}"
+        f"torch {torch.__version__}, ray {metadata.version('ray')}"
     )
 
 
