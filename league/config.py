@@ -311,6 +311,10 @@ class AgentsConfig(_Strict):
     freeze: FreezeConfig = FreezeConfig()
     league_exploiter_reset: float = Field(0.25, ge=0, le=1)
     """Probability that a league exploiter restarts after it freezes."""
+    opponent_menu: int = Field(4, ge=0)
+    """Opponents each agent draws per rollout (per worker and iteration) by its rules;
+    its episodes then pick among them uniformly (0: a fresh draw every episode). Each
+    opponent keeps its chance; a rollout runs a forward pass through fewer snapshots."""
     restart_from: Literal["fresh", "main"] = "fresh"
     """What an exploiter restarts from (at the start of the run and at each reset): `fresh`
     weights, seeded per generation (AlphaStar's rule, which restarts from its supervised

@@ -426,16 +426,35 @@ class LeagueMatchmaker:
     The focal team rotates as in self-play; the focal agent of that team's role is
     drawn by the kinds' shares. A main agent with the `five` mix plays exactly what
     `SelfPlayMatchmaker` would (its sampler's pool holds every frozen player of its
-    role); everyone else gets opponents from `League.opponent`. Teams played by a
-    learning policy are learned from; the random opening is as in self-play.
+    role); everyone else gets opponents from `League.opponent`, through a per-rollout
+    menu of them when `menu` is set. Teams played by a learning policy are learned
+    from; the random opening is as in self-play.
     """
 
     league: League
     selfplay: SelfPlayMatchmaker
+    menu: int = 0
+    """Opponents drawn per agent and role in one rollout (0: a fresh draw every episode).
+    With `menu` M, the first episode of an agent on a role's team draws M opponents by
+    the league's rules and every episode picks one of them uniformly: the same chance
+    for each opponent as a fresh draw, but at most M snapshots for the rollout to run a
+    forward pass through at each step (a league exploiter's PFSP over every frozen
+    player otherwise seats dozens at once, each with a batch of one or two)."""
+    _menus: dict[tuple[str, str], list[PlayerId]] = field(default_factory=dict, repr=False)
 
     @property
     def info(self) -> GameInfo:
         return self.selfplay.info
+
+    def opponent(self, agent: LeagueAgent, role: str, rng: np.random.Generator) -> PlayerId:
+        """The league's opponent for `agent` on a team of `role`, through its menu."""
+        if not self.menu:
+            return self.league.opponent(agent, role, rng)
+        key = (agent.key, role)
+        if key not in self._menus:
+            self._menus[key] = [self.league.opponent(agent, role, rng) for _ in range(self.menu)]
+        menu = self._menus[key]
+        return menu[int(rng.integers(len(menu)))]
 
     def __call__(self, episode: int, rng: np.random.Generator) -> Matchup:
         teams = list(self.info.teams)
@@ -445,8 +464,7 @@ class LeagueMatchmaker:
         if agent.kind == MAIN and self.league.mix == "five":
             return self.selfplay(episode, rng)
         players = {
-            t: agent.player if t == focal else self.league.opponent(agent, roles[t], rng)
-            for t in teams
+            t: agent.player if t == focal else self.opponent(agent, roles[t], rng) for t in teams
         }
         learn = frozenset(t for t, p in players.items() if p.is_latest)
         sp = self.selfplay

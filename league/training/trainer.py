@@ -336,6 +336,7 @@ class Trainer:
                 bots=lg.bots,
                 opening_side=lg.opening_side,
             ),
+            menu=lg.agents.opponent_menu,
         )
         return self.runner.run(
             RolloutRequest(

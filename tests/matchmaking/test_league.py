@@ -27,6 +27,7 @@ from matchmaking.league import (
     remove_monotonic_suffix,
     resets_after_freeze,
 )
+from matchmaking.payoff import pfsp_weights
 
 MAIN_LATEST = PlayerId.latest("main")
 S = [PlayerId.of_snapshot("main", i) for i in range(6)]
@@ -322,6 +323,39 @@ def test_exploiters_meet_their_opponents() -> None:
         assert m.learn == frozenset({m.focal})
     # seats rotate for every kind
     assert {m.focal for m in by_focal["main/main_exploiter_0"]} == {"p0", "p1"}
+
+
+def test_an_opponent_menu_keeps_each_opponents_chance_and_bounds_a_rollouts_snapshots() -> None:
+    """With a menu of 3, a rollout's league exploiter meets at most 3 of the 6 frozen
+    players, and over many rollouts each as often as its PFSP weight says."""
+    league = _league()
+    main, le = league.agent("main"), league.agent("main/league_exploiter_0")
+    for sid in range(6):
+        league.add_frozen(main, sid)
+    for sid, wins in enumerate([20, 15, 10, 5, 0, 0]):  # PFSP: the beaten ones less often
+        for g in range(20):
+            league.payoff.update(str(le.player), str(S[sid]), float(g < wins))
+    expected = pfsp_weights(league.rates(le.player, S), "linear_capped")
+
+    def exploiter_opponents(menu: int, seed: int) -> list[PlayerId]:
+        mm = LeagueMatchmaker(
+            league, SelfPlayMatchmaker(INFO, {"main": OpponentSampler(role="main")}), menu=menu
+        )
+        ups, _ = _matchups(mm, 60, seed)
+        return [o for m in ups if m.players[m.focal] == le.player for o in m.opponents().values()]
+
+    fresh = [len(set(exploiter_opponents(0, seed))) for seed in range(20)]
+    assert max(fresh) > 3  # without a menu a rollout meets more of them
+    counts = dict.fromkeys(S, 0)
+    for seed in range(600):
+        met = exploiter_opponents(3, seed)
+        assert len(set(met)) <= 3
+        for o in met:
+            counts[o] += 1
+    total = sum(counts.values())
+    got = [counts[p] / total for p in S]
+    assert got == pytest.approx(expected, abs=0.03)
+    assert got[0] < got[5]  # the beaten snapshot is met least
 
 
 def test_asymmetric_exploiters_play_the_other_side() -> None:
