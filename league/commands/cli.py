@@ -498,7 +498,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     sub = parser.add_subparsers(dest="command", required=True)
+    for add in (
+        _train_parser,
+        _eval_parser,
+        _tournament_parser,
+        _exploit_parser,
+        _table_parser,
+        _inspect_parser,
+        _play_parser,
+        _replay_parser,
+        _export_parser,
+        _games_parser,
+    ):
+        add(sub)
+    return parser
 
+
+def _json_flag(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+
+def _train_parser(sub: Any) -> None:
+    """The `league train` subcommand."""
     train = sub.add_parser("train", help="train a league (or resume a run)")
     from league.config import shipped_configs
 
@@ -527,9 +548,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--address",
         help="join a running Ray cluster ('auto' or host:port) instead of starting one",
     )
-    train.add_argument("--json", action="store_true", help="print one JSON summary on stdout")
+    _json_flag(train)
     train.set_defaults(func=cmd_train)
 
+
+def _eval_parser(sub: Any) -> None:
+    """The `league eval` subcommand."""
     ev = sub.add_parser("eval", help="play two players against each other")
     ev.add_argument("a", help=PLAYER_HELP)
     ev.add_argument("b", help="the opponent, in the same forms")
@@ -546,9 +570,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     ev.add_argument("--workers", type=int, help="Ray workers (default: 0 below 5000 games, else 2)")
-    ev.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    _json_flag(ev)
     ev.set_defaults(func=cmd_eval)
 
+
+def _tournament_parser(sub: Any) -> None:
+    """The `league tournament` subcommand."""
     tour = sub.add_parser("tournament", help="round-robin snapshots and bots; rate them")
     tour.add_argument("--run", required=True, help="run directory")
     tour.add_argument("--top", type=int, default=5, help="most recent snapshots (default 5)")
@@ -566,9 +593,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="attach a clip of the newest snapshot against the one before it to TensorBoard",
     )
-    tour.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    _json_flag(tour)
     tour.set_defaults(func=cmd_tournament)
 
+
+def _exploit_parser(sub: Any) -> None:
+    """The `league exploit` subcommand."""
     expl = sub.add_parser(
         "exploit", help="train a best response against a frozen snapshot (exploitability)"
     )
@@ -589,22 +619,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     expl.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     expl.add_argument("--workers", type=int, default=0, help="Ray workers (default 0)")
-    expl.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    _json_flag(expl)
     expl.set_defaults(func=cmd_exploit)
 
+
+def _table_parser(sub: Any) -> None:
+    """The `league table` subcommand."""
     table = sub.add_parser("table", help="print the leaderboard from stored results")
     table.add_argument("--run", required=True, help="run directory")
-    table.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    _json_flag(table)
     table.set_defaults(func=cmd_table)
 
+
+def _inspect_parser(sub: Any) -> None:
+    """The `league inspect` subcommand."""
     insp = sub.add_parser("inspect", help="inspect a PettingZoo game and write a config")
     insp.add_argument("env", help="package.module:callable returning an AEC or Parallel env")
     insp.add_argument("--kwargs", help="JSON object of keyword arguments for the callable")
     insp.add_argument("--episodes", type=int, default=3, help="random episodes to play")
     insp.add_argument("--write-config", metavar="PATH", help="write a starter YAML config")
-    insp.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    _json_flag(insp)
     insp.set_defaults(func=cmd_inspect)
 
+
+def _play_parser(sub: Any) -> None:
+    """The `league play` subcommand."""
     play = sub.add_parser("play", help="play a turn-based game against an agent")
     play.add_argument(
         "player",
@@ -619,6 +658,9 @@ def build_parser() -> argparse.ArgumentParser:
     play.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     play.set_defaults(func=cmd_play)
 
+
+def _replay_parser(sub: Any) -> None:
+    """The `league replay` subcommand."""
     rep = sub.add_parser("replay", help="play A against B once and write it as a GIF or MP4")
     rep.add_argument("a", help=PLAYER_HELP)
     rep.add_argument("b", help="the opponent, in the same forms")
@@ -628,21 +670,26 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     rep.add_argument("--greedy", action="store_true", help="policies take argmax actions")
     rep.add_argument("--fps", type=float, default=8.0, help="frames per second (default 8)")
-    rep.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    _json_flag(rep)
     rep.set_defaults(func=cmd_replay)
 
+
+def _export_parser(sub: Any) -> None:
+    """The `league export` subcommand."""
     exp = sub.add_parser("export", help="write a snapshot as an ONNX or TorchScript policy")
     exp.add_argument("player", nargs="?", default="latest", help="snapshot id or latest")
     exp.add_argument("--run", required=True, help="run directory")
     exp.add_argument("--format", choices=("onnx", "torchscript"), default="onnx")
     exp.add_argument("--out", required=True, help="file to write")
-    exp.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    _json_flag(exp)
     exp.set_defaults(func=cmd_export)
 
+
+def _games_parser(sub: Any) -> None:
+    """The `league games` subcommand."""
     games = sub.add_parser("games", help="list the built-in games")
-    games.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    _json_flag(games)
     games.set_defaults(func=cmd_games)
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
