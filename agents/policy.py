@@ -202,6 +202,40 @@ class MultiCategorical:
         return torch.cat([d.probs for d in self.dists], dim=-1)
 
 
+def _check_options(
+    spaces: Spaces,
+    kind: str,
+    q_head: bool,
+    lstm: int,
+    chunk_length: int,
+    mirror: Mirror | None,
+    action_axes: Sequence[int] | None,
+) -> None:
+    """Raise a ValueError naming the first option of `ActorCritic` that the spaces or the
+    other options rule out."""
+    if kind not in ("auto", "mlp", "cnn"):
+        raise ValueError(f"model kind must be auto, mlp or cnn, not {kind!r}")
+    if action_axes is not None:
+        check_action_axes("network", action_axes, spaces)
+        small = len(spaces.obs_shape) == 3 and min(spaces.obs_shape[:2]) < SMALL_GRID
+        if kind != "cnn" or not small or lstm:
+            raise ValueError(
+                "a spatial action head needs the small-board CNN (kind cnn, a board "
+                f"under {SMALL_GRID} cells a side) and no LSTM"
+            )
+    if q_head and not (spaces.discrete and not spaces.multi):
+        raise ValueError("a Q head needs a Discrete action space")
+    if lstm < 0 or chunk_length < 1 or (not lstm and chunk_length != 1):
+        raise ValueError(
+            f"lstm must be >= 0 and chunk_length >= 1 (1 without an LSTM), not "
+            f"{lstm} and {chunk_length}"
+        )
+    if mirror is not None:
+        mirror.check("network", spaces)
+        if lstm:
+            raise ValueError("a mirrored network cannot be recurrent (yet)")
+
+
 class ActorCritic(nn.Module):
     """A team's shared network: observation plus member index in, policy and value out."""
 
@@ -221,28 +255,8 @@ class ActorCritic(nn.Module):
         action_axes: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
-        if kind not in ("auto", "mlp", "cnn"):
-            raise ValueError(f"model kind must be auto, mlp or cnn, not {kind!r}")
+        _check_options(spaces, kind, q_head, lstm, chunk_length, mirror, action_axes)
         spatial = action_axes is not None
-        if spatial:
-            check_action_axes("network", action_axes, spaces)
-            small = len(spaces.obs_shape) == 3 and min(spaces.obs_shape[:2]) < SMALL_GRID
-            if kind != "cnn" or not small or lstm:
-                raise ValueError(
-                    "a spatial action head needs the small-board CNN (kind cnn, a board "
-                    f"under {SMALL_GRID} cells a side) and no LSTM"
-                )
-        if q_head and not (spaces.discrete and not spaces.multi):
-            raise ValueError("a Q head needs a Discrete action space")
-        if lstm < 0 or chunk_length < 1 or (not lstm and chunk_length != 1):
-            raise ValueError(
-                f"lstm must be >= 0 and chunk_length >= 1 (1 without an LSTM), not "
-                f"{lstm} and {chunk_length}"
-            )
-        if mirror is not None:
-            mirror.check("network", spaces)
-            if lstm:
-                raise ValueError("a mirrored network cannot be recurrent (yet)")
         self.spaces, self.n_members = spaces, n_members
         self.mirror = mirror
         """Play a position and its mirror image alike: the heads read both and average
