@@ -440,7 +440,9 @@ class LeagueMatchmaker:
     for each opponent as a fresh draw, but at most M snapshots for the rollout to run a
     forward pass through at each step (a league exploiter's PFSP over every frozen
     player otherwise seats dozens at once, each with a batch of one or two)."""
-    _menus: dict[tuple[str, str], list[PlayerId]] = field(default_factory=dict, repr=False)
+    _menus: dict[tuple[str, str], list[PlayerId]] = field(
+        default_factory=dict, init=False, repr=False
+    )
 
     @property
     def info(self) -> GameInfo:
