@@ -260,6 +260,8 @@ class League:
     """Agent key -> how many times it restarted from fresh weights."""
     lineage: dict[str, int | None] = field(default_factory=dict)
     """Agent key -> the snapshot its current weights continue from (None after a reset)."""
+    started: dict[str, int] = field(default_factory=dict)
+    """Agent key -> the iteration its current learner started at (its schedules' zero)."""
 
     def __post_init__(self) -> None:
         if self.mix not in MIXES:
@@ -270,6 +272,7 @@ class League:
             self.learned_steps.setdefault(a.key, 0)
             self.freezes.setdefault(a.key, 0)
             self.resets.setdefault(a.key, 0)
+            self.started.setdefault(a.key, 0)
 
     @classmethod
     def of_roles(
@@ -405,6 +408,7 @@ class League:
             "freezes": dict(self.freezes),
             "resets": dict(self.resets),
             "lineage": dict(self.lineage),
+            "started": dict(self.started),
             "payoff": self.payoff.state_dict(),
         }
 
@@ -416,6 +420,7 @@ class League:
         self.freezes = {**self.freezes, **state["freezes"]}
         self.resets = {**self.resets, **state["resets"]}
         self.lineage = dict(state["lineage"])
+        self.started = {**self.started, **state.get("started", {})}  # older checkpoints: 0
         self.payoff.load_state_dict(state["payoff"])
 
 

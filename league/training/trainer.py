@@ -92,12 +92,14 @@ class Schedules:
         self.gamma = schedule(config.gamma)
         self.tau = schedule(config.reward.tau)
 
-    def step_params(self, iteration: int) -> StepParams:
-        """The discount, learning rate and entropy weight of `iteration`."""
+    def step_params(self, iteration: int, age: int | None = None) -> StepParams:
+        """The discount of `iteration`; the learning rate and entropy weight of a learner
+        `age` iterations old (default: as old as the run)."""
+        age = iteration if age is None else age
         return StepParams(
             gamma=self.gamma.value(iteration),
-            lr=self.lr.value(iteration),
-            ent_coef=self.ent_coef.value(iteration),
+            lr=self.lr.value(age),
+            ent_coef=self.ent_coef.value(age),
         )
 
     def shaping(self, iteration: int) -> ShapingParams:
@@ -285,7 +287,7 @@ class Trainer:
         t = time.monotonic()
         result = self.collect(shaping)
         collect_s, t = time.monotonic() - t, time.monotonic()
-        metrics = self.learn(result.batches, params)
+        metrics = self.learn(result.batches)
         learn_s = time.monotonic() - t
         metrics |= self.book(result)
         self.freeze_exploiters()
@@ -312,9 +314,14 @@ class Trainer:
             metrics |= self.evaluate_vs_random(tcfg.eval_episodes)
         return metrics
 
-    def step_params(self) -> StepParams:
-        """The discount, learning rate and entropy weight of this iteration."""
-        return self.schedules.step_params(self.counters.iteration)
+    def step_params(self, agent: str | None = None) -> StepParams:
+        """This iteration's discount, learning rate and entropy weight (of `agent`'s
+        learner: its optimizer's schedules start over when it restarts; the discount,
+        like the reward shaping, is the run's)."""
+        c = self.counters
+        if agent is None:
+            return self.schedules.step_params(c.iteration)
+        return self.schedules.step_params(c.iteration, c.iteration - self.league.started[agent])
 
     def shaping(self) -> ShapingParams:
         """The reward shaping of this iteration."""
@@ -349,9 +356,10 @@ class Trainer:
             )
         )
 
-    def learn(self, batches: dict[str, Batch], params: StepParams) -> dict[str, float]:
+    def learn(self, batches: dict[str, Batch]) -> dict[str, float]:
         """Update each agent's learner on its batch, less the fragments staler than
-        `train.max_staleness` (counted); return its losses and the staleness it learned."""
+        `train.max_staleness` (counted), with the agent's own schedules; return its
+        losses and the staleness it learned."""
         c = self.counters
         metrics: dict[str, float] = {}
         for agent, stale in batches.items():
@@ -360,8 +368,11 @@ class Trainer:
             if batch is None:
                 continue
             prefix = self._per_agent("losses", agent)
+            params = self.step_params(agent)
             for key, value in self.learners[agent].update(batch, params).items():
                 metrics[key.replace("losses", prefix, 1)] = value
+            if len(self.learners) > 1:
+                metrics[f"league/lr/{agent}"] = params.lr
             lag = c.iteration - batch.version
             metrics[self._per_agent("league/staleness", agent)] = float(np.mean(lag))
             metrics[self._per_agent("league/staleness_max", agent)] = float(np.max(lag))
@@ -434,13 +445,15 @@ class Trainer:
             self.runner.keep_snapshots(self._pool_players())
 
     def _reset(self, agent: LeagueAgent) -> None:
-        """Restart an exploiter with a fresh optimizer, from fresh weights (a new seed per
-        generation) or, with `restart_from: main`, from its main agent's current weights."""
+        """Restart an exploiter with a fresh optimizer whose learning-rate and entropy
+        schedules start over, from fresh weights (a new seed per generation) or, with
+        `restart_from: main`, from its main agent's current weights."""
         generation = self.league.resets[agent.key]
         index = self.league.agents.index(agent) + generation * len(self.league.agents)
         with torch.random.fork_rng(devices=[]):
             self.learners[agent.key] = self._make_learner(index, agent.role)
         self._restart_from_main(agent)
+        self.league.started[agent.key] = self.counters.iteration
 
     def _restart_from_main(self, agent: LeagueAgent) -> None:
         """With `restart_from: main`, copy the role's main agent's weights into `agent`."""

@@ -111,6 +111,33 @@ def test_the_alphastar_mix_trains_main_agents_against_the_league(tmp_path):
     assert summary["agents"]["main"]["kind"] == "main"
 
 
+def test_a_reset_exploiter_starts_its_learning_rate_and_entropy_schedules_over(tmp_path):
+    # Schedules that reach their end after one iteration; the main exploiter resets
+    # after every iteration (its step budget), so it always learns at the start values.
+    cfg = _config(
+        "schedules",
+        [
+            "train.iterations=3",
+            "learner.lr={start: 0.001, end: 0.0001, steps: 1}",
+            "learner.ent_coef={start: 0.02, end: 0.002, steps: 1}",
+        ],
+    )
+    trainer = Trainer(cfg, new_run(cfg, tmp_path))
+    try:
+        metrics = trainer.train()["metrics"]
+        mx = "main/main_exploiter_0"
+        assert trainer.league.resets[mx] >= 2
+        assert trainer.league.started[mx] == 3  # reset after the last iteration
+        assert metrics[f"league/lr/{mx}"] == pytest.approx(0.001)
+        assert metrics["league/lr/main"] == pytest.approx(0.0001)  # the run's clock
+        fresh, main = trainer.step_params(mx), trainer.step_params("main")
+        assert (fresh.lr, fresh.ent_coef) == pytest.approx((0.001, 0.02))
+        assert (main.lr, main.ent_coef) == pytest.approx((0.0001, 0.002))
+        assert fresh.gamma == main.gamma  # the discount stays the run's
+    finally:
+        trainer.close()
+
+
 def test_exploiters_restart_from_the_main_agents_weights(tmp_path):
     cfg = _config("restart", ["league.agents.restart_from=main", "train.iterations=2"])
     trainer = Trainer(cfg, new_run(cfg, tmp_path))

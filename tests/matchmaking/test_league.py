@@ -258,9 +258,11 @@ def test_league_picks_agents_by_share_and_round_trips() -> None:
     league.add_frozen(league.agent("main"), 4)
     league.record({"a": MAIN_LATEST, "b": S[4]}, "a", 1.0)
     league.learned("main", 10)
+    league.started["main/main_exploiter_0"] = 7
     other = _league()
     other.load_state_dict(league.state_dict())
     assert other.state_dict() == league.state_dict()
+    assert other.started["main/main_exploiter_0"] == 7
     assert other.frozen == league.frozen
 
 
