@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib.metadata
 import logging
 import os
@@ -13,6 +14,8 @@ from pettingzoo.utils.wrappers import BaseParallelWrapper
 
 from envs.boards import CONNECT_FOUR, TICTACTOE
 from envs.bots import connect_four_bot, connect_four_tactical_bot, tictactoe_bot
+from envs.openspiel import clone as openspiel_clone
+from envs.openspiel import load as openspiel_load
 from envs.spec import GameError, GameSpec, Mirror
 
 logger = logging.getLogger(__name__)
@@ -125,6 +128,18 @@ BUILTIN_GAMES: dict[str, GameSpec] = {
                 ("frame_stack", {"stack_size": 4}),
             ),
             description="Atari volleyball pong (pixels, simultaneous), 2v2",
+        ),
+        GameSpec(
+            name="kuhn_poker",
+            make=functools.partial(openspiel_load, "kuhn_poker"),
+            clone=openspiel_clone,
+            description="Kuhn poker (OpenSpiel, imperfect information, exact exploitability), 1v1",
+        ),
+        GameSpec(
+            name="leduc_poker",
+            make=functools.partial(openspiel_load, "leduc_poker"),
+            clone=openspiel_clone,
+            description="Leduc poker (OpenSpiel, imperfect information, exact exploitability), 1v1",
         ),
     )
 }

@@ -13,9 +13,13 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+import pyspiel
 
 from envs.adapter import GameEnv
+from envs.openspiel import game_of
 from envs.spec import GameError, GameInfo, GameSpec
+
+_PERFECT = pyspiel.GameType.Information.PERFECT_INFORMATION
 
 UCT_C = 2.0
 """Exploration constant: OpenSpiel's default, for returns in [-1, 1]."""
@@ -74,6 +78,12 @@ def check_search_fits(spec: GameSpec, info: GameInfo) -> None:
     game = GameEnv(spec, info)
     try:
         check_searchable(game)
+        tree = game_of(game.env)
+        if tree is not None and tree.get_type().information != _PERFECT:
+            raise GameError(
+                f"game {spec.name!r} has hidden information: mcts:N searches copies of the "
+                "true state, so it would see the cards it must not (no search bot for it)"
+            )
         game.reset(seed=0)
         game.copy(bare=True)
     finally:

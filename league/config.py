@@ -349,9 +349,15 @@ class AgentsConfig(_Strict):
 class LeagueConfig(_Strict):
     p_latest: float = Field(0.8, ge=0, le=1)
     """Probability of playing the latest version (OpenAI Five: 0.8)."""
-    history: Literal["quality", "uniform", "pfsp"] = "quality"
-    """How historical snapshots are drawn: OpenAI Five quality scores, uniform, or
-    AlphaStar's prioritised fictitious self-play over a decayed payoff table."""
+    history: Literal["quality", "uniform", "pfsp", "nash"] = "quality"
+    """How historical snapshots are drawn: OpenAI Five quality scores, uniform,
+    AlphaStar's prioritised fictitious self-play over a decayed payoff table, or `nash`:
+    the Nash mixture of the pool's own payoff matrix (PSRO's meta-strategy), recomputed
+    as each new snapshot's results against the pool arrive."""
+    nash_games: int = Field(20, ge=1)
+    """With `history: nash`, the evaluation games a new snapshot plays against each pool
+    member to fill the pool's payoff matrix (a game with a game tree, such as OpenSpiel's
+    poker, computes the exact expected payoffs instead)."""
     pfsp_weighting: Literal["squared", "variance", "linear", "linear_capped"] = "squared"
     """PFSP weighting of the learner's win rate x: (1-x)^2, x(1-x), 1-x, min(0.5, 1-x)."""
     payoff_decay: float = Field(0.99, gt=0, le=1)
@@ -432,10 +438,14 @@ class Config(_Strict):
 
     @model_validator(mode="after")
     def _gamma_range(self) -> Config:
+        # An undiscounted game (1.0) is allowed where the episodes end, but a horizon
+        # 1 / (1 - gamma) cannot be interpolated through it.
+        top = 1.0 if self.gamma.interpolation == "linear" else 1.0 - 1e-12
         for name in ("start", "end"):
             value = getattr(self.gamma, name)
-            if not 0.0 < value < 1.0:
-                raise ValueError(f"gamma.{name} must be within (0, 1), got {value}")
+            if not 0.0 < value <= top:
+                span = "(0, 1]" if top == 1.0 else "(0, 1) with horizon interpolation"
+                raise ValueError(f"gamma.{name} must be within {span}, got {value}")
         return self
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from envs import GameError, GameInfo, GameSpec, builtin_game
 from envs.games import atari_rom_path
 from envs.mcts import check_search_fits
+from envs.openspiel import OPENSPIEL_PREFIX, spec_for
 from envs.spec import with_padding
 from league.config import Config, ConfigError
 from matchmaking import mcts_simulations
@@ -20,7 +21,14 @@ from matchmaking import mcts_simulations
 def resolve_game(config: Config, *, source: str = "config") -> GameSpec:
     """Build the GameSpec a config names, with its overrides applied."""
     game = config.game
-    if game.env is not None:
+    if game.env is not None and game.env.startswith(OPENSPIEL_PREFIX):
+        try:
+            spec = spec_for(game.env.removeprefix(OPENSPIEL_PREFIX), game.kwargs)
+        except GameError as err:
+            raise ConfigError(f"{source}: key 'game.env': {err}") from None
+        if "name" in game.model_fields_set:  # the config's display name, if it gives one
+            spec = dataclasses.replace(spec, name=game.name)
+    elif game.env is not None:
         make = import_callable(game.env, source=source, key="game.env")
         spec = GameSpec(name=game.name, make=make)
         if game.env.startswith("pettingzoo.atari."):

@@ -22,6 +22,7 @@ from matchmaking.matchmakers import (
     VersusMatchmaker,
     record_outcome,
 )
+from matchmaking.nash import NashSampler, NashSolution, nash_averaging, solve_zero_sum
 from matchmaking.payoff import WEIGHTINGS, PayoffTable, PFSPSampler, pfsp_weights
 from matchmaking.ratings import bradley_terry, payoff_matrix, rating_intervals, wilson_interval
 from matchmaking.sampler import OpponentSampler, SnapshotPool
@@ -44,6 +45,8 @@ __all__ = [
     "LeagueMatchmaker",
     "Matchmaker",
     "Matchup",
+    "NashSampler",
+    "NashSolution",
     "OpponentSampler",
     "PFSPSampler",
     "PayoffTable",
@@ -53,9 +56,11 @@ __all__ = [
     "VersusMatchmaker",
     "bradley_terry",
     "mcts_simulations",
+    "nash_averaging",
     "payoff_matrix",
     "pfsp_weights",
     "rating_intervals",
     "record_outcome",
+    "solve_zero_sum",
     "wilson_interval",
 ]

@@ -69,6 +69,8 @@ def tiny_overrides(game: str, algo: str = "ppo") -> list[str]:
     per_game = {
         "connect_four": ["train.steps_per_iteration=128", "train.envs=4"],
         "tictactoe": ["train.steps_per_iteration=64", "train.envs=4"],
+        "kuhn_poker": ["train.steps_per_iteration=64", "train.envs=4"],
+        "leduc_poker": ["train.steps_per_iteration=64", "train.envs=4"],
         "simple_tag": ["train.steps_per_iteration=100", "train.envs=2"],
         "volleyball_pong": [
             "train.steps_per_iteration=64",

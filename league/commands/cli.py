@@ -130,6 +130,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     """Show what the league detects in a game; optionally write a starter config."""
+    from envs.openspiel import OPENSPIEL_PREFIX
     from league.commands.inspect import inspect_game, starter_config, write_config
     from league.config import parse_config
     from league.games import resolve_game
@@ -140,7 +141,10 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         raise ConfigError(f"--kwargs is not valid JSON: {err}") from None
     if not isinstance(kwargs, dict):
         raise ConfigError(f"--kwargs must be a JSON object, not {args.kwargs}")
-    if ":" in args.env:
+    if args.env.startswith(OPENSPIEL_PREFIX):
+        raw = {"game": {"name": args.env.removeprefix(OPENSPIEL_PREFIX), "env": args.env}}
+        raw["game"]["kwargs"] = kwargs
+    elif ":" in args.env:
         name = args.env.partition(":")[0].rsplit(".", 1)[-1]
         raw = {"game": {"name": name, "env": args.env, "kwargs": kwargs}}
     else:
@@ -344,21 +348,31 @@ def _print_board(board: Any, title: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    exact = any(row.get("exploitability") is not None for row in board.rows)
     table = Table(title=title)
-    for col in ("#", "player", "kind", "rating", "95% CI", "games", "env steps"):
+    columns = ["#", "player", "kind", "rating", "95% CI", "Nash", "vs Nash", "games"]
+    for col in [*columns, "env steps", *(["exploitability"] if exact else [])]:
         table.add_column(col, justify="left" if col in ("player", "kind") else "right")
     for i, row in enumerate(board.rows, 1):
         lo, hi = row["rating_95ci"]
-        table.add_row(
+        cells = [
             str(i),
             row["player"],
             row["kind"] or "",
             f"{row['rating']:.0f}",
             f"{lo:.0f} .. {hi:.0f}",
+            f"{row['nash']:.3f}",
+            f"{row['vs_nash']:.3f}",
             str(row["games"]),
             "" if row["env_steps"] is None else f"{row['env_steps']:,}",
-        )
-    Console().print(table)
+        ]
+        if exact:
+            e = row.get("exploitability")
+            cells.append("" if e is None else f"{e:.4f}")
+        table.add_row(*cells)
+    console = Console()
+    # Piped (not a terminal): wide enough that no column is cut.
+    (console if console.is_terminal else Console(width=160)).print(table)
 
 
 def cmd_tournament(args: argparse.Namespace) -> int:
@@ -449,6 +463,30 @@ def cmd_exploit(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_exploitability(args: argparse.Namespace) -> int:
+    """Print the exact exploitability of snapshots (and of the population's mixtures)."""
+    from league.evaluation.exact import EXPLOITABILITY, exploitability_report
+
+    out = exploitability_report(args.run, args.players)
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"exact exploitability ({out['game']}, NashConv / 2)")
+    for col in ("player", "exploitability", "Nash weight", "vs Nash"):
+        table.add_column(col, justify="left" if col == "player" else "right")
+    for row in out["snapshots"]:
+        extra = [f"{row[k]:.3f}" if k in row else "" for k in ("nash", "vs_nash")]
+        table.add_row(str(row["id"]), f"{row[EXPLOITABILITY]:.4f}", *extra)
+    for name in ("nash_mixture", "uniform_mixture"):
+        if name in out:
+            table.add_row(name.replace("_", " "), f"{out[name][EXPLOITABILITY]:.4f}", "", "")
+    Console().print(table)
+    return 0
+
+
 def cmd_table(args: argparse.Namespace) -> int:
     """Print the leaderboard from the stored evaluation results."""
     from league.evaluation import leaderboard
@@ -503,6 +541,7 @@ def build_parser() -> argparse.ArgumentParser:
         _eval_parser,
         _tournament_parser,
         _exploit_parser,
+        _exploitability_parser,
         _table_parser,
         _inspect_parser,
         _play_parser,
@@ -600,7 +639,11 @@ def _tournament_parser(sub: Any) -> None:
 def _exploit_parser(sub: Any) -> None:
     """The `league exploit` subcommand."""
     expl = sub.add_parser(
-        "exploit", help="train a best response against a frozen snapshot (exploitability)"
+        "exploit",
+        help="train a best response against a frozen snapshot (exploitability)",
+        description="Train an approximate best response against one frozen snapshot and "
+        "report its score. In a game with a game tree (kuhn_poker, leduc_poker, "
+        "openspiel:NAME) the exact figure exists: `league exploitability --run DIR`.",
     )
     expl.add_argument("--run", required=True, help="run directory")
     expl.add_argument("--target", default="latest", help="snapshot id or latest (default)")
@@ -621,6 +664,24 @@ def _exploit_parser(sub: Any) -> None:
     expl.add_argument("--workers", type=int, default=0, help="Ray workers (default 0)")
     _json_flag(expl)
     expl.set_defaults(func=cmd_exploit)
+
+
+def _exploitability_parser(sub: Any) -> None:
+    """The `league exploitability` subcommand."""
+    ex = sub.add_parser(
+        "exploitability",
+        help="exact exploitability of snapshots in a game with a game tree (OpenSpiel poker)",
+    )
+    ex.add_argument(
+        "players",
+        nargs="*",
+        default=["latest"],
+        help="snapshot ids, latest (default), or all: every league snapshot, with the "
+        "exploitability of their Nash and uniform mixtures",
+    )
+    ex.add_argument("--run", required=True, help="run directory")
+    _json_flag(ex)
+    ex.set_defaults(func=cmd_exploitability)
 
 
 def _table_parser(sub: Any) -> None:

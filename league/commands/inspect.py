@@ -12,6 +12,7 @@ import numpy as np
 import yaml
 
 from envs import GameEnv, GameInfo, GameSpec
+from envs.openspiel import OPENSPIEL_PREFIX
 from league.config import load_config
 from league.games import resolve_game
 from league.rollout.players import RandomPlayer
@@ -20,21 +21,26 @@ _SMALL_IMAGE = 42
 """Side that image observations are resized to in a written config (fits the CNN)."""
 _LONG_EPISODE = 1000
 """Env steps past which the starter config plays fewer evaluation and rating games."""
+EARLY_END_WARNING = (
+    "every random episode ended after one step with zero reward: the env may truncate games early"
+)
+"""Warned when no random episode lasts past its first step nor pays anything."""
 
 
 def inspect_game(spec: GameSpec, *, episodes: int = 3, seed: int = 0) -> dict[str, Any]:
-    """Detect API kind, teams and spaces; run PettingZoo's API test; play random episodes."""
+    """Detect API kind, teams and spaces; run PettingZoo's API test; play random episodes
+    (`warnings`: what looks wrong in them, such as every episode ending after one step)."""
     info = spec.info()
     api_test = run_api_test(spec, info)
     rng = np.random.default_rng(seed)
     env = GameEnv(spec, info)
     bots = {team: RandomPlayer(info.spaces[team], rng) for team in info.teams}
-    lengths, rewards, steps = [], [], 0
+    lengths, rewards, steps, paid = [], [], 0, []
     start = time.monotonic()
     try:
         for episode in range(episodes):
             env.reset(seed=seed + episode)
-            length = 0
+            length, before = 0, len(rewards)
             while env.acting():
                 actions = {}
                 for agent in env.acting():
@@ -50,9 +56,13 @@ def inspect_game(spec: GameSpec, *, episodes: int = 3, seed: int = 0) -> dict[st
                 length += 1
                 steps += 1
             lengths.append(length)
+            paid.append(any(r != 0 for r in rewards[before:]))
     finally:
         env.close()
     seconds = time.monotonic() - start
+    warnings = []
+    if lengths and all(n == 1 for n in lengths) and not any(paid):
+        warnings.append(EARLY_END_WARNING)
     return {
         "game": spec.name,
         "api": info.api,
@@ -82,6 +92,7 @@ def inspect_game(spec: GameSpec, *, episodes: int = 3, seed: int = 0) -> dict[st
         },
         "raw_steps_per_s": steps / max(seconds, 1e-9),
         "api_test": api_test,
+        "warnings": warnings,
     }
 
 
@@ -105,7 +116,10 @@ def run_api_test(spec: GameSpec, info: GameInfo) -> str:
 
 def starter_config(env_path: str, kwargs: dict[str, Any], report: dict[str, Any]) -> dict:
     """Return a config dict that `league train` accepts as it is."""
-    name = env_path.rpartition(":")[0].rsplit(".", 1)[-1]
+    if env_path.startswith(OPENSPIEL_PREFIX):
+        name = env_path.removeprefix(OPENSPIEL_PREFIX)
+    else:
+        name = env_path.rpartition(":")[0].rsplit(".", 1)[-1]
     game: dict[str, Any] = {"name": name, "env": env_path, "kwargs": kwargs}
     game["teams"] = report["teams"]
     image = any(sp["image"] for sp in report["spaces"].values())

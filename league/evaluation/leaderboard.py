@@ -14,9 +14,19 @@ import numpy as np
 from envs import GameInfo
 from league.evaluation.arena import LATEST, Arena, EvalError
 from league.store import SNAPSHOT_KINDS, Registry
-from matchmaking import BEST_RESPONSE, HUMAN, RANDOM, SCRIPTED, PlayerId, VersusMatchmaker
+from matchmaking import (
+    BEST_RESPONSE,
+    HUMAN,
+    RANDOM,
+    SCRIPTED,
+    PlayerId,
+    VersusMatchmaker,
+    nash_averaging,
+)
 from matchmaking.ratings import bradley_terry, payoff_matrix, rating_intervals
 
+EXPLOITABILITY = "exploitability"
+"""A snapshot's registry score of its exact exploitability (games with a game tree)."""
 RATING_ANCHOR = RANDOM
 """The random bot is pinned at rating 0 so numbers compare across runs."""
 BOT = "bot"
@@ -102,7 +112,24 @@ def leaderboard(
     order = sorted(
         players, key=lambda p: (steps.get(p) is None, PlayerId.parse(p).snapshot or 0, p)
     )
-    return Leaderboard(rows, order, payoff_matrix(results, order))
+    payoff = payoff_matrix(results, order)
+    _add_nash(rows, order, payoff)
+    exploitability = registry.scores(EXPLOITABILITY)
+    for row in rows:
+        sid = PlayerId.parse(row["player"]).snapshot
+        row[EXPLOITABILITY] = exploitability.get(sid) if sid is not None else None
+    return Leaderboard(rows, order, payoff)
+
+
+def _add_nash(rows: list[dict[str, Any]], order: list[str], payoff: np.ndarray) -> None:
+    """Give each row its weight in the Nash equilibrium of the players' payoff matrix
+    (unplayed pairs even) and its score against that mixture (Nash averaging: Balduzzi et
+    al. 2018): unlike a rating, neither is fooled by a non-transitive population."""
+    weights, vs_nash = nash_averaging(np.nan_to_num(payoff, nan=0.5), centre=0.5)
+    at = {p: i for i, p in enumerate(order)}
+    for row in rows:
+        i = at[row["player"]]
+        row["nash"], row["vs_nash"] = float(weights[i]), float(vs_nash[i])
 
 
 def _lineage(player: str, snap: dict[str, Any] | None) -> dict[str, Any]:

@@ -88,6 +88,14 @@ _SCHEMA = (
         created REAL NOT NULL
     )
     """,
+    """
+    CREATE TABLE IF NOT EXISTS scores (
+        snapshot INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        value REAL NOT NULL,
+        PRIMARY KEY (snapshot, name)
+    )
+    """,
     "CREATE INDEX IF NOT EXISTS matches_iteration ON matches (iteration)",
     "CREATE INDEX IF NOT EXISTS matches_kind ON matches (kind)",
 )
@@ -488,6 +496,24 @@ class Registry:
                 row[col] = json.loads(row[col])
         return rows
 
+    # ------------------------------------------------------------------ scores
+
+    def set_score(self, snapshot_id: int, name: str, value: float) -> None:
+        """Store one measure of a snapshot (e.g. its exact `exploitability`), replacing
+        an earlier value of that name."""
+        if not self._query("SELECT id FROM snapshots WHERE id = ?", (snapshot_id,)):
+            raise KeyError(f"no snapshot with id {snapshot_id} in {self.db_path}")
+        with self._write():
+            self.db.execute(
+                "INSERT OR REPLACE INTO scores (snapshot, name, value) VALUES (?, ?, ?)",
+                (int(snapshot_id), name, float(value)),
+            )
+
+    def scores(self, name: str) -> dict[int, float]:
+        """Snapshot id -> its stored measure `name`, for the snapshots that have one."""
+        rows = self._query("SELECT snapshot, value FROM scores WHERE name = ?", (name,))
+        return {int(r["snapshot"]): float(r["value"]) for r in rows}
+
     # ------------------------------------------------------------------ maintenance
 
     def rollback_after(self, iteration: int) -> int:
@@ -506,6 +532,7 @@ class Registry:
                 "DELETE FROM snapshots WHERE iteration > ? AND kind != ?",
                 (iteration, BEST_RESPONSE),
             ).rowcount
+            self.db.execute("DELETE FROM scores WHERE snapshot NOT IN (SELECT id FROM snapshots)")
         if deleted:
             logger.info("rolled back %d registry rows after iteration %d", deleted, iteration)
         return deleted

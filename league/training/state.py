@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from league.config import LeagueConfig
-from matchmaking import OpponentSampler, PFSPSampler, SnapshotPool
+from matchmaking import NashSampler, OpponentSampler, PFSPSampler, SnapshotPool
 
 
 @dataclass
@@ -52,6 +52,8 @@ def make_sampler(lg: LeagueConfig, role: str) -> SnapshotPool:
             decay=lg.payoff_decay,
             max_pool=lg.max_pool,
         )
+    if lg.history == "nash":
+        return NashSampler(role=role, p_latest=lg.p_latest, max_pool=lg.max_pool)
     return OpponentSampler(
         role=role,
         p_latest=lg.p_latest,

@@ -25,6 +25,7 @@ from agents import (
 from envs import GameInfo, ShapingParams
 from league.config import Config, ScheduleConfig
 from league.evaluation import leaderboard_ratings
+from league.evaluation.exact import ExactGame
 from league.games import check_learner_fits, check_options, resolve_game
 from league.rollout import Episode, PolicyFactory, RolloutRequest, RolloutResult, make_runner
 from league.rollout.loop import TRACEBACKS
@@ -38,6 +39,7 @@ from league.store import (
     load_checkpoint,
     save_checkpoint,
 )
+from league.training.scoring import SnapshotScorer
 from league.training.state import Counters, cpu_weights, make_sampler, rng_state, set_rng_state
 from matchmaking import (
     MAIN,
@@ -47,6 +49,7 @@ from matchmaking import (
     League,
     LeagueAgent,
     LeagueMatchmaker,
+    NashSampler,
     PlayerId,
     SelfPlayMatchmaker,
     VersusMatchmaker,
@@ -200,6 +203,13 @@ class Trainer:
 
         self.writer = SummaryWriter(
             str(self.run_dir / TENSORBOARD_DIR), purge_step=self.counters.iteration + 1
+        )
+        self.scorer = SnapshotScorer(
+            ExactGame.of(self.spec, self.factory),
+            self.registry,
+            versus=self._versus,
+            nash_games=config.league.nash_games,
+            log=self.writer.add_scalar,
         )
 
     def _make_learner(self, i: int, role: str) -> Any:
@@ -556,9 +566,15 @@ class Trainer:
             config=self.config.model_dump(mode="json"),
         )
         self.league.add_frozen(agent, sid)
-        self.samplers[agent.role].add(sid)
+        sampler = self.samplers[agent.role]
+        sampler.add(sid)
         self.runner.add_snapshots({PlayerId.of_snapshot(agent.role, sid): weights})
         c.last_snapshot[agent.key] = sid
+        tag = self._per_agent("league/exploitability", agent.key)
+        self.scorer.score(sid, self.learners[agent.key].policy, tag=tag, env_steps=c.env_steps)
+        if isinstance(sampler, NashSampler):
+            self.scorer.fill(sampler, sid, iteration=c.iteration)
+        self.scorer.forget({p.snapshot for p in self._pool_players()})
         return sid
 
     def snapshot_if_newer(self) -> None:

@@ -12,6 +12,8 @@ pytestmark = pytest.mark.slow
 GAMES = {
     "connect_four": "connect_four_v3",
     "tictactoe": "tictactoe_v3",
+    "kuhn_poker": "kuhn_poker",
+    "leduc_poker": "leduc_poker",
     "simple_tag": "simple_tag_v3",
     "volleyball_pong": "volleyball_pong_v3",
 }

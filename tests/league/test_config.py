@@ -36,7 +36,13 @@ def test_out_of_range_values_are_refused():
     with pytest.raises(ConfigError, match="league.p_latest"):
         parse_config({"league": {"p_latest": 1.5}}, source="x.yaml")
     with pytest.raises(ConfigError, match="gamma.end"):
-        parse_config({"gamma": {"start": 0.9, "end": 1.0}}, source="x.yaml")
+        parse_config({"gamma": {"start": 0.9, "end": 1.01}}, source="x.yaml")
+    # Undiscounted (poker pays at the end), but no horizon 1 / (1 - gamma) to interpolate.
+    assert parse_config({"gamma": {"start": 1.0, "end": 1.0}}, source="x.yaml").gamma.end == 1.0
+    with pytest.raises(ConfigError, match="gamma.end.*horizon"):
+        parse_config(
+            {"gamma": {"start": 0.9, "end": 1.0, "interpolation": "horizon"}}, source="x.yaml"
+        )
     with pytest.raises(ConfigError, match="tau.start"):
         parse_config({"reward": {"tau": {"start": -0.1, "end": 0.5}}}, source="x.yaml")
 

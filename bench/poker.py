@@ -1,0 +1,165 @@
+"""Does a league lower exact exploitability? Leduc (or Kuhn) poker, five opponent mixes.
+
+Trains one run per config and seed for the same wall-clock budget, one after the other,
+and reads each snapshot's exact exploitability (NashConv / 2, chips; logged by training
+for every snapshot of a game with a game tree) against env steps and seconds. At the
+end of each run it also scores the population: the exploitability of the Nash mixture
+over the exact payoff matrix of the run's snapshots, and of their uniform mixture.
+
+    python bench/poker.py [--game leduc_poker] [--minutes 10] [--seeds 0 1]
+        [--configs selfplay five pfsp league nash] [--runs-dir DIR] [--reuse]
+        [--out bench/results/poker_leduc.json] [--set key.path=value ...]
+
+Run it alone on the machine: the budget is wall-clock time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+from throughput import machine  # bench/ is on sys.path when this script runs
+
+from league.config import load_config
+from league.evaluation.exact import exploitability_report
+from league.store import Registry, new_run
+from league.training import Trainer
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = {
+    "selfplay": ["league.p_latest=1.0"],
+    "five": ["league.p_latest=0.8", "league.history=quality"],
+    "pfsp": ["league.p_latest=0.5", "league.history=pfsp"],
+    "league": [
+        "league.p_latest=0.8",
+        "league.history=quality",
+        "league.agents.main_exploiters=1",
+        "league.agents.league_exploiters=1",
+    ],
+    "nash": ["league.p_latest=0.5", "league.history=nash"],
+}
+"""Each compared config: overrides of the game's shipped config."""
+
+
+def train(game: str, name: str, overrides: list[str], args: argparse.Namespace) -> dict:
+    """Train one run for `args.minutes` (or reuse a finished one); return its summary."""
+    run_dir = args.runs_dir / name
+    if args.reuse and (run_dir / "checkpoint.safetensors").exists():
+        return {"run_dir": str(run_dir), "reused": True}
+    config = load_config(
+        ROOT / "configs" / f"{game}.yaml",
+        [*overrides, "train.iterations=1000000", f"train.max_minutes={args.minutes}"],
+    ).model_copy(update={"name": name})
+    trainer = Trainer(config, new_run(config, args.runs_dir))
+    try:
+        summary = trainer.train()
+    finally:
+        trainer.close()
+    return {k: summary[k] for k in ("run_dir", "iterations", "env_steps", "seconds")}
+
+
+def curve(run_dir: Path) -> list[dict]:
+    """Every main snapshot's env steps, seconds since the run began and exploitability."""
+    with Registry(run_dir) as reg:
+        start = float(reg.get_meta("created"))
+        scores = reg.scores("exploitability")
+        return [
+            {
+                "id": s["id"],
+                "env_steps": s["env_steps"],
+                "seconds": round(s["created"] - start, 1),
+                "exploitability": scores.get(s["id"]),
+            }
+            for s in reg.snapshots(kind="main")
+        ]
+
+
+def plot(results: dict, out: Path) -> None:
+    """Exploitability against env steps and seconds, one line per run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    colours = dict(zip(CONFIGS, plt.rcParams["axes.prop_cycle"].by_key()["color"], strict=False))
+    for run in results["runs"]:
+        points = [p for p in run["curve"] if p["exploitability"] is not None]
+        style = "-" if run["seed"] == results["seeds"][0] else "--"
+        for ax, x in zip(axes, ("env_steps", "seconds"), strict=True):
+            ax.plot(
+                [p[x] for p in points],
+                [p["exploitability"] for p in points],
+                style,
+                color=colours.get(run["config"]),
+                label=f"{run['config']} seed {run['seed']}",
+            )
+    for ax, x in zip(axes, ("env steps", "seconds"), strict=True):
+        ax.set_xlabel(x)
+        ax.set_ylabel("exploitability of the latest snapshot (chips)")
+        ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    fig.suptitle(f"{results['game']}: exact exploitability, {results['minutes']} min per run")
+    fig.tight_layout()
+    fig.savefig(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--game", default="leduc_poker", choices=["leduc_poker", "kuhn_poker"])
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
+    parser.add_argument("--runs-dir", type=Path, default=None)
+    parser.add_argument("--reuse", action="store_true")
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--set", dest="overrides", action="append", default=[])
+    args = parser.parse_args()
+    args.runs_dir = args.runs_dir or Path(tempfile.mkdtemp(prefix="poker_"))
+    out = args.out or ROOT / "bench" / "results" / f"poker_{args.game}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    config = load_config(ROOT / "configs" / f"{args.game}.yaml", args.overrides)
+    results = {
+        "game": args.game,
+        "minutes": args.minutes,
+        "seeds": args.seeds,
+        "overrides": args.overrides,
+        "machine": machine(config),
+        "runs": [],
+    }
+    for seed in args.seeds:
+        for name in args.configs:
+            run_name = f"{args.game}_{name}_s{seed}"
+            overrides = [*args.overrides, *CONFIGS[name], f"seed={seed}"]
+            summary = train(args.game, run_name, overrides, args)
+            run_dir = args.runs_dir / run_name
+            pop = exploitability_report(run_dir, ["all"])
+            points = curve(run_dir)
+            run = {
+                "config": name,
+                "seed": seed,
+                "overrides": overrides,
+                "summary": summary,
+                "curve": points,
+                "latest": points[-1]["exploitability"],
+                "best": min(p["exploitability"] for p in points),
+                "nash_mixture": pop["nash_mixture"]["exploitability"],
+                "uniform_mixture": pop["uniform_mixture"]["exploitability"],
+            }
+            results["runs"].append(run)
+            print(
+                f"{run_name}: latest {run['latest']:.4f}, best {run['best']:.4f}, Nash "
+                f"mixture {run['nash_mixture']:.4f}, uniform {run['uniform_mixture']:.4f} "
+                f"({summary.get('env_steps', 0):,} env steps)",
+                flush=True,
+            )
+            out.write_text(json.dumps(results, indent=1))
+    plot(results, out.with_suffix(".png"))
+    print(f"wrote {out} and {out.with_suffix('.png')}")
+
+
+if __name__ == "__main__":
+    main()
