@@ -133,7 +133,7 @@ def main() -> None:
     for seed in args.seeds:
         for name in args.configs:
             run_name = f"{args.game}_{name}_s{seed}"
-            overrides = [*args.overrides, *CONFIGS[name], f"seed={seed}"]
+            overrides = [*CONFIGS[name], *args.overrides, f"seed={seed}"]
             summary = train(args.game, run_name, overrides, args)
             run_dir = args.runs_dir / run_name
             pop = exploitability_report(run_dir, ["all"])

@@ -323,6 +323,22 @@ def cmd_export(args: argparse.Namespace) -> int:
     from league.evaluation import Arena, EvalError
     from league.export import export_policy
 
+    if args.format == "table":
+        from league.evaluation.exact import export_table
+
+        meta = export_table(args.run, args.player, Path(args.out))
+        meta = {"out": args.out, **meta}
+        if args.json:
+            print(json.dumps(meta))
+        else:
+            print(
+                f"wrote {args.out} (table): {meta['player']} of {meta['game']}, "
+                f"{meta['states']} information states, exploitability "
+                f"{meta['exploitability']:.4f}"
+            )
+        return 0
+    if args.player.startswith("mixture:"):
+        raise EvalError(f"{args.player}: a mixture of snapshots exports only as --format table")
     arena = Arena.open(args.run, None)
     try:
         player = arena.resolve(args.player)
@@ -738,9 +754,21 @@ def _replay_parser(sub: Any) -> None:
 def _export_parser(sub: Any) -> None:
     """The `league export` subcommand."""
     exp = sub.add_parser("export", help="write a snapshot as an ONNX or TorchScript policy")
-    exp.add_argument("player", nargs="?", default="latest", help="snapshot id or latest")
+    exp.add_argument(
+        "player",
+        nargs="?",
+        default="latest",
+        help="snapshot id or latest; with --format table also mixture:nash or "
+        "mixture:uniform (the run's population played as one policy)",
+    )
     exp.add_argument("--run", required=True, help="run directory")
-    exp.add_argument("--format", choices=("onnx", "torchscript"), default="onnx")
+    exp.add_argument(
+        "--format",
+        choices=("onnx", "torchscript", "table"),
+        default="onnx",
+        help="onnx, torchscript, or table: JSON action probabilities per information "
+        "state, for a game with a game tree (OpenSpiel poker)",
+    )
     exp.add_argument("--out", required=True, help="file to write")
     _json_flag(exp)
     exp.set_defaults(func=cmd_export)

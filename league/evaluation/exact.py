@@ -8,6 +8,7 @@ the tables are walked with the game's tree. Only two-player zero-sum games quali
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -185,3 +186,44 @@ def exploitability_report(run: str | Path, players: Sequence[str]) -> dict[str, 
         return {"game": arena.spec.name, "snapshots": out}
     finally:
         arena.close()
+
+
+MIXTURES = ("mixture:nash", "mixture:uniform")
+"""`league export` names of the population's mixtures (every league snapshot of a run)."""
+
+
+def export_table(run: str | Path, player: str, out: Path) -> dict[str, Any]:
+    """Write a snapshot, or a mixture of the run's snapshots (`mixture:nash`,
+    `mixture:uniform`), as a JSON table: the OpenSpiel game and, for each information
+    state string, the action probabilities (what OpenSpiel's `TabularPolicy` holds)."""
+    arena = Arena.open(run, None)
+    try:
+        exact = exact_game(arena)
+        assert arena.registry is not None
+        if player in MIXTURES:
+            ids = league_snapshots(arena.registry)
+            if not ids:
+                raise EvalError(f"run {run} has no snapshot yet")
+            pop = population(exact, arena.registry, ids)
+            weights = pop.nash if player == MIXTURES[0] else np.full(len(ids), 1 / len(ids))
+            tables = [exact.table_of(arena.registry.load_snapshot(sid)) for sid in ids]
+            table = exact.mixture(tables, weights)
+            members = {str(sid): float(w) for sid, w in zip(ids, weights, strict=True) if w > 0}
+        else:
+            resolved = arena.resolve(player)
+            if not resolved.is_snapshot:
+                raise EvalError(f"{player!r} is a bot, not a snapshot of the run")
+            table = exact.table_of(arena.weights[resolved])
+            members = {str(resolved.snapshot): 1.0}
+    finally:
+        arena.close()
+    keys = exact.states.keys
+    policy = {key: [float(p) for p in row] for key, row in zip(keys, table, strict=True)}
+    meta = {
+        "game": str(exact.game),
+        "player": player,
+        "members": members,
+        EXPLOITABILITY: exact.exploitability(table),
+    }
+    out.write_text(json.dumps({**meta, "policy": policy}))
+    return {**meta, "states": len(policy)}

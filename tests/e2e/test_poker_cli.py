@@ -3,6 +3,8 @@ run exactly (exploitability, the Nash mixture), rate it, table it and export it.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pyspiel
 import pytest
@@ -80,3 +82,31 @@ def test_an_exported_poker_policy_reads_openspiels_information_state(tmp_path):
     stored = cli_json("exploitability", "--run", str(tmp_path / "k"))["snapshots"][0]
     assert exploitability(game, probs) == pytest.approx(stored["exploitability"], abs=1e-5)
     assert exploitability(game, uniform_table(states)) == pytest.approx(0.458333, abs=1e-6)
+
+
+def test_the_populations_mixture_exports_as_a_table_openspiel_reads(tmp_path):
+    """`league export mixture:uniform --format table`: OpenSpiel's own TabularPolicy and
+    exploitability read the file and agree with the league's figure."""
+    from open_spiel.python import policy as os_policy
+    from open_spiel.python.algorithms import exploitability as os_exploitability
+
+    sets = [arg for o in tiny_overrides("kuhn_poker") for arg in ("--set", o)]
+    cli_json("train", "kuhn_poker", "--runs-dir", str(tmp_path), "--name", "k", *sets)
+    run = str(tmp_path / "k")
+    for player in ("mixture:uniform", "mixture:nash", "latest"):
+        out = tmp_path / f"{player.replace(':', '_')}.json"
+        meta = cli_json("export", player, "--run", run, "--format", "table", "--out", str(out))
+        data = json.loads(out.read_text())
+        game = pyspiel.load_game(data["game"])
+        tab = os_policy.TabularPolicy(game)
+        for key, probs in data["policy"].items():
+            tab.policy_for_key(key)[:] = probs
+        expected = os_exploitability.exploitability(game, tab)
+        assert meta["exploitability"] == pytest.approx(expected, abs=1e-9)
+        assert sum(data["members"].values()) == pytest.approx(1.0)
+    assert sorted(json.loads((tmp_path / "mixture_uniform.json").read_text())["members"]) == [
+        "1",
+        "2",
+    ]
+    refused = run_cli("export", "mixture:nash", "--run", run, "--out", "x.onnx", check=False)
+    assert refused.returncode == 2 and "mixture" in refused.stderr
