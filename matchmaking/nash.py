@@ -409,17 +409,8 @@ class NashSampler(SnapshotPool):
         ``pairs`` lists ``[a, b, total_payoff_of_a, games]`` with ``a < b``;
         ``max_pool`` is omitted when it is ``None``.
         """
-        state: dict[str, Any] = {
-            "version": _STATE_VERSION,
-            "p_latest": self._p_latest,
-            "pool": list(self._pool),
-            "pairs": [
-                [a, b, float(total), int(games)] for (a, b), (total, games) in self._pairs.items()
-            ],
-        }
-        if self._max_pool is not None:
-            state["max_pool"] = self._max_pool
-        return state
+        pairs = [[a, b, float(total), int(games)] for (a, b), (total, games) in self._pairs.items()]
+        return self._state(_STATE_VERSION, pairs=pairs)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore configuration, pool and pair results from :meth:`state_dict` output.

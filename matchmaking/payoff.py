@@ -385,16 +385,9 @@ class PFSPSampler(SnapshotPool):
 
         ``max_pool`` is omitted when it is ``None``.
         """
-        state: dict[str, Any] = {
-            "version": _SAMPLER_STATE_VERSION,
-            "p_latest": self._p_latest,
-            "weighting": self._weighting,
-            "pool": list(self._pool),
-            "payoff": self._payoff.state_dict(),
-        }
-        if self._max_pool is not None:
-            state["max_pool"] = self._max_pool
-        return state
+        return self._state(
+            _SAMPLER_STATE_VERSION, weighting=self._weighting, payoff=self._payoff.state_dict()
+        )
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore configuration, pool and payoffs from :meth:`state_dict` output.

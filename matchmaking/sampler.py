@@ -187,6 +187,14 @@ class SnapshotPool(ABC):
             return None
         return opponent.snapshot
 
+    def _state(self, version: int, **fields: Any) -> dict[str, Any]:
+        """The state every sampler saves (version, p_latest, pool; max_pool when set)
+        with a subclass's own `fields`."""
+        state = {"version": version, "p_latest": self._p_latest, "pool": list(self._pool)}
+        if self._max_pool is not None:
+            state["max_pool"] = self._max_pool
+        return state | fields
+
     @staticmethod
     def _check_state(
         state: Any, *, version: int, keys: tuple[str, ...]
@@ -318,17 +326,12 @@ class OpponentSampler(SnapshotPool):
         The result contains only str keys and int, float, str and list
         values; ``max_pool`` is omitted when it is ``None``.
         """
-        state: dict[str, Any] = {
-            "version": _STATE_VERSION,
-            "p_latest": self._p_latest,
-            "method": self._method,
-            "quality_lr": self._quality_lr,
-            "pool": list(self._pool),
-            "scores": [float(s) for s in self._pool.values()],
-        }
-        if self._max_pool is not None:
-            state["max_pool"] = self._max_pool
-        return state
+        return self._state(
+            _STATE_VERSION,
+            method=self._method,
+            quality_lr=self._quality_lr,
+            scores=[float(s) for s in self._pool.values()],
+        )
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore configuration and pool from :meth:`state_dict` output.

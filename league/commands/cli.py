@@ -327,36 +327,31 @@ def cmd_export(args: argparse.Namespace) -> int:
         from league.evaluation.exact import export_table
 
         meta = export_table(args.run, args.player, Path(args.out))
-        meta = {"out": args.out, **meta}
-        if args.json:
-            print(json.dumps(meta))
-        else:
-            print(
-                f"wrote {args.out} (table): {meta['player']} of {meta['game']}, "
-                f"{meta['states']} information states, exploitability "
-                f"{meta['exploitability']:.4f}"
-            )
-        return 0
-    if args.player.startswith("mixture:"):
-        raise EvalError(f"{args.player}: a mixture of snapshots exports only as --format table")
-    arena = Arena.open(args.run, None)
-    try:
-        player = arena.resolve(args.player)
-        if not player.is_snapshot:
-            raise EvalError(f"only a snapshot of the run can be exported, not the bot {player}")
-        policy = arena.factory(player.role)
-        policy.load_state_dict(arena.weights[player])
-        meta = export_policy(policy, arena.spec, str(player), fmt=args.format, out=Path(args.out))
-    finally:
-        arena.close()
-    meta = {"out": args.out, **meta}
-    if args.json:
-        print(json.dumps(meta))
-    else:
-        print(
-            f"wrote {args.out} ({args.format}): {player} of {meta['game']}, inputs "
-            f"{', '.join(meta['inputs'])} -> outputs {', '.join(meta['outputs'])}"
+        line = (
+            f"{meta['player']} of {meta['game']}, {meta['states']} information states, "
+            f"exploitability {meta['exploitability']:.4f}"
         )
+    else:
+        if args.player.startswith("mixture:"):
+            raise EvalError(f"{args.player}: a mixture of snapshots exports only as --format table")
+        arena = Arena.open(args.run, None)
+        try:
+            player = arena.resolve(args.player)
+            if not player.is_snapshot:
+                raise EvalError(f"only a snapshot of the run can be exported, not the bot {player}")
+            policy = arena.factory(player.role)
+            policy.load_state_dict(arena.weights[player])
+            meta = export_policy(
+                policy, arena.spec, str(player), fmt=args.format, out=Path(args.out)
+            )
+        finally:
+            arena.close()
+        line = (
+            f"{player} of {meta['game']}, inputs {', '.join(meta['inputs'])} -> outputs "
+            f"{', '.join(meta['outputs'])}"
+        )
+    meta = {"out": args.out, **meta}
+    print(json.dumps(meta) if args.json else f"wrote {args.out} ({args.format}): {line}")
     return 0
 
 
