@@ -14,31 +14,14 @@ from envs.games import atari_rom_path
 from envs.mcts import check_search_fits
 from envs.openspiel import OPENSPIEL_PREFIX, spec_for
 from envs.spec import with_padding
-from league.config import Config, ConfigError
+from league.config import Config, ConfigError, GameConfig
 from matchmaking import mcts_simulations
 
 
 def resolve_game(config: Config, *, source: str = "config") -> GameSpec:
     """Build the GameSpec a config names, with its overrides applied."""
     game = config.game
-    if game.env is not None and game.env.startswith(OPENSPIEL_PREFIX):
-        try:
-            spec = spec_for(game.env.removeprefix(OPENSPIEL_PREFIX), game.kwargs)
-        except GameError as err:
-            raise ConfigError(f"{source}: key 'game.env': {err}") from None
-        if "name" in game.model_fields_set:  # the config's display name, if it gives one
-            spec = dataclasses.replace(spec, name=game.name)
-    elif game.env is not None:
-        make = import_callable(game.env, source=source, key="game.env")
-        spec = GameSpec(name=game.name, make=make)
-        if game.env.startswith("pettingzoo.atari."):
-            # Atari ROMs come from ale-py: no AutoROM download needed.
-            spec = dataclasses.replace(spec, kwargs={"auto_rom_install_path": atari_rom_path()})
-    else:
-        try:
-            spec = builtin_game(game.name)
-        except GameError as err:
-            raise ConfigError(f"{source}: key 'game.name': {err}") from None
+    spec = _base_spec(game, source)
     changes: dict = {"kwargs": {**spec.kwargs, **game.kwargs}}
     if game.teams is not None:
         changes["teams"] = game.teams
@@ -89,6 +72,29 @@ def resolve_game(config: Config, *, source: str = "config") -> GameSpec:
             f"{source}: key 'game': building {spec.name!r} with kwargs {dict(spec.kwargs)} "
             f"failed: {type(err).__name__}: {err}"
         ) from None
+
+
+def _base_spec(game: GameConfig, source: str) -> GameSpec:
+    """The spec `game.env` or `game.name` names, before the config's overrides."""
+    if game.env is not None and game.env.startswith(OPENSPIEL_PREFIX):
+        try:
+            spec = spec_for(game.env.removeprefix(OPENSPIEL_PREFIX), game.kwargs)
+        except GameError as err:
+            raise ConfigError(f"{source}: key 'game.env': {err}") from None
+        if "name" in game.model_fields_set:  # the config's display name, if it gives one
+            spec = dataclasses.replace(spec, name=game.name)
+    elif game.env is not None:
+        make = import_callable(game.env, source=source, key="game.env")
+        spec = GameSpec(name=game.name, make=make)
+        if game.env.startswith("pettingzoo.atari."):
+            # Atari ROMs come from ale-py: no AutoROM download needed.
+            spec = dataclasses.replace(spec, kwargs={"auto_rom_install_path": atari_rom_path()})
+    else:
+        try:
+            spec = builtin_game(game.name)
+        except GameError as err:
+            raise ConfigError(f"{source}: key 'game.name': {err}") from None
+    return spec
 
 
 def import_callable(path: str, *, source: str, key: str) -> Callable[..., Any]:
