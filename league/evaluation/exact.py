@@ -49,14 +49,17 @@ class ExactGame:
     @classmethod
     def of(cls, spec: GameSpec, factory: PolicyFactory) -> ExactGame | None:
         """The exact view of `spec`, or None when the game has no tree to walk (not an
-        OpenSpiel game, or not two-player zero-sum)."""
+        OpenSpiel game, not two-player zero-sum, a tree over `MAX_NODES`) or the policy
+        is recurrent."""
         env = spec.create()
         try:
             game = game_of(env)
         finally:
             env.close()
-        if game is None or len(set(factory.info.roles.values())) != 1:
-            return None  # both seats must be played by one (shared) network
+        # Both seats must be played by one (shared) feed-forward network: a recurrent
+        # one's probabilities depend on its state, not on the information state alone.
+        if game is None or len(set(factory.info.roles.values())) != 1 or factory.lstm:
+            return None
         try:
             check_two_player_zero_sum(game)
             return cls(game, factory)

@@ -44,6 +44,10 @@ def test_only_two_player_zero_sum_game_trees_get_an_exact_view():
     c4 = builtin_game("connect_four_v3")
     config = load_config(CONFIGS / "connect_four.yaml", [])
     assert ExactGame.of(c4, PolicyFactory.from_config(c4.info(), config.model)) is None
+    # A recurrent policy's probabilities follow its state, not the information state alone.
+    spec = builtin_game("kuhn_poker")
+    lstm = load_config(CONFIGS / "kuhn_poker.yaml", ["model.recurrent={size: 8}"])
+    assert ExactGame.of(spec, PolicyFactory.from_config(spec.info(), lstm.model)) is None
 
 
 def test_a_networks_table_is_what_it_plays_in_the_env():
