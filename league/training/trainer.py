@@ -204,11 +204,16 @@ class Trainer:
         self.writer = SummaryWriter(
             str(self.run_dir / TENSORBOARD_DIR), purge_step=self.counters.iteration + 1
         )
-        self.scorer = SnapshotScorer(
+        self.scorer = self._make_scorer()
+
+    def _make_scorer(self) -> SnapshotScorer:
+        """What scores each new snapshot: exactly in a game with a game tree, and for a
+        Nash pool against the pool."""
+        return SnapshotScorer(
             ExactGame.of(self.spec, self.factory),
             self.registry,
             versus=self._versus,
-            nash_games=config.league.nash_games,
+            nash_games=self.config.league.nash_games,
             log=self.writer.add_scalar,
         )
 

@@ -31,6 +31,15 @@ def _kuhn(tmp_path, *extra, game="kuhn_poker", iterations=4):
     return config, new_run(config, tmp_path)
 
 
+def _train(config, run_dir):
+    """Train a run to its end and close it."""
+    trainer = Trainer(config, run_dir)
+    try:
+        trainer.train()
+    finally:
+        trainer.close()
+
+
 def _exact(game="kuhn_poker"):
     spec = builtin_game(game)
     info = spec.info()
@@ -93,11 +102,7 @@ def test_training_scores_every_snapshot_exactly_and_logs_it_against_env_steps(tm
 
 def test_a_rollback_drops_the_scores_of_the_snapshots_it_drops(tmp_path):
     config, run_dir = _kuhn(tmp_path)
-    trainer = Trainer(config, run_dir)
-    try:
-        trainer.train()
-    finally:
-        trainer.close()
+    _train(config, run_dir)
     with Registry(run_dir) as reg:
         reg.rollback_after(2)
         assert sorted(reg.scores("exploitability")) == [1, 2]
@@ -154,11 +159,7 @@ def test_a_nash_pool_of_a_game_without_a_tree_plays_games_for_its_payoffs(tmp_pa
 
 def test_the_population_of_one_policy_is_that_policy(tmp_path):
     config, run_dir = _kuhn(tmp_path, iterations=1)
-    trainer = Trainer(config, run_dir)
-    try:
-        trainer.train()
-    finally:
-        trainer.close()
+    _train(config, run_dir)
     exact, _, _ = _exact()
     with Registry(run_dir) as reg:
         pop = population(exact, reg, [1])
@@ -171,11 +172,7 @@ def test_the_population_of_one_policy_is_that_policy(tmp_path):
 
 def test_the_leaderboard_gives_nash_weights_and_stored_exploitability(tmp_path):
     config, run_dir = _kuhn(tmp_path, "train.rating_games=10")
-    trainer = Trainer(config, run_dir)
-    try:
-        trainer.train()
-    finally:
-        trainer.close()
+    _train(config, run_dir)
     with Registry(run_dir) as reg:
         board = leaderboard(reg)
         stored = reg.scores("exploitability")
