@@ -1,16 +1,24 @@
-"""Soak test: SIGKILL the trainer at random moments, resume each time, check the run.
+"""Soak test: stop the trainer at random moments (SIGKILL, SIGTERM), resume each time,
+check the run.
 
-Trains a small tic-tac-toe league in the driver (`--workers 0`, deterministic), kills
-it with SIGKILL at `--kills` random moments (uniform in `--min`..`--max` seconds after
-each start), resumes it each time until it reaches `--iterations`, then checks:
+Trains a small tic-tac-toe league in the driver (`--workers 0`, deterministic), stops
+it with each signal of `--signals` at `--kills` random moments (uniform in
+`--min`..`--max` seconds after each start), resumes it each time until it reaches
+`--iterations`, then checks:
 
 - the registry passes `pragma integrity_check`;
 - every snapshot row's weights file exists and loads (hash verified), and no weights
   file lacks a row (orphans from a kill between the file and its row are reported);
-- the final counters (iterations, env steps, agent steps, episodes) equal those of
-  the same config trained without interruption.
+- SIGKILL: the final counters (iterations, env steps, agent steps, episodes) equal
+  those of the same config trained without interruption (resume replays from the
+  last checkpoint, so the run is the same run);
+- SIGTERM: each stop exits 143 with no traceback, its summary says how to resume, and
+  its checkpoint holds every iteration the summary reports (`iterations_lost` is 0).
+  The stop registers the policy of that moment as a snapshot, so the league, and the
+  counters after it, differ from the uninterrupted run's: only the iteration count is
+  compared.
 
-    python bench/soak.py [--kills 20] [--iterations 400] [--seed 0] [--out bench/soak.json]
+    python bench/soak.py [--kills 20] [--signals KILL TERM] [--iterations 400] [--seed 0]
 """
 
 from __future__ import annotations
@@ -79,56 +87,78 @@ def _check(run_dir: Path) -> dict:
         }
 
 
+def _soak(runs: Path, signum: signal.Signals, args: argparse.Namespace) -> dict:
+    """Stop a run with `signum` `args.kills` times, resuming each time; return the tally."""
+    rng = np.random.default_rng(args.seed)
+    total, name = str(args.iterations), f"soak_{signum.name.lower()}"
+    stops = resumes = lost = 0
+    start = time.monotonic()
+    proc = _league("train", "tictactoe", "--runs-dir", str(runs), "--name", name,
+                   "--iterations", total)  # fmt: skip
+    while True:
+        try:
+            proc.wait(timeout=float(rng.uniform(args.min, args.max)))
+        except subprocess.TimeoutExpired:
+            if stops < args.kills:
+                proc.send_signal(signum)
+                stops += 1
+        out, err = proc.communicate()
+        if proc.returncode == 0:
+            break
+        if signum == signal.SIGKILL and proc.returncode != -signal.SIGKILL:
+            sys.exit(f"the trainer failed (exit {proc.returncode}):\n{err}")
+        if signum == signal.SIGTERM:
+            if proc.returncode != 128 + signal.SIGTERM or "Traceback" in err:
+                sys.exit(f"SIGTERM: exit {proc.returncode}, not 143:\n{err}")
+            if out.strip():  # else stopped while starting up: nothing to keep yet
+                summary = json.loads(out)
+                assert summary["resume"] == f"league train --resume {runs / name}", summary
+                lost += summary["iterations"] - _counters(runs / name)["iteration"]
+        resumes += 1
+        proc = _league("train", "--resume", str(runs / name), "--iterations", total)
+    result = {
+        "signal": signum.name,
+        "stops": stops,
+        "resumes": resumes,
+        "seconds": round(time.monotonic() - start, 1),
+        "final_counters": _counters(runs / name),
+        **_check(runs / name),
+    }
+    if signum == signal.SIGTERM:
+        result["iterations_lost"] = lost
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--kills", type=int, default=20)
+    parser.add_argument("--kills", type=int, default=20, help="stops per signal")
+    parser.add_argument("--signals", nargs="+", default=["KILL", "TERM"], choices=["KILL", "TERM"])
     parser.add_argument("--iterations", type=int, default=400)
     parser.add_argument("--min", type=float, default=2.0)
     parser.add_argument("--max", type=float, default=8.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=str(ROOT / "bench" / "soak.json"))
     args = parser.parse_args()
-    rng = np.random.default_rng(args.seed)
-    total = str(args.iterations)
     with tempfile.TemporaryDirectory() as tmp:
         runs = Path(tmp)
-        straight = _league(
-            "train", "tictactoe", "--runs-dir", tmp, "--name", "straight", "--iterations", total
-        )
+        straight = _league("train", "tictactoe", "--runs-dir", tmp, "--name", "straight",
+                           "--iterations", str(args.iterations))  # fmt: skip
         straight.communicate()
-        kills, resumes, start = 0, 0, time.monotonic()
-        proc = _league(
-            "train", "tictactoe", "--runs-dir", tmp, "--name", "soak", "--iterations", total
-        )
-        while True:
-            try:
-                proc.wait(timeout=float(rng.uniform(args.min, args.max)))
-            except subprocess.TimeoutExpired:
-                if kills < args.kills:
-                    proc.send_signal(signal.SIGKILL)
-                    proc.wait()
-                    kills += 1
-                else:
-                    proc.wait()
-            if proc.returncode == 0:
-                break
-            if proc.returncode != -signal.SIGKILL:
-                sys.exit(f"the trainer failed (exit {proc.returncode}):\n{proc.communicate()[1]}")
-            resumes += 1
-            proc = _league("train", "--resume", str(runs / "soak"), "--iterations", total)
-        result = {
-            "machine": f"{platform.processor() or platform.machine()}, Python "
-            f"{platform.python_version()}",
-            "kills": kills,
-            "resumes": resumes,
-            "seconds": round(time.monotonic() - start, 1),
-            "final_counters": _counters(runs / "soak"),
-            "uninterrupted_counters": _counters(runs / "straight"),
-            **_check(runs / "soak"),
-        }
-        result["counters_equal"] = result["final_counters"] == result["uninterrupted_counters"]
-    Path(args.out).write_text(json.dumps(result, indent=2))
-    print(json.dumps(result, indent=2))
+        uninterrupted = _counters(runs / "straight")
+        results = [_soak(runs, signal.Signals[f"SIG{s}"], args) for s in args.signals]
+    for r in results:
+        same = r["final_counters"] == uninterrupted
+        if r["signal"] == "SIGTERM":
+            same = r["final_counters"]["iteration"] == uninterrupted["iteration"]
+        r["counters_equal"] = same
+    out = {
+        "machine": f"{platform.processor() or platform.machine()}, Python "
+        f"{platform.python_version()}",
+        "uninterrupted_counters": uninterrupted,
+        "runs": results,
+    }
+    Path(args.out).write_text(json.dumps(out, indent=2))
+    print(json.dumps(out, indent=2))
 
 
 if __name__ == "__main__":

@@ -98,7 +98,8 @@ class GameSpec:
     """Everything the league needs to know to build and play a game.
 
     `make(**kwargs)` returns a PettingZoo AEC or Parallel env. `teams` maps a team
-    name to its agent ids (None: inferred from agent names). `preprocessing` is a
+    name to its agent ids (None: inferred from agent names; `resolve_game` infers them
+    from random play instead, `envs.teams`). `preprocessing` is a
     list of `(supersuit_wrapper_name, kwargs)` applied in order. `components` lists
     the numeric `info` fields the game reports that reward shaping may weight.
     """
@@ -132,6 +133,9 @@ class GameSpec:
     text_board: Any = None
     """How `league play` draws the game and names moves (an `envs.boards.TextBoard`);
     None: the env's `ansi` render or the observation, moves by action index."""
+    team_evidence: Any = None
+    """How `teams` were inferred from random play (an `envs.teams.TeamEvidence`), when
+    they were; None: given, or inferred from agent names alone."""
 
     def __post_init__(self) -> None:
         for name in self.bots:
@@ -278,8 +282,17 @@ def _one_hot_sizes(space: spaces.Space) -> list[int] | None:
 _INDEXED = re.compile(r"^(.*?)_?(\d+)$")
 
 
+def name_prefix(agent: str) -> str:
+    """An agent's name before its trailing index (`adversary` for `adversary_2`)."""
+    match = _INDEXED.match(agent)
+    return match.group(1) if match else agent
+
+
 def infer_teams(agents: Sequence[str]) -> dict[str, list[str]]:
     """Group agents into teams by the name before their trailing index.
+
+    Names are a guess: `envs.teams.infer_from_play` checks them against the rewards
+    random play pays (what `league.games.resolve_game` uses when a config gives no teams).
 
     `adversary_0..2`, `agent_0` give two teams (a `leadadversary_0` joins the
     adversaries); agents that are all `player_N`
@@ -288,9 +301,7 @@ def infer_teams(agents: Sequence[str]) -> dict[str, list[str]]:
     """
     groups: dict[str, list[str]] = {}
     for agent in agents:
-        match = _INDEXED.match(agent)
-        prefix = match.group(1) if match else agent
-        groups.setdefault(prefix, []).append(agent)
+        groups.setdefault(name_prefix(agent), []).append(agent)
     if len(groups) == 1 and next(iter(groups)) == "player" and len(agents) > 1:
         return {agent: [agent] for agent in agents}
     # A leader joins its kind: `leadadversary_0` goes with `adversary_*` (MPE naming).

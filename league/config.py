@@ -407,8 +407,8 @@ class Config(_Strict):
 
     name: str | None = None
     """Run name (runs/<name>); default: the config file's stem."""
-    seed: int = 0
-    """Seed for envs, sampling and initialisation."""
+    seed: int = Field(0, ge=0, lt=2**63)
+    """Seed for envs, sampling and initialisation (numpy and torch take no negative seed)."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """Learner device: auto uses CUDA when present."""
     precision: Literal["auto", "float32", "bfloat16"] = "auto"
@@ -447,6 +447,18 @@ class Config(_Strict):
                 span = "(0, 1]" if top == 1.0 else "(0, 1) with horizon interpolation"
                 raise ValueError(f"gamma.{name} must be within {span}, got {value}")
         return self
+
+
+class Override(str):
+    """A `key.path=value` override that a flag of its own gave (`--iterations -3` is
+    `train.iterations=-3`): an error in its value names that flag, not `--set`."""
+
+    flag: str
+
+    def __new__(cls, item: str, flag: str) -> Override:
+        override = super().__new__(cls, item)
+        override.flag = flag
+        return override
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str], *, source: str) -> dict[str, Any]:
@@ -505,19 +517,20 @@ def parse_config(raw: Any, *, source: str, overrides: list[str] = ()) -> Config:
 
 
 def _override_source(key: str, overrides: list[str]) -> str | None:
-    """The `--set` flag behind an error at `key`, if an override set it (last one wins)."""
+    """The flag behind an error at `key` (`--set key=value`, or the `Override`'s own flag),
+    if an override set it (last one wins)."""
     for item in reversed(overrides):
         set_key = item.partition("=")[0]
         if set_key == key or set_key.startswith(key + ".") or key.startswith(set_key + "."):
-            return f"--set {item}"
+            return getattr(item, "flag", None) or f"--set {item}"
     return None
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
     """Read a YAML config file, apply overrides and validate it.
 
-    Errors name the file (or the `--set` flag that gave the bad value), the key and the
-    value. A config without a `name` is named after the file.
+    Errors name the file (or the flag that gave the bad value), the key and the value.
+    An empty file is refused. A config without a `name` is named after the file.
     """
     path = Path(path)
     try:
@@ -533,6 +546,11 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    if raw is None or raw == {}:  # not the defaults of a game nobody named
+        raise ConfigError(
+            f"{path}: the config file is empty; name a game at least "
+            "(`game: {name: connect_four_v3}`), or start from a shipped config (configs/)"
+        )
     overrides = list(overrides or [])
     if isinstance(raw, dict):
         raw = apply_overrides(raw, overrides, source=str(path))

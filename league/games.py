@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -14,12 +15,16 @@ from envs.games import atari_rom_path
 from envs.mcts import check_search_fits
 from envs.openspiel import OPENSPIEL_PREFIX, spec_for
 from envs.spec import with_padding
+from envs.teams import with_inferred_teams
 from league.config import Config, ConfigError, GameConfig
 from matchmaking import mcts_simulations
 
+log = logging.getLogger(__name__)
+
 
 def resolve_game(config: Config, *, source: str = "config") -> GameSpec:
-    """Build the GameSpec a config names, with its overrides applied."""
+    """Build the GameSpec a config names, with its overrides applied; teams the config
+    does not give are inferred from random play (`envs.teams.infer_from_play`)."""
     game = config.game
     spec = _base_spec(game, source)
     changes: dict = {"kwargs": {**spec.kwargs, **game.kwargs}}
@@ -61,7 +66,7 @@ def resolve_game(config: Config, *, source: str = "config") -> GameSpec:
                 f"(its bots: {', '.join(['random', *named, 'mcts:N'])})"
             )
     try:
-        spec = with_padding(spec)
+        spec = with_padding(with_inferred_teams(spec))
         if game.action_axes is not None:
             spec.info()  # checks the axes against the team's spaces
         return spec
@@ -72,6 +77,18 @@ def resolve_game(config: Config, *, source: str = "config") -> GameSpec:
             f"{source}: key 'game': building {spec.name!r} with kwargs {dict(spec.kwargs)} "
             f"failed: {type(err).__name__}: {err}"
         ) from None
+
+
+def pin_teams(config: Config, spec: GameSpec) -> Config:
+    """The config with the teams `spec` resolved (inferred ones included) written into
+    `game.teams`, so that a run keeps its teams whatever later inference would say."""
+    if config.game.teams is not None or spec.teams is None:
+        return config
+    evidence = spec.team_evidence
+    for doubt in evidence.warnings if evidence is not None else ():
+        log.warning("game %r, teams %s: %s", spec.name, dict(spec.teams), doubt)
+    teams = {name: list(members) for name, members in spec.teams.items()}
+    return config.model_copy(update={"game": config.game.model_copy(update={"teams": teams})})
 
 
 def _base_spec(game: GameConfig, source: str) -> GameSpec:

@@ -24,7 +24,13 @@ from matchmaking.matchmakers import (
 )
 from matchmaking.nash import NashSampler, NashSolution, nash_averaging, solve_zero_sum
 from matchmaking.payoff import WEIGHTINGS, PayoffTable, PFSPSampler, pfsp_weights
-from matchmaking.ratings import bradley_terry, payoff_matrix, rating_intervals, wilson_interval
+from matchmaking.ratings import (
+    bradley_terry,
+    mean_interval,
+    payoff_matrix,
+    rating_intervals,
+    wilson_interval,
+)
 from matchmaking.sampler import OpponentSampler, SnapshotPool
 
 __all__ = [
@@ -56,6 +62,7 @@ __all__ = [
     "VersusMatchmaker",
     "bradley_terry",
     "mcts_simulations",
+    "mean_interval",
     "nash_averaging",
     "payoff_matrix",
     "pfsp_weights",

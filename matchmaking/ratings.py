@@ -1,5 +1,6 @@
 """Rate players from game results: Wilson intervals, Bradley-Terry (Elo scale),
-bootstrap rating intervals and payoff matrices.
+bootstrap rating intervals and payoff matrices; Student-t intervals of mean returns
+(games of one team, where there is no one to win against).
 
 The Bradley-Terry fit uses the minorisation-maximisation (MM) iteration of
 Hunter (2004), "MM algorithms for generalized Bradley-Terry models", Annals of
@@ -20,7 +21,14 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Z_95", "bradley_terry", "payoff_matrix", "rating_intervals", "wilson_interval"]
+__all__ = [
+    "Z_95",
+    "bradley_terry",
+    "mean_interval",
+    "payoff_matrix",
+    "rating_intervals",
+    "wilson_interval",
+]
 
 #: Two-sided 95% standard-normal quantile.
 Z_95 = 1.959963984540054
@@ -64,6 +72,27 @@ def wilson_interval(successes: float, n: int, z: float = Z_95) -> tuple[float, f
     lower = 0.0 if successes == 0 else max(0.0, centre - half)
     upper = 1.0 if successes == n else min(1.0, centre + half)
     return (lower, upper)
+
+
+def mean_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float] | None:
+    """Return the Student-t interval of the mean of ``values`` (e.g. one team's return
+    per game), or None for fewer than two values: one game says nothing of the spread.
+
+    Raises:
+        ValueError: if a value is not finite or ``confidence`` is not in (0, 1).
+    """
+    x = np.asarray(values, dtype=np.float64)
+    if not np.all(np.isfinite(x)):
+        raise ValueError("values must be finite numbers")
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
+    if x.size < 2:
+        return None
+    from scipy.stats import t
+
+    half = float(t.ppf(0.5 + confidence / 2, x.size - 1)) * float(x.std(ddof=1)) / math.sqrt(x.size)
+    mean = float(x.mean())
+    return (mean - half, mean + half)
 
 
 # ------------------------------------------------------------------- results

@@ -6,14 +6,15 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
 from pathlib import Path
 from typing import Any
 
-from league.config import ConfigError, find_config, load_config
+from league.config import ConfigError, Override, find_config, load_config
+from league.signals import Stopped, exit_code, raise_on_stop
 
 EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
 PLAYER_HELP = (
     "snapshot id, latest, random, scripted or another of the game's bots (`league games` "
     "lists them), mcts:N, or path/to/bot.py:function"
@@ -87,19 +88,19 @@ def _short(x: float) -> str:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Start or resume a run."""
-    from league.games import check_learner_fits, check_options, resolve_game
-    from league.store import load_run_config, new_run
+    from league.games import check_learner_fits, check_options, pin_teams, resolve_game
+    from league.store import load_run_config, new_run, stopped_writing
     from league.training import Trainer
 
-    overrides = list(args.set or [])
-    if args.seed is not None:
-        overrides.append(f"seed={args.seed}")
-    if args.iterations is not None:
-        overrides.append(f"train.iterations={args.iterations}")
-    if args.workers is not None:
-        overrides.append(f"train.workers={args.workers}")
-    if args.envs_per_worker is not None:
-        overrides.append(f"train.envs={args.envs_per_worker}")
+    overrides: list[str] = list(args.set or [])
+    for flag, key, value in (
+        ("--seed", "seed", args.seed),
+        ("--iterations", "train.iterations", args.iterations),
+        ("--workers", "train.workers", args.workers),
+        ("--envs-per-worker", "train.envs", args.envs_per_worker),
+    ):
+        if value is not None:  # a bad value is reported against the flag the user typed
+            overrides.append(Override(f"{key}={value}", flag=f"{flag} {value}"))
     if args.resume:
         run_dir = Path(args.resume)
         config = load_run_config(run_dir, overrides)
@@ -109,10 +110,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         if args.name:
             config = config.model_copy(update={"name": args.name})
         spec = resolve_game(config, source=str(path))  # fail before creating the run
+        config = pin_teams(config, spec)  # the run keeps the teams inferred now
         check_learner_fits(config, spec.info(), source=str(path))
         check_options(config, spec, source=str(path))
         run_dir = new_run(config, Path(args.runs_dir))
-    trainer = Trainer(config, run_dir, resume=bool(args.resume), address=args.address)
+    try:
+        trainer = Trainer(config, run_dir, resume=bool(args.resume), address=args.address)
+    except OSError as err:  # a full disk: one line naming the file, and what the run kept
+        raise stopped_writing(err, run_dir) from err
     total = config.train.iterations
     progress = _Progress(total, trainer.counters.iteration, enabled=not args.json)
 
@@ -122,10 +127,21 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         with progress:
             summary = trainer.train(iterations=total, on_iteration=on_iteration)
+    except OSError as err:
+        raise stopped_writing(err, run_dir) from err
     finally:
         trainer.close()
     _report(summary, as_json=args.json, title="run summary")
-    return EXIT_INTERRUPTED if summary["interrupted"] else 0
+    if not summary["stopped_by"]:
+        return 0
+    if not args.json:
+        kept = "the last checkpoint" if summary["aborted"] else "a checkpoint of this moment"
+        print(
+            f"stopped by {summary['stopped_by']}; {kept} is kept. "
+            f"Continue with: {summary['resume']}",
+            file=sys.stderr,
+        )
+    return exit_code(signal.Signals[summary["stopped_by"]])
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
@@ -171,6 +187,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     for key, value in report.items():
         table.add_row(key, json.dumps(value) if isinstance(value, (dict, list)) else str(value))
     Console().print(table)
+    for warning in report["warnings"]:  # whole lines, not wrapped in the table
+        print(f"warning: {warning}", file=sys.stderr)
     return 0 if report["api_test"] == "passed" else 1
 
 
@@ -209,25 +227,38 @@ def cmd_eval(args: argparse.Namespace) -> int:
     """Play A against B and report A's results."""
     from league.evaluation import Arena
 
-    arena = Arena.open(args.run, args.game)
+    arena = Arena.open(args.run, args.game, read_only=None)  # a read-only run: not recorded
     try:
         a, b = arena.resolve(args.a), arena.resolve(args.b)
         # Spawning workers costs seconds: below a few thousand games one process is faster.
         workers = args.workers if args.workers is not None else (0 if args.games < 5000 else 2)
-        stats = arena.play(
-            a,
-            b,
+        settings = dict(
             games=args.games,
             greedy=args.greedy,
             random_opening=args.random_opening,
             seed=args.seed,
             workers=workers,
         )
+        stats = arena.play(a, b, **settings)
+        # One team: B never sits against A; it plays the game alone too, for comparison.
+        baseline = arena.play(b, a, **settings) if arena.one_team else None
     finally:
         arena.close()
     out = {"a": str(a), "b": str(b), "game": arena.spec.name, **stats.to_json()}
+    if baseline is not None:
+        out |= {"mode": "cooperative", "baseline": {"player": str(b), **baseline.to_json()}}
+    if arena.registry is not None:
+        out["recorded"] = arena.records
+        if not arena.records:
+            print(f"{args.run} is read-only: these games are not recorded", file=sys.stderr)
     if args.json:
         print(json.dumps(out))
+        return 0
+    if baseline is not None:
+        print(
+            f"{arena.spec.name} has one team (cooperative): each player plays it alone\n"
+            f"{stats.return_line(a)}\n{baseline.return_line(b)}"
+        )
         return 0
     low, high = stats.interval
     print(
@@ -245,7 +276,7 @@ def cmd_play(args: argparse.Namespace) -> int:
     from league.play import Quit, play_human, verdict
     from matchmaking import HUMAN
 
-    arena = Arena.open(args.run, args.game)
+    arena = Arena.open(args.run, args.game, read_only=None)  # a read-only run: not recorded
     try:
         name = args.player or _default_opponent(arena)
         opponent = arena.resolve(name)
@@ -264,9 +295,11 @@ def cmd_play(args: argparse.Namespace) -> int:
             return 0
         mine = next(t for t, p in match.players.items() if p.bot == HUMAN)
         print(f"{verdict(match, mine)} in {match.length} moves")
-        if arena.registry is not None:
+        if arena.registry is not None and arena.records:
             arena.registry.add_matches([match.match_row(mine)])
             print(f"recorded in {arena.registry.run_dir} as {HUMAN} vs {opponent}")
+        elif arena.registry is not None:
+            print(f"{arena.registry.run_dir} is read-only: the game is not recorded")
     finally:
         arena.close()
     return 0
@@ -286,7 +319,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from league.evaluation import Arena
     from league.play import record_clip, write_animation
 
-    arena = Arena.open(args.run, args.game)
+    arena = Arena.open(args.run, args.game, read_only=True)
     try:
         a, b = arena.resolve(args.a), arena.resolve(args.b)
         clip = record_clip(
@@ -314,7 +347,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary))
     else:
-        print(f"{a} vs {b}: {clip.summary} in {clip.match.length} steps; wrote {out}")
+        print(f"{clip.title}: {clip.summary} in {clip.match.length} steps; wrote {out}")
     return 0
 
 
@@ -334,7 +367,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     else:
         if args.player.startswith("mixture:"):
             raise EvalError(f"{args.player}: a mixture of snapshots exports only as --format table")
-        arena = Arena.open(args.run, None)
+        arena = Arena.open(args.run, None, read_only=True)
         try:
             player = arena.resolve(args.player)
             if not player.is_snapshot:
@@ -386,13 +419,38 @@ def _print_board(board: Any, title: str) -> None:
     (console if console.is_terminal else Console(width=160)).print(table)
 
 
+def _print_returns(board: Any, title: str) -> None:
+    """Print a game of one team's ranking by mean return."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    for col in ("#", "player", "kind", "mean return", "95% CI", "games", "env steps"):
+        table.add_column(col, justify="left" if col in ("player", "kind") else "right")
+    for i, row in enumerate(board.rows, 1):
+        ci = row["return_95ci"]
+        table.add_row(
+            str(i),
+            row["player"],
+            row["kind"] or "",
+            f"{row['mean_return']:.4g}",
+            "" if ci is None else f"{ci[0]:.4g} .. {ci[1]:.4g}",
+            str(row["games"]),
+            "" if row["env_steps"] is None else f"{row['env_steps']:,}",
+        )
+    console = Console()
+    (console if console.is_terminal else Console(width=160)).print(table)
+
+
 def cmd_tournament(args: argparse.Namespace) -> int:
-    """Round-robin the latest snapshots and the bots; print and plot the leaderboard."""
-    from league.evaluation import Arena, plot_leaderboard, tournament
+    """Round-robin the latest snapshots and the bots; print and plot the leaderboard (a
+    game of one team: rank them by mean return)."""
+    from league.evaluation import Arena, plot_leaderboard, plot_returns, return_ranking, tournament
 
     arena = Arena.open(args.run, None)
     try:
-        board = tournament(
+        rank = return_ranking if arena.one_team else tournament
+        board = rank(
             arena,
             top=args.top,
             games=args.games,
@@ -400,7 +458,8 @@ def cmd_tournament(args: argparse.Namespace) -> int:
             workers=args.workers or 0,
             bots=tuple(args.bots or ()),
         )
-        plots = plot_leaderboard(board, Path(args.run) / "plots")
+        plot = plot_returns if arena.one_team else plot_leaderboard
+        plots = plot(board, Path(args.run) / "plots")
         clip = _tournament_clip(arena, args.seed) if args.video else None
     finally:
         arena.close()
@@ -409,7 +468,10 @@ def cmd_tournament(args: argparse.Namespace) -> int:
         return 0
     if clip:
         print(f"clip: {clip}")
-    _print_board(board, f"leaderboard ({arena.spec.name}, random = 0)")
+    if arena.one_team:
+        _print_returns(board, f"mean return ({arena.spec.name}, one team: each player alone)")
+    else:
+        _print_board(board, f"leaderboard ({arena.spec.name}, random = 0)")
     print("plots: " + ", ".join(str(p) for p in plots))
     return 0
 
@@ -417,10 +479,9 @@ def cmd_tournament(args: argparse.Namespace) -> int:
 def _tournament_clip(arena: Any, seed: int) -> str | None:
     """Attach a clip of the newest main snapshot against the one before it (same agent) to
     the run's TensorBoard; return what was attached (None: no such pair)."""
-    from torch.utils.tensorboard import SummaryWriter
-
     from league.play import add_clip_to_tensorboard, record_clip
     from league.store import TENSORBOARD_DIR
+    from league.store.events import EventWriter  # a failure names the event file
 
     # The main agent's progress, not an exploiter's: exploiters are reset and retargeted.
     newest = arena.registry.latest_snapshot(kind="main")
@@ -431,12 +492,12 @@ def _tournament_clip(arena: Any, seed: int) -> str | None:
         return None
     a, b = arena.resolve(str(newest["id"])), arena.resolve(str(before[-1]["id"]))
     clip = record_clip(arena.spec, arena.info, arena.factory, arena.weights, a, b, seed=seed)
-    writer = SummaryWriter(str(arena.registry.run_dir / TENSORBOARD_DIR))
+    writer = EventWriter(str(arena.registry.run_dir / TENSORBOARD_DIR))
     try:
         add_clip_to_tensorboard(writer, "tournament/replay", clip, newest["iteration"], fps=8)
     finally:
         writer.close()
-    return f"{a} vs {b}: {clip.summary} (TensorBoard tag tournament/replay)"
+    return f"{clip.title}: {clip.summary} (TensorBoard tag tournament/replay)"
 
 
 def cmd_exploit(args: argparse.Namespace) -> int:
@@ -461,17 +522,26 @@ def cmd_exploit(args: argparse.Namespace) -> int:
         random_opening=args.random_opening,
         on_iteration=progress,
     )
+    code = exit_code(signal.Signals[out["stopped_by"]]) if out["stopped_by"] else 0
     if args.json:
         print(json.dumps(out))
-        return 0
+        return code
+    if out["score"] is None:
+        kept = f"stored as {out['best_response']}" if out["best_response"] else "nothing to keep"
+        print(
+            f"stopped by {out['stopped_by']} after {out['iterations']} iterations "
+            f"({out['env_steps']:,} env steps): best response {kept}, not scored"
+        )
+        return code
     low, high = out["score_95ci"]
     print(
         f"best response {out['best_response']} against {out['target']} after "
         f"{out['iterations']} iterations ({out['env_steps']:,} env steps): score "
         f"{out['score']:.3f} (95% CI {low:.3f}-{high:.3f}) in {out['games']} games; the higher, "
         "the more exploitable the target"
+        + (f" (stopped early by {out['stopped_by']})" if out["stopped_by"] else "")
     )
-    return 0
+    return code
 
 
 def cmd_exploitability(args: argparse.Namespace) -> int:
@@ -504,7 +574,7 @@ def cmd_table(args: argparse.Namespace) -> int:
     from league.store import Registry, load_run_config
 
     load_run_config(Path(args.run))  # a clear error if this is not a run
-    with Registry(args.run) as registry:
+    with Registry(args.run, read_only=True) as registry:
         board = leaderboard(registry)
     if args.json:
         print(json.dumps(board.to_json()))
@@ -561,6 +631,10 @@ def build_parser() -> argparse.ArgumentParser:
         _games_parser,
     ):
         add(sub)
+    for command in sub.choices.values():  # `league train x -v` as well as `league -v train x`
+        command.add_argument(
+            "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log more"
+        )
     return parser
 
 
@@ -789,8 +863,14 @@ def main(argv: list[str] | None = None) -> int:
     from league.rollout.players import BotError
     from league.store import CheckpointError, RegistryError, RunError
 
+    raise_on_stop()
     try:
         return args.func(args)
+    except Stopped as stop:
+        # Ctrl-C or SIGTERM outside a training loop: what was in flight is dropped;
+        # what was saved (the registry commits whole rows) stays.
+        print(f"league: stopped by {stop.name}", file=sys.stderr)
+        return exit_code(stop.signum)
     except (
         ConfigError,
         GameError,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,8 @@ from league.rollout.players import RandomPlayer
 
 _SMALL_IMAGE = 42
 """Side that image observations are resized to in a written config (fits the CNN)."""
+_FRAME_STACK = 4
+"""Frames stacked in a written config for pixel observations (as the Atari configs)."""
 _LONG_EPISODE = 1000
 """Env steps past which the starter config plays fewer evaluation and rating games."""
 EARLY_END_WARNING = (
@@ -29,7 +32,11 @@ EARLY_END_WARNING = (
 
 def inspect_game(spec: GameSpec, *, episodes: int = 3, seed: int = 0) -> dict[str, Any]:
     """Detect API kind, teams and spaces; run PettingZoo's API test; play random episodes
-    (`warnings`: what looks wrong in them, such as every episode ending after one step)."""
+    (`warnings`: what looks wrong in them, such as every episode ending after one step).
+
+    `team_evidence` is what the teams were inferred from (`envs.teams`: the rewards random
+    play paid, and agent names), its doubts among the `warnings`; `proposed_preprocessing`
+    the steps a config should add for pixel observations (what `--write-config` writes)."""
     info = spec.info()
     api_test = run_api_test(spec, info)
     rng = np.random.default_rng(seed)
@@ -63,11 +70,15 @@ def inspect_game(spec: GameSpec, *, episodes: int = 3, seed: int = 0) -> dict[st
     warnings = []
     if lengths and all(n == 1 for n in lengths) and not any(paid):
         warnings.append(EARLY_END_WARNING)
+    evidence = spec.team_evidence
+    if evidence is not None:
+        warnings.extend(evidence.warnings)
     return {
         "game": spec.name,
         "api": info.api,
         "agents": list(info.agents),
         "teams": {team: list(members) for team, members in info.teams.items()},
+        "team_evidence": evidence.to_json() if evidence is not None else {"teams_from": "given"},
         "symmetric": info.symmetric,
         "mode": "cooperative (one team, no opponent)" if len(info.teams) == 1 else "competitive",
         "spaces": {
@@ -85,6 +96,7 @@ def inspect_game(spec: GameSpec, *, episodes: int = 3, seed: int = 0) -> dict[st
             for team, sp in info.spaces.items()
         },
         "preprocessing": [name for name, _ in spec.preprocessing],
+        "proposed_preprocessing": pixel_preprocessing(info, spec.preprocessing),
         "reward_range_seen": [float(min(rewards, default=0.0)), float(max(rewards, default=0.0))],
         "episode_length": {
             "mean": float(np.mean(lengths)) if lengths else None,
@@ -94,6 +106,24 @@ def inspect_game(spec: GameSpec, *, episodes: int = 3, seed: int = 0) -> dict[st
         "api_test": api_test,
         "warnings": warnings,
     }
+
+
+def pixel_preprocessing(info: GameInfo, steps: Sequence[tuple[str, Any]]) -> list[dict]:
+    """The preprocessing a config should add for pixel observations, as the shipped Atari
+    configs do (`configs/volleyball_pong.yaml`): grayscale, resize to 42x42, stack 4
+    frames, so the network sees motion in small frames. Empty for other observations, or
+    when the game already resizes its frames."""
+    if "resize" in [name for name, _ in steps]:
+        return []
+    shapes = [sp.obs_shape for sp in info.spaces.values() if sp.image]
+    if not shapes:
+        return []
+    out: list[dict] = []
+    if any(shape[-1] == 3 for shape in shapes):
+        out.append({"color_reduction": {"mode": "full"}})
+    out.append({"resize": {"x_size": _SMALL_IMAGE, "y_size": _SMALL_IMAGE}})
+    out.append({"frame_stack": {"stack_size": _FRAME_STACK}})
+    return out
 
 
 def run_api_test(spec: GameSpec, info: GameInfo) -> str:
@@ -122,14 +152,8 @@ def starter_config(env_path: str, kwargs: dict[str, Any], report: dict[str, Any]
         name = env_path.rpartition(":")[0].rsplit(".", 1)[-1]
     game: dict[str, Any] = {"name": name, "env": env_path, "kwargs": kwargs}
     game["teams"] = report["teams"]
-    image = any(sp["image"] for sp in report["spaces"].values())
-    if image and "resize" not in report["preprocessing"]:
-        steps = []
-        if any(sp["observation_shape"][-1] == 3 for sp in report["spaces"].values()):
-            steps.append({"color_reduction": {"mode": "full"}})
-        steps.append({"resize": {"x_size": _SMALL_IMAGE, "y_size": _SMALL_IMAGE}})
-        steps.append({"frame_stack": {"stack_size": 4}})
-        game["preprocessing"] = steps
+    if report["proposed_preprocessing"]:
+        game["preprocessing"] = report["proposed_preprocessing"]
     horizon = max(report["episode_length"]["max"] or 0, 10)
     gamma_end = float(min(0.9997, 1.0 - 1.0 / (2 * horizon)))
     train: dict[str, Any] = {

@@ -6,10 +6,13 @@ from league.evaluation.arena import LATEST, Arena, EvalError, MatchStats
 from league.evaluation.leaderboard import (
     RATING_ANCHOR,
     Leaderboard,
+    ReturnBoard,
     leaderboard,
     leaderboard_ratings,
     plot_leaderboard,
+    plot_returns,
     results_from_matches,
+    return_ranking,
     schedule_pairs,
     tournament,
 )
@@ -21,10 +24,13 @@ __all__ = [
     "EvalError",
     "Leaderboard",
     "MatchStats",
+    "ReturnBoard",
     "leaderboard",
     "leaderboard_ratings",
     "plot_leaderboard",
+    "plot_returns",
     "results_from_matches",
+    "return_ranking",
     "schedule_pairs",
     "tournament",
 ]

@@ -16,9 +16,9 @@ from league.config import parse_config
 from league.games import resolve_game
 from league.rollout import Episode, PolicyFactory, RolloutRequest, make_runner
 from league.rollout.players import is_bot_file
-from league.store import Registry, load_run_config
+from league.store import Registry, load_run_config, read_only_path, refuse_read_only
 from matchmaking import RANDOM, SCRIPTED, PlayerId, VersusMatchmaker, mcts_simulations
-from matchmaking.ratings import wilson_interval
+from matchmaking.ratings import mean_interval, wilson_interval
 
 LATEST = "latest"
 """The command-line name of a run's newest main-agent snapshot (an exploiter's or a best
@@ -31,7 +31,8 @@ class EvalError(ValueError):
 
 @dataclass(frozen=True)
 class MatchStats:
-    """Results of player A against player B, from A's side."""
+    """Results of player A against player B, from A's side; in a game of one team (no
+    opponent: B never sits) A's returns alone."""
 
     games: int
     wins: int
@@ -41,6 +42,10 @@ class MatchStats:
     distinct_games: int = 0
     mean_return: float = 0.0
     """A's team's summed env reward per game."""
+    return_95ci: tuple[float, float] | None = None
+    """95% Student-t interval of the mean return (None under two games)."""
+    one_team: bool = False
+    """The game has one team: no wins, draws or losses, only returns."""
 
     @property
     def score(self) -> float:
@@ -54,32 +59,50 @@ class MatchStats:
 
     @staticmethod
     def from_episodes(episodes: list[Episode]) -> MatchStats:
-        """Count A's results (A sits on each episode's focal team)."""
-        results = [e.result[e.focal] for e in episodes]
+        """Count A's results (A sits on each episode's focal team; an episode of a game of
+        one team has no result, only A's return)."""
+        one_team = any(len(e.players) == 1 for e in episodes)
+        results = [] if one_team else [e.result[e.focal] for e in episodes]
+        returns = [e.returns[e.focal] for e in episodes]
         return MatchStats(
-            games=len(results),
+            games=len(episodes),
             wins=sum(r == 1.0 for r in results),
             draws=sum(0.0 < r < 1.0 for r in results),
             losses=sum(r == 0.0 for r in results),
             mean_length=float(np.mean([e.length for e in episodes])) if episodes else 0.0,
             distinct_games=len({e.signature for e in episodes}),
-            mean_return=float(np.mean([e.returns[e.focal] for e in episodes])) if episodes else 0.0,
+            mean_return=float(np.mean(returns)) if episodes else 0.0,
+            return_95ci=mean_interval(returns),
+            one_team=one_team,
         )
 
     def to_json(self) -> dict[str, Any]:
-        """Return the figures as a JSON-able dict."""
-        low, high = self.interval
-        return {
-            "games": self.games,
-            "wins": self.wins,
-            "draws": self.draws,
-            "losses": self.losses,
-            "score": self.score,
-            "score_95ci": [low, high],
+        """Return the figures as a JSON-able dict (a game of one team: no score)."""
+        out: dict[str, Any] = {"games": self.games}
+        if not self.one_team:
+            low, high = self.interval
+            out |= {
+                "wins": self.wins,
+                "draws": self.draws,
+                "losses": self.losses,
+                "score": self.score,
+                "score_95ci": [low, high],
+            }
+        return out | {
             "mean_length": self.mean_length,
             "distinct_games": self.distinct_games,
             "mean_return": self.mean_return,
+            "return_95ci": None if self.return_95ci is None else list(self.return_95ci),
         }
+
+    def return_line(self, player: PlayerId | str) -> str:
+        """The player's mean return in words, with its interval."""
+        ci = self.return_95ci
+        within = "" if ci is None else f" (95% CI {ci[0]:.4g} to {ci[1]:.4g})"
+        return (
+            f"{player}: mean return {self.mean_return:.4g}{within} in {self.games} games, "
+            f"mean length {self.mean_length:.1f}"
+        )
 
 
 @dataclass
@@ -93,14 +116,24 @@ class Arena:
     weights: dict[PlayerId, Mapping[str, torch.Tensor]] = field(default_factory=dict)
 
     @staticmethod
-    def open(run: str | Path | None, game: str | None) -> Arena:
-        """Open a run directory (its game and snapshots) or just a built-in game."""
+    def open(run: str | Path | None, game: str | None, *, read_only: bool | None = False) -> Arena:
+        """Open a run directory (its game and snapshots) or just a built-in game.
+
+        `read_only`: False for a command that stores its results in the run (a run that
+        cannot be written is refused, with the path); True for one that only reads (its
+        registry is opened read-only, so a read-only run works); None for one whose
+        records are a by-product (`eval`, `play`): it writes where it may, else reads.
+        """
         if run is not None:
             run_dir = Path(run)
             config = load_run_config(run_dir)
             if game is not None and game != config.game.name:
                 raise EvalError(f"--game {game} differs from run {run_dir}'s {config.game.name}")
-            registry = Registry(run_dir)
+            if read_only is None:
+                read_only = read_only_path(run_dir) is not None
+            elif not read_only:
+                refuse_read_only(run_dir, "this command stores its results in the run")
+            registry = Registry(run_dir, read_only=read_only)
         elif game is not None:
             config = parse_config({"game": {"name": game}}, source="--game")
             registry = None
@@ -209,9 +242,20 @@ class Arena:
         finally:
             runner.close()
         episodes = sorted(result.episodes, key=lambda e: e.id)[:games]
-        if record and self.registry is not None:
+        if record and self.registry is not None and self.records:
             self.registry.add_matches([e.match_row(0) for e in episodes])
         return MatchStats.from_episodes(episodes)
+
+    @property
+    def one_team(self) -> bool:
+        """Whether the game has a single (cooperative) team: players are measured by their
+        return, each playing the game alone, not against each other."""
+        return len(self.info.teams) == 1
+
+    @property
+    def records(self) -> bool:
+        """Whether games played here are stored: a run is open, and not read-only."""
+        return self.registry is not None and not self.registry.read_only
 
     def close(self) -> None:
         """Close the run's registry."""

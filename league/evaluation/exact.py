@@ -169,7 +169,7 @@ def exact_game(arena: Arena) -> ExactGame:
 def exploitability_report(run: str | Path, players: Sequence[str]) -> dict[str, Any]:
     """Exact exploitability of a run's snapshots (`players`: ids, `latest`, or `all`:
     every league snapshot, with the Nash and uniform mixtures of them)."""
-    arena = Arena.open(run, None)
+    arena = Arena.open(run, None, read_only=True)
     try:
         exact = exact_game(arena)
         assert arena.registry is not None
@@ -199,7 +199,7 @@ def export_table(run: str | Path, player: str, out: Path) -> dict[str, Any]:
     """Write a snapshot, or a mixture of the run's snapshots (`mixture:nash`,
     `mixture:uniform`), as a JSON table: the OpenSpiel game and, for each information
     state string, the action probabilities (what OpenSpiel's `TabularPolicy` holds)."""
-    arena = Arena.open(run, None)
+    arena = Arena.open(run, None, read_only=True)
     try:
         exact = exact_game(arena)
         assert arena.registry is not None

@@ -83,6 +83,12 @@ def leaderboard(
     the bots. With `show`, only those players are listed (all matches still rate them).
     """
     results = results_from_matches(registry.matches("eval"))
+    if not results and any(len(m["sides"]) == 1 for m in registry.matches()):
+        raise EvalError(
+            f"run {registry.run_dir} plays a game of one team (cooperative): there are no wins "
+            f"to rate; `league tournament --run {registry.run_dir}` ranks its snapshots by "
+            "mean return"
+        )
     if not results:
         raise EvalError(f"run {registry.run_dir} has no evaluation matches yet")
     players = sorted({p for a, b, _ in results for p in (a, b)})
@@ -163,13 +169,12 @@ def tournament(
     and `bots` (e.g. `mcts:50`, `mcts:400`): a fixed ladder that compares across runs.
     """
     assert arena.registry is not None
-    # League members only: a best response (`league exploit`) is a probe, not a player.
-    members = [s for s in arena.registry.snapshots() if s["kind"] != BEST_RESPONSE]
-    snaps = members[-top:] if top > 0 else []
-    players = [arena.resolve(str(s["id"])) for s in snaps] + [PlayerId.of_bot(RANDOM)]
-    if arena.spec.bot is not None:
-        players.append(PlayerId.of_bot(SCRIPTED))
-    players += [p for p in map(arena.resolve, bots) if p not in players]
+    if arena.one_team:
+        raise EvalError(
+            f"game {arena.spec.name!r} has one team: no one to play against; rank its "
+            "players by mean return (return_ranking)"
+        )
+    players = _tournament_players(arena, top, bots)
     pairs = schedule_pairs(
         players,
         results_from_matches(arena.registry.matches("eval")),
@@ -178,6 +183,116 @@ def tournament(
     for i, (a, b) in enumerate(pairs):
         arena.play(a, b, games=games, seed=seed + i, workers=workers)
     return leaderboard(arena.registry, show=players)
+
+
+def _tournament_players(arena: Arena, top: int, bots: tuple[str, ...]) -> list[PlayerId]:
+    """The `top` most recent snapshots of the league's agents, random, the game's scripted
+    bot if it has one, and `bots`."""
+    assert arena.registry is not None
+    # League members only: a best response (`league exploit`) is a probe, not a player.
+    members = [s for s in arena.registry.snapshots() if s["kind"] != BEST_RESPONSE]
+    snaps = members[-top:] if top > 0 else []
+    players = [arena.resolve(str(s["id"])) for s in snaps] + [PlayerId.of_bot(RANDOM)]
+    if arena.spec.bot is not None:
+        players.append(PlayerId.of_bot(SCRIPTED))
+    return players + [p for p in map(arena.resolve, bots) if p not in players]
+
+
+@dataclass
+class ReturnBoard:
+    """A game of one team (cooperative): its players ranked by their mean return, each
+    playing the game alone; rows carry the 95% interval of the mean."""
+
+    rows: list[dict[str, Any]]
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the ranking as JSON-able data."""
+        return {
+            "mode": "cooperative",
+            "leaderboard": self.rows,
+            "players": [row["player"] for row in self.rows],
+        }
+
+
+def return_ranking(
+    arena: Arena,
+    *,
+    top: int,
+    games: int,
+    seed: int = 0,
+    workers: int = 0,
+    bots: tuple[str, ...] = (),
+) -> ReturnBoard:
+    """The tournament of a game of one team: the players `tournament` would take each play
+    `games` games alone (the same env seeds for each) and are ranked by mean return."""
+    assert arena.registry is not None
+    snaps = {str(PlayerId.of_snapshot(s["role"], s["id"])): s for s in arena.registry.snapshots()}
+    rows = []
+    for player in _tournament_players(arena, top, bots):
+        stats = arena.play(player, player, games=games, seed=seed, workers=workers)
+        snap = snaps.get(str(player))
+        rows.append(
+            {
+                "player": str(player),
+                "mean_return": stats.mean_return,
+                "return_95ci": None if stats.return_95ci is None else list(stats.return_95ci),
+                "games": stats.games,
+                "mean_length": stats.mean_length,
+                "env_steps": None if snap is None else snap["env_steps"],
+                **_lineage(str(player), snap),
+            }
+        )
+    return ReturnBoard(sorted(rows, key=lambda r: -r["mean_return"]))
+
+
+def plot_returns(board: ReturnBoard, out_dir: Path) -> list[Path]:
+    """Write the mean return of each snapshot against its env steps (the bots as lines)
+    as a PNG file."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    snaps = sorted(
+        (r for r in board.rows if r["env_steps"] is not None), key=lambda r: r["env_steps"]
+    )
+    for kind, marker in zip(SNAPSHOT_KINDS, "osD^", strict=True):
+        of_kind = [r for r in snaps if r["kind"] == kind]
+        if not of_kind:
+            continue
+        y = [r["mean_return"] for r in of_kind]
+        low = [m - (r["return_95ci"] or [m])[0] for m, r in zip(y, of_kind, strict=True)]
+        high = [(r["return_95ci"] or [m, m])[1] - m for m, r in zip(y, of_kind, strict=True)]
+        ax.errorbar(
+            [r["env_steps"] for r in of_kind],
+            y,
+            yerr=[low, high],
+            marker=marker,
+            capsize=3,
+            linestyle="-" if kind == "main" else "none",
+            label=kind,
+        )
+    styles = itertools.cycle([":", "--", "-."])
+    for r in board.rows:
+        if r["env_steps"] is None:
+            ax.axhline(
+                r["mean_return"],
+                linestyle=next(styles),
+                linewidth=1,
+                color="grey",
+                label=r["player"],
+            )
+    ax.legend(fontsize=8)
+    ax.set_xlabel("env steps")
+    ax.set_ylabel("mean return per game (95% CI)")
+    ax.set_title("return vs training")
+    fig.tight_layout()
+    path = out_dir / "return.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return [path]
 
 
 def schedule_pairs(

@@ -72,6 +72,11 @@ class HumanPlayer:
 
 def check_playable(spec: GameSpec, info: GameInfo) -> None:
     """Refuse games a person cannot play in a terminal, saying why."""
+    if len(info.teams) == 1:
+        raise EvalError(
+            f"league play seats you against an agent; {spec.name!r} has one team "
+            "(cooperative), with no one to play against (watch its agents with league replay)"
+        )
     if info.api != "aec":
         raise EvalError(
             f"league play is for turn-based games; {spec.name!r} is simultaneous "

@@ -39,8 +39,20 @@ class Clip:
     a_team: str
 
     @property
+    def one_team(self) -> bool:
+        """Whether the game has one team: A plays it alone, B never sits."""
+        return len(self.match.players) == 1
+
+    @property
+    def title(self) -> str:
+        """Who played: `A vs B`, or A alone in a game of one team."""
+        return f"{self.a} alone (one team)" if self.one_team else f"{self.a} vs {self.b}"
+
+    @property
     def summary(self) -> str:
-        """The result in words, from A's side."""
+        """The result in words, from A's side (one team: its return)."""
+        if self.one_team:
+            return f"return {self.match.returns[self.a_team]:.4g}"
         score = self.match.result.get(self.a_team)
         if score is None:
             return "game over"
@@ -58,7 +70,8 @@ def record_clip(
     seed: int = 0,
     greedy: bool = False,
 ) -> Clip:
-    """Play A (on its first seat) against B (everywhere else) once, rendering every step."""
+    """Play A (on its first seat) against B (everywhere else) once, rendering every step
+    (a game of one team: A alone)."""
     try:
         matchup = VersusMatchmaker(info, a, b)(0, np.random.default_rng(seed))
     except ValueError as err:
@@ -83,7 +96,7 @@ def record_clip(
         env.close()
     focal = matchup.focal
     others = [team for team in matchup.players if team != focal]
-    who = [f"A {a} ({focal})", f"B {b} ({', '.join(others)})"]
+    who = [f"A {a} ({focal})", *([f"B {b} ({', '.join(others)})"] if others else [])]
     clip = Clip([], match, a, b, focal)
     last = len(raw) - 1
     for t, frame in enumerate(raw):

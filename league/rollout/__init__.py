@@ -40,7 +40,8 @@ def make_runner(
 ) -> SerialRunner | RayRunner:
     """Build the in-process runner (`workers` 0) or the Ray runner (None: one per CPU).
 
-    `log_file` takes Ray's start-up chatter and the workers' full tracebacks;
+    `log_file` takes an embedded Ray's start-up chatter (the workers write no file: what
+    they log comes back with their results, through the driver's logging);
     `asynchronous` lets Ray workers collect while the learner updates.
     """
     if workers == 0:
@@ -55,7 +56,6 @@ def make_runner(
         envs=envs,
         factory=factory,
         greedy=greedy,
-        log_file=log_file,
         asynchronous=asynchronous,
     )
 

@@ -31,7 +31,8 @@ from matchmaking import RANDOM, Matchmaker, Matchup, PlayerId
 
 logger = logging.getLogger(__name__)
 TRACEBACKS = logging.getLogger("league.tracebacks")
-"""Full tracebacks of errors the run survives: to the run's log file, never the terminal."""
+"""Full tracebacks of errors the run survives, and the Ray rollout workers' log records:
+to the run's log file, never the terminal."""
 TRACEBACKS.propagate = False
 TRACEBACKS.addHandler(logging.NullHandler())
 

@@ -32,6 +32,7 @@ from envs import GameInfo, GameSpec
 from league.rollout.loop import TRACEBACKS, EnvFailure, RolloutRequest, RolloutResult
 from league.rollout.players import PolicyFactory
 from league.rollout.serial import SerialRunner, Weights
+from league.signals import keep_handlers
 from matchmaking import PlayerId
 
 logger = logging.getLogger(__name__)
@@ -48,12 +49,15 @@ def start_ray(address: str | None = None, *, log_file: Path | None = None) -> No
     """
     if ray.is_initialized():
         return
-    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": True}
+    # The workers' stdout and stderr stay in Ray's log files on their nodes: what they
+    # log travels with their results into the run's league.log (`WorkerLog`).
+    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
     if address is not None:
-        ray.init(address=address, **kwargs)
+        with keep_handlers():  # Ray's native SIGTERM handler dumps a stack and aborts
+            ray.init(address=address, **kwargs)
         return
     # "local": start an instance for this run even if a `ray start` cluster is up.
-    with _output_to(log_file):
+    with _output_to(log_file), keep_handlers():
         ray.init(address="local", num_cpus=os.cpu_count(), **kwargs)
 
 
@@ -108,6 +112,73 @@ class _SnapshotRefs(Mapping):
         return len(self.refs)
 
 
+MAX_LOG_RECORDS = 1000
+"""A worker ships at most this many log records with one result; the rest are counted."""
+
+_RECORD_FIELDS = (
+    "name", "levelno", "levelname", "pathname", "filename", "module", "lineno", "funcName",
+    "created", "msecs", "relativeCreated", "process", "processName", "thread", "threadName",
+)  # fmt: skip
+
+
+class WorkerLog(logging.Handler):
+    """What a rollout worker logs, kept in the worker until its next result (or error)
+    carries it to the driver, whose logging writes it to the run's `league.log`.
+
+    A worker never touches the driver's disk: on a cluster its machine has no `runs/`.
+    Each record is kept as a plain copy that pickles: its message formatted, with the
+    traceback it carried, and where it was logged (`worker`: process and node).
+    """
+
+    def __init__(self, where: str, limit: int = MAX_LOG_RECORDS) -> None:
+        super().__init__()
+        self.where, self.limit = where, limit
+        self.records: list[logging.LogRecord] = []
+        self.dropped = 0
+        self.setFormatter(logging.Formatter("%(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if len(self.records) >= self.limit:
+            self.dropped += 1
+            return
+        fields = {name: getattr(record, name, None) for name in _RECORD_FIELDS}
+        fields |= {"msg": self.format(record), "args": None, "worker": self.where}
+        self.records.append(logging.makeLogRecord(fields))
+
+    def drain(self) -> list[logging.LogRecord]:
+        """The records since the last drain, and how many were dropped past the limit."""
+        records, self.records = self.records, []
+        if self.dropped:
+            records.append(
+                logging.makeLogRecord(
+                    {
+                        "name": __name__,
+                        "levelno": logging.WARNING,
+                        "levelname": "WARNING",
+                        "msg": f"{self.dropped} more log records of this rollout dropped",
+                        "worker": self.where,
+                    }
+                )
+            )
+            self.dropped = 0
+        return records
+
+
+def replay_worker_log(w: int, records: Collection[logging.LogRecord]) -> None:
+    """Write rollout worker `w`'s log records through this (the driver's) logging.
+
+    In a run they go to its `league.log` only (the handlers of `league.tracebacks`),
+    never the terminal, which keeps the run's one message; without a run log (`league
+    eval` on workers) they are handled as if logged here.
+    """
+    to_run_log = any(not isinstance(h, logging.NullHandler) for h in TRACEBACKS.handlers)
+    for record in records:
+        record.msg = f"rollout worker {w} ({getattr(record, 'worker', '?')}): {record.msg}"
+        target = TRACEBACKS if to_run_log else logging.getLogger(record.name)
+        if to_run_log or record.name == TRACEBACKS.name or target.isEnabledFor(record.levelno):
+            target.handle(record)
+
+
 @ray.remote(num_cpus=1)
 class RolloutWorker:
     """A Ray actor holding E env copies; `run` is `SerialRunner.run` plus weight transport."""
@@ -119,12 +190,16 @@ class RolloutWorker:
         envs: int,
         factory: PolicyFactory,
         greedy: bool,
-        log_file: Path | None,
+        log_level: int = logging.WARNING,
     ):
         torch.set_num_threads(1)  # two cores: a torch thread pool per worker fights the others
-        logging.basicConfig(level=logging.WARNING)
-        if log_file is not None:  # full tracebacks of survived errors, not the terminal
-            TRACEBACKS.addHandler(logging.FileHandler(log_file))
+        # What it logs (warnings and full tracebacks) goes back with its results.
+        self.log = WorkerLog(f"pid {os.getpid()} on {ray.util.get_node_ip_address()}")
+        root = logging.getLogger()
+        root.setLevel(log_level)
+        root.addHandler(self.log)
+        TRACEBACKS.addHandler(self.log)
+        logging.captureWarnings(True)  # Python warnings too, not the worker's stderr
         self.runner = SerialRunner(spec, info, envs=envs, factory=factory, greedy=greedy)
 
     def run(
@@ -133,12 +208,19 @@ class RolloutWorker:
         version: int,
         snapshots: dict[PlayerId, ray.ObjectRef],
         request: RolloutRequest,
-    ) -> RolloutResult:
-        """Load the latest weights (if any), point the pool at the snapshots, and roll out."""
-        if latest is not None:
-            self.runner.set_latest(latest, version)
-        self.runner.pool.set_snapshots(_SnapshotRefs(snapshots))
-        return self.runner.run(request)
+    ) -> tuple[RolloutResult, list[logging.LogRecord]]:
+        """Load the latest weights (if any), point the pool at the snapshots, and roll out;
+        return the result and what was logged meanwhile (an error carries that as
+        `worker_log`)."""
+        try:
+            if latest is not None:
+                self.runner.set_latest(latest, version)
+            self.runner.pool.set_snapshots(_SnapshotRefs(snapshots))
+            result = self.runner.run(request)
+        except Exception as err:
+            err.worker_log = self.log.drain()  # type: ignore[attr-defined]
+            raise
+        return result, self.log.drain()
 
     def pid(self) -> int:
         """Return the worker's process id (tests kill it)."""
@@ -157,13 +239,13 @@ class RayRunner:
         envs: int,
         factory: PolicyFactory,
         greedy: bool = False,
-        log_file: Path | None = None,
         asynchronous: bool = False,
     ) -> None:
         if workers < 1:
             raise ValueError(f"RayRunner needs at least one worker, not {workers}")
         self.info, self.asynchronous = info, asynchronous
-        self._spawn_args = (spec, info, envs, factory, greedy, log_file)
+        level = logging.getLogger().getEffectiveLevel()  # -v: the workers log INFO too
+        self._spawn_args = (spec, info, envs, factory, greedy, level)
         self.workers = [self._spawn() for _ in range(workers)]
         self.restarts = 0
         self._latest: ray.ObjectRef | None = None
@@ -251,17 +333,28 @@ class RayRunner:
         """A worker's result, or the Ray error when it failed (the worker is then
         replaced)."""
         try:
-            return ray.get(ref)
+            result, records = ray.get(ref)
         except EnvFailure as err:  # the game itself keeps failing: no worker can help
-            raise EnvFailure(str(getattr(err, "cause", err))) from None
+            cause = getattr(err, "cause", err)
+            replay_worker_log(w, getattr(cause, "worker_log", ()))
+            raise EnvFailure(str(cause)) from None
         except (RayActorError, RayTaskError) as err:
+            replay_worker_log(w, getattr(getattr(err, "cause", None), "worker_log", ()))
             if self.workers[w] is actor:  # not replaced yet (after another call failed)
                 self.restarts += 1
                 logger.warning("rollout worker %d failed (%s); replacing it", w, type(err).__name__)
+                TRACEBACKS.warning(  # Ray's full account, and where the worker's own output is
+                    "rollout worker %d failed: %s\n(its stdout and stderr are in Ray's logs on "
+                    "its node, by default /tmp/ray/session_latest/logs)",
+                    w,
+                    err,
+                )
                 with contextlib.suppress(Exception):
                     ray.kill(actor)
                 self.workers[w] = self._spawn()
             return err
+        replay_worker_log(w, records)
+        return result
 
     def _submit(self, w: int, request: RolloutRequest) -> ray.ObjectRef:
         return self.workers[w].run.remote(self._latest, self._version, self._snapshots, request)

@@ -12,8 +12,13 @@ from league.store.run_dir import (
     TENSORBOARD_DIR,
     RunError,
     RunLock,
+    RunLog,
+    kept,
     load_run_config,
     new_run,
+    read_only_path,
+    refuse_read_only,
+    stopped_writing,
 )
 
 __all__ = [
@@ -28,8 +33,13 @@ __all__ = [
     "RegistryError",
     "RunError",
     "RunLock",
+    "RunLog",
+    "kept",
     "load_checkpoint",
     "load_run_config",
     "new_run",
+    "read_only_path",
+    "refuse_read_only",
     "save_checkpoint",
+    "stopped_writing",
 ]

@@ -75,18 +75,31 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     path = Path(path)
     directory = path.parent
     tmp = directory / f".{path.name}.{secrets.token_hex(8)}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    except OSError as err:
+        raise _naming(err, path) from None
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(err, OSError):  # a full disk: name the file that was not written
+            raise _naming(err, path) from None
         raise
     _fsync_dir(directory)
+
+
+def _naming(err: OSError, path: Path) -> OSError:
+    """`err` as an OSError that names `path`, the file a write was meant for (a failed
+    write names nothing, a failed open its temporary file)."""
+    if err.filename == str(path):
+        return err
+    return OSError(err.errno, err.strerror or str(err), str(path))
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -4,14 +4,21 @@ The database is SQLite (via ``sqlite_utils``) in WAL mode with a generous busy
 timeout, so trainer, evaluators and dashboards can share it across processes.
 Policy weights live next to it in content-addressed safetensors files
 ``weights/<sha256>.safetensors``; the hash is re-checked on every load.
+
+A registry opened with ``read_only=True`` needs no write access to the run directory
+(SQLite ``mode=ro``, or ``immutable=1`` where not even the ``-wal``/``-shm`` files can
+be created): what the reading commands open, so that a read-only run reads as it is.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import logging
+import os
+import re
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -67,6 +74,11 @@ _SNAPSHOTS_TABLE = """
 """The snapshots table: one row per frozen policy, keyed by its agent and iteration."""
 _OLD_SNAPSHOT_COLUMNS = "id, role, iteration, env_steps, created, file, sha256, parent, config"
 """The columns of the first schema (no agent/kind, unique per role and iteration)."""
+_OLD_SNAPSHOTS_VIEW = (
+    "CREATE TEMP VIEW snapshots AS SELECT id, role, role AS agent, 'main' AS kind, iteration, "
+    "env_steps, created, file, sha256, parent, config FROM main.snapshots"
+)
+"""How a read-only registry shows a first-schema table (what the migration would make)."""
 
 _SCHEMA = (
     """
@@ -103,6 +115,17 @@ _SCHEMA = (
 
 class RegistryError(RuntimeError):
     """Signal a registry inconsistency, e.g. a missing or tampered weights file."""
+
+
+def _connect(uri: str) -> sqlite3.Connection:
+    """Open a SQLite URI and read from it once (a read-only open fails only on a read)."""
+    conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S)
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except BaseException:
+        conn.close()
+        raise
+    return conn
 
 
 def _sha256(data: bytes) -> str:
@@ -148,16 +171,22 @@ class Registry:
     """Record policy snapshots and match results of one run directory.
 
     ``Registry(run_dir)`` creates ``run_dir``, ``run_dir/weights`` and the
-    tables if missing.  Use it as a context manager or call :meth:`close`.
+    tables if missing.  ``Registry(run_dir, read_only=True)`` opens an existing run's
+    database for reading only: it creates and changes nothing, and every write raises
+    :class:`RegistryError` saying so.  Use it as a context manager or call :meth:`close`.
     One instance wraps one SQLite connection and is meant for one thread;
     open one ``Registry`` per process/thread.
     """
 
-    def __init__(self, run_dir: str | Path) -> None:
+    def __init__(self, run_dir: str | Path, *, read_only: bool = False) -> None:
         self.run_dir = Path(run_dir)
         self.weights_dir = self.run_dir / WEIGHTS_DIR
-        self.weights_dir.mkdir(parents=True, exist_ok=True)
         self.db_path = self.run_dir / DB_NAME
+        self.read_only = read_only
+        if read_only:
+            self.db = sqlite_utils.Database(self._open_read_only())
+            return
+        self.weights_dir.mkdir(parents=True, exist_ok=True)
         try:
             conn = sqlite3.connect(self.db_path, timeout=BUSY_TIMEOUT_S)
         except sqlite3.Error as err:
@@ -183,11 +212,55 @@ class Registry:
             conn.close()
             raise
 
+    def _open_read_only(self) -> sqlite3.Connection:
+        """Connect to the database for reading only; nothing in it is changed.
+
+        ``mode=ro`` reads a live database (a trainer may be writing it; SQLite makes its
+        ``-wal`` and ``-shm`` files beside it where the directory allows).  Where the
+        directory is read-only and those files do not exist, SQLite cannot open it that
+        way, and ``immutable=1`` reads the database file as it is.  A first-schema table
+        is shown through a temporary view, missing tables as empty temporary ones.
+        """
+        if not self.db_path.is_file():
+            raise RegistryError(
+                f"{self.db_path}: cannot open the run's database (no such database file)"
+            )
+        uri = self.db_path.resolve().as_uri()
+        try:
+            try:
+                conn = _connect(f"{uri}?mode=ro")
+            except sqlite3.OperationalError:
+                conn = _connect(f"{uri}?immutable=1")
+                logger.info("%s: read as an immutable file (read-only directory)", self.db_path)
+        except sqlite3.Error as err:
+            raise RegistryError(f"{self.db_path}: cannot open the run's database ({err})") from None
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+            for statement in _SCHEMA:
+                name = re.search(r"CREATE TABLE IF NOT EXISTS (\w+)", statement)
+                if name and name[1] not in tables:
+                    conn.execute(statement.replace("CREATE TABLE", "CREATE TEMP TABLE", 1))
+            columns = {row[1] for row in conn.execute("PRAGMA main.table_info(snapshots)")}
+            if columns and "agent" not in columns:
+                conn.execute(_OLD_SNAPSHOTS_VIEW)
+        except sqlite3.Error as err:
+            conn.close()
+            raise RegistryError(f"{self.db_path}: cannot read the run's database ({err})") from None
+        return conn
+
     # ------------------------------------------------------------------ plumbing
+
+    def _check_writable(self) -> None:
+        if self.read_only:
+            raise RegistryError(
+                f"{self.db_path} is open read-only: cannot write the run's registry"
+            )
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[None]:
         """Run the block in one ``BEGIN IMMEDIATE`` transaction (commit or roll back)."""
+        self._check_writable()
         if self.db.conn.in_transaction:
             raise RegistryError("nested registry write transaction")
         try:
@@ -199,6 +272,15 @@ class Registry:
                 raise
             self.db.execute("COMMIT")
         except sqlite3.Error as err:  # read-only directory, full disk, ...: nothing written
+            code = (getattr(err, "sqlite_errorcode", None) or 0) & 0xFF  # the primary code
+            if code == sqlite3.SQLITE_FULL:  # worded and caught as any other full disk
+                raise OSError(
+                    errno.ENOSPC, f"{os.strerror(errno.ENOSPC)} ({err})", str(self.db_path)
+                ) from None
+            if code == sqlite3.SQLITE_READONLY:
+                raise RegistryError(
+                    f"{self.db_path} is read-only: cannot write the run's database ({err})"
+                ) from None
             raise RegistryError(
                 f"{self.db_path}: cannot write the run's database ({err})"
             ) from None
@@ -303,6 +385,7 @@ class Registry:
         """
         agent = role if agent is None else agent
         _check_agent(role, agent, kind)
+        self._check_writable()
         iteration, env_steps = int(iteration), int(env_steps)
         parent = None if parent is None else int(parent)
         data = safetensors_save(prepare_tensors_for_save(tensors))
@@ -315,33 +398,43 @@ class Registry:
             self._write_weights(self.run_dir / rel, data, digest)  # repair if missing/corrupt
             return snapshot_id
 
-        self._write_weights(self.run_dir / rel, data, digest)
         config_json = _dumps(config, sort_keys=True)
-        with self._write():
-            existing = self._find_snapshot(agent, iteration)  # lost a race?
-            if existing is not None:
-                return self._check_same(existing, agent, iteration, kind, digest)
-            if parent is not None and not self._query(
-                "SELECT 1 FROM snapshots WHERE id = ?", (parent,)
-            ):
-                raise ValueError(f"parent snapshot {parent} does not exist")
-            cursor = self.db.execute(
-                "INSERT INTO snapshots (role, agent, kind, iteration, env_steps, created, "
-                "file, sha256, parent, config) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    role,
-                    agent,
-                    kind,
-                    iteration,
-                    env_steps,
-                    time.time(),
-                    rel,
-                    digest,
-                    parent,
-                    config_json,
-                ),
-            )
-            snapshot_id = int(cursor.lastrowid)
+        wrote = False
+        try:
+            with self._write():
+                existing = self._find_snapshot(agent, iteration)  # lost a race?
+                if existing is not None:
+                    return self._check_same(existing, agent, iteration, kind, digest)
+                if parent is not None and not self._query(
+                    "SELECT 1 FROM snapshots WHERE id = ?", (parent,)
+                ):
+                    raise ValueError(f"parent snapshot {parent} does not exist")
+                # Written while this transaction holds the write lock: a sweep of files no
+                # row names (`rollback_after`) holds it too, so it never sees a file whose
+                # row is still to come.
+                wrote = self._write_weights(self.run_dir / rel, data, digest)
+                cursor = self.db.execute(
+                    "INSERT INTO snapshots (role, agent, kind, iteration, env_steps, created, "
+                    "file, sha256, parent, config) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        role,
+                        agent,
+                        kind,
+                        iteration,
+                        env_steps,
+                        time.time(),
+                        rel,
+                        digest,
+                        parent,
+                        config_json,
+                    ),
+                )
+                snapshot_id = int(cursor.lastrowid)
+        except BaseException:
+            if wrote:  # no row names the new file (a full disk at the commit, a kill...)
+                with contextlib.suppress(OSError):
+                    (self.run_dir / rel).unlink()
+            raise
         logger.info(
             "added snapshot %d (agent=%s, kind=%s, iteration=%d, sha256=%s)",
             snapshot_id,
@@ -377,15 +470,19 @@ class Registry:
         return int(existing["id"])
 
     @staticmethod
-    def _write_weights(path: Path, data: bytes, digest: str) -> None:
-        """Write a content-addressed weights file unless an intact copy already exists."""
+    def _write_weights(path: Path, data: bytes, digest: str) -> bool:
+        """Write a content-addressed weights file unless an intact copy already exists;
+        return whether a new file was made (not a repair of a corrupt one)."""
         try:
             if _sha256(path.read_bytes()) == digest:
-                return
+                return False
             logger.warning("weights file %s is corrupt; rewriting it", path)
+            atomic_write_bytes(path, data)
+            return False
         except FileNotFoundError:
             pass
         atomic_write_bytes(path, data)
+        return True
 
     def load_snapshot(self, snapshot_id: int) -> dict[str, torch.Tensor]:
         """Return the snapshot's tensors (on CPU) after verifying the file's sha256.
@@ -518,10 +615,13 @@ class Registry:
 
     def rollback_after(self, iteration: int) -> int:
         """Delete matches and the league's snapshots (of every agent, best responses
-        excepted) with iteration > ``iteration``; return rows deleted.
+        excepted) with iteration > ``iteration``, and every weights file that no
+        remaining row names; return rows deleted.
 
-        Used when resuming from a checkpoint taken at ``iteration``.  Weights
-        files are kept (they are content-addressed and may be shared).
+        Used when resuming from a checkpoint taken at ``iteration``.  A weights file is
+        content-addressed and may be shared, so a rolled-back snapshot's file goes only
+        when no other row names it; so does the file of a snapshot whose row was never
+        committed (a kill between the two) and any temporary file a kill left behind.
         """
         with self._write():
             deleted = self.db.execute(
@@ -533,9 +633,34 @@ class Registry:
                 (iteration, BEST_RESPONSE),
             ).rowcount
             self.db.execute("DELETE FROM scores WHERE snapshot NOT IN (SELECT id FROM snapshots)")
-        if deleted:
-            logger.info("rolled back %d registry rows after iteration %d", deleted, iteration)
+            # Listed while holding the write lock: every writer writes its file under it.
+            orphans = self._orphan_files()
+        for path in orphans:  # after the commit: a failed one leaves every file its rows name
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        if deleted or orphans:
+            logger.info(
+                "rolled back %d registry rows after iteration %d and removed %d weights files "
+                "no row names",
+                deleted,
+                iteration,
+                len(orphans),
+            )
         return deleted
+
+    def _orphan_files(self) -> list[Path]:
+        """The files in ``weights/`` that no snapshot row names: weights files and the
+        temporary files of interrupted writes."""
+        named = {row["file"] for row in self._query("SELECT DISTINCT file FROM snapshots")}
+        if not self.weights_dir.is_dir():
+            return []
+        return sorted(
+            path
+            for path in self.weights_dir.iterdir()
+            if path.is_file()
+            and f"{WEIGHTS_DIR}/{path.name}" not in named
+            and (path.suffix == ".safetensors" or path.name.endswith(".tmp"))
+        )
 
     def integrity_ok(self) -> bool:
         """Return whether ``PRAGMA integrity_check`` reports ``ok``."""

@@ -9,15 +9,23 @@ runs/<name>/tb/                      TensorBoard event files
 runs/<name>/train.lock               held by the one trainer of the run (its PID inside)
 runs/<name>/league.log               warnings and full tracebacks of the run's errors
 ```
+
+A run whose directory cannot be written (a read-only mount, no write permission) can
+still be read: the reading commands open its registry read-only.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
+import logging
 import os
+import sys
 from pathlib import Path
 
 from league.config import Config, dump_config, load_config
+from league.store.checkpoint import CheckpointError, load_checkpoint
+from league.store.registry import DB_NAME, WEIGHTS_DIR, Registry, RegistryError
 
 CONFIG_FILE = "config.yaml"
 CHECKPOINT_FILE = "checkpoint.safetensors"
@@ -26,8 +34,31 @@ LOCK_FILE = "train.lock"
 LOG_FILE = "league.log"
 
 
+WRITTEN = (DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm", WEIGHTS_DIR, TENSORBOARD_DIR, LOG_FILE)
+"""What a run's writers change in its directory (beside the directory itself, where
+the checkpoint, the lock and SQLite's -wal and -shm files are made)."""
+
+
 class RunError(RuntimeError):
     """A run directory cannot be created or resumed."""
+
+
+def read_only_path(run_dir: Path) -> Path | None:
+    """The first path of the run that this process may not write (the run directory or
+    something its writers change), or None where a writer can work."""
+    run_dir = Path(run_dir)
+    for path in (run_dir, *(run_dir / name for name in WRITTEN)):
+        if path.exists() and not os.access(path, os.W_OK):
+            return path
+    return None
+
+
+def refuse_read_only(run_dir: Path, why: str) -> None:
+    """Raise a RunError naming the path if the run cannot be written; `why`: what the
+    command would write, e.g. "training writes its checkpoint, snapshots and logs there"."""
+    path = read_only_path(run_dir)
+    if path is not None:
+        raise RunError(f"{path} is read-only: {why}")
 
 
 class RunLock:
@@ -36,8 +67,15 @@ class RunLock:
     lock is never stale; readers (`eval`, `table`, `tournament`) never take it."""
 
     def __init__(self, run_dir: Path) -> None:
+        why = f"training writes its checkpoint, snapshots and logs in {run_dir}"
+        refuse_read_only(run_dir, why)
         path = Path(run_dir) / LOCK_FILE
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as err:
+            if err.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+                raise
+            raise RunError(f"{path} is read-only ({err.strerror}): {why}") from None
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -47,8 +85,12 @@ class RunLock:
                 f"{run_dir} is being trained by process {holder} (it holds {path}); "
                 "a run has one trainer: wait for it to end or stop it"
             ) from None
-        os.ftruncate(self._fd, 0)
-        os.write(self._fd, f"{os.getpid()}\n".encode())
+        try:
+            os.ftruncate(self._fd, 0)
+            os.write(self._fd, f"{os.getpid()}\n".encode())
+        except OSError as err:  # a full disk
+            self.release()
+            raise OSError(err.errno, err.strerror, str(path)) from None
 
     def release(self) -> None:
         """Let another trainer take the run."""
@@ -76,3 +118,52 @@ def load_run_config(run_dir: Path, overrides: list[str] | None = None) -> Config
     if not path.exists():
         raise RunError(f"{run_dir} is not a run directory ({CONFIG_FILE} is missing)")
     return load_config(path, overrides)
+
+
+class RunLog(logging.FileHandler):
+    """`league.log`: a file handler that a failed write (a full disk) leaves silent,
+    where logging's own handler would print a traceback of its own in the terminal."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        """Drop the record if the file could not be written (the run's failure is
+        reported once, by the command); report any other error as logging does."""
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handleError(record)
+
+
+def stopped_writing(err: OSError, run_dir: Path) -> RunError:
+    """The one-line error of a run that stopped because a write failed (a full disk):
+    the file it could not write, why, and what the run kept. The traceback goes to
+    `league.log` (where there is room)."""
+    logging.getLogger("league.tracebacks").error("%s", err, exc_info=err)
+    where = f"{err.filename}: " if err.filename else ""
+    return RunError(f"{where}{err.strerror or err}; {kept(run_dir)}")
+
+
+def kept(run_dir: Path) -> str:
+    """What a stopped run holds, checked (its checkpoint loads, its registry passes its
+    integrity check), and how to continue it."""
+    run_dir = Path(run_dir)
+    held, lost, iteration = [], [], None
+    if (run_dir / CHECKPOINT_FILE).exists():
+        try:
+            iteration = load_checkpoint(run_dir / CHECKPOINT_FILE)["counters"]["iteration"]
+            held.append(f"the checkpoint of iteration {iteration}")
+        except CheckpointError as err:
+            lost.append(str(err))
+    else:
+        lost.append("no checkpoint yet")
+    try:
+        with Registry(run_dir, read_only=True) as registry:
+            count, intact = len(registry.snapshots()), registry.integrity_ok()
+        if intact:
+            held.append(f"the registry's {count} snapshot{'s' * (count != 1)}")
+        else:
+            lost.append(f"{registry.db_path} fails its integrity check")
+    except RegistryError as err:
+        lost.append(str(err))
+    text = f"kept intact: {' and '.join(held)}" if held else "nothing kept"
+    if lost:
+        text += f" ({'; '.join(lost)})"
+    how = "continues from there" if iteration is not None else "starts it from iteration 0"
+    return f"{text}; league train --resume {run_dir} {how}"

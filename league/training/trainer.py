@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 import random
-import signal
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +27,7 @@ from league.evaluation.exact import ExactGame
 from league.games import check_learner_fits, check_options, resolve_game
 from league.rollout import Episode, PolicyFactory, RolloutRequest, RolloutResult, make_runner
 from league.rollout.loop import TRACEBACKS
+from league.signals import Stopped, deferred_stop
 from league.store import (
     CHECKPOINT_FILE,
     CONFIG_FILE,
@@ -36,6 +35,7 @@ from league.store import (
     TENSORBOARD_DIR,
     Registry,
     RunLock,
+    RunLog,
     load_checkpoint,
     save_checkpoint,
 )
@@ -128,7 +128,7 @@ class Trainer:
         self.lock = RunLock(self.run_dir)  # one trainer per run; readers never lock
         self._log_handler: logging.Handler | None = None
         try:
-            self._log_handler = logging.FileHandler(self.run_dir / LOG_FILE)
+            self._log_handler = RunLog(self.run_dir / LOG_FILE)  # quiet on a full disk
             self._setup(resume, address)
         except BaseException:
             self._release()
@@ -199,9 +199,9 @@ class Trainer:
         self.runner.add_snapshots(
             {p: self.registry.load_snapshot(p.snapshot) for p in self._pool_players()}
         )
-        from torch.utils.tensorboard import SummaryWriter
+        from league.store.events import EventWriter  # a failure names the event file
 
-        self.writer = SummaryWriter(
+        self.writer = EventWriter(
             str(self.run_dir / TENSORBOARD_DIR), purge_step=self.counters.iteration + 1
         )
         self.scorer = self._make_scorer()
@@ -245,55 +245,46 @@ class Trainer:
     ) -> dict[str, Any]:
         """Run until `iterations` (total) or the time budget; return the summary.
 
-        Ctrl-C only sets a flag that the loop reads between iterations: an exception
-        raised at an arbitrary point could leave a lock held (seen: a hung exit) or a
-        half-done iteration in the checkpoint. A second Ctrl-C aborts at once. However
-        the run ends (but an abort), the final policy is registered as a snapshot and
-        a checkpoint is written.
+        Ctrl-C and SIGTERM only set a flag that the loop reads between iterations: an
+        exception raised at an arbitrary point could leave a lock held (seen: a hung
+        exit) or a half-done iteration in the checkpoint. A second signal aborts at
+        once. However the run ends (but an abort), the final policy is registered as a
+        snapshot and a checkpoint is written.
         """
         total = iterations or self.config.train.iterations
         budget = self.config.train.max_minutes
         start_seconds, t0 = self.counters.seconds, time.monotonic()
         metrics: dict[str, float] = {}
-        interrupted = aborted = False
-        asked: list[int] = []
-
-        def on_sigint(signum: int, frame: Any) -> None:
-            if asked:
-                raise KeyboardInterrupt
-            asked.append(signum)
-
-        in_main = threading.current_thread() is threading.main_thread()
-        previous = signal.signal(signal.SIGINT, on_sigint) if in_main else None
-        try:
-            while self.counters.iteration < total:
-                if asked:
-                    interrupted = True
-                    logger.warning("interrupted: writing a checkpoint before exit")
-                    break
-                if budget is not None and self.counters.seconds >= budget * 60.0:
-                    break
-                it_start = time.monotonic()
-                metrics = self.iterate()
+        aborted = False
+        with deferred_stop() as stop:
+            try:
+                while self.counters.iteration < total:
+                    if stop:
+                        logger.warning("%s: writing a checkpoint before exit", stop.name)
+                        break
+                    if budget is not None and self.counters.seconds >= budget * 60.0:
+                        break
+                    it_start = time.monotonic()
+                    metrics = self.iterate()
+                    self.counters.seconds = start_seconds + (time.monotonic() - t0)
+                    metrics["charts/iteration_seconds"] = time.monotonic() - it_start
+                    self._log(metrics)
+                    if self.counters.iteration % self.config.train.checkpoint_every == 0:
+                        self.checkpoint()
+                    if on_iteration is not None:
+                        on_iteration(metrics)
+            except Stopped as second:
+                # A second signal: the iteration may be half done, so keep the last
+                # checkpoint.
+                aborted = True
+                stop.signum = stop.signum or second.signum
+                logger.warning("aborted: resume continues from the last checkpoint")
+            finally:
                 self.counters.seconds = start_seconds + (time.monotonic() - t0)
-                metrics["charts/iteration_seconds"] = time.monotonic() - it_start
-                self._log(metrics)
-                if self.counters.iteration % self.config.train.checkpoint_every == 0:
+                if not aborted:
+                    self.snapshot_if_newer()
                     self.checkpoint()
-                if on_iteration is not None:
-                    on_iteration(metrics)
-        except KeyboardInterrupt:
-            # Second Ctrl-C: the iteration may be half done, so keep the last checkpoint.
-            interrupted = aborted = True
-            logger.warning("aborted: resume continues from the last checkpoint")
-        finally:
-            if in_main:
-                signal.signal(signal.SIGINT, previous)
-            self.counters.seconds = start_seconds + (time.monotonic() - t0)
-            if not aborted:
-                self.snapshot_if_newer()
-                self.checkpoint()
-        return self.summary(metrics, interrupted=interrupted)
+        return self.summary(metrics, stopped_by=stop.name, aborted=aborted)
 
     def iterate(self) -> dict[str, float]:
         """One iteration: schedules, collect, learn, book-keep, snapshot, rate, evaluate."""
@@ -633,9 +624,22 @@ class Trainer:
                 self.writer.add_scalar(key, value, step)
         self.writer.flush()
 
-    def summary(self, metrics: dict[str, float], *, interrupted: bool) -> dict[str, Any]:
-        """Return the end-of-run summary (what `--json` prints)."""
+    def summary(
+        self, metrics: dict[str, float], *, stopped_by: str = "", aborted: bool = False
+    ) -> dict[str, Any]:
+        """Return the end-of-run summary (what `--json` prints).
+
+        `stopped_by` names the signal that stopped the run early (SIGINT, SIGTERM), if
+        any; `aborted`, that a second one stopped it mid-iteration. A stopped run says
+        how to continue it.
+        """
         c = self.counters
+        stopped = {
+            "interrupted": bool(stopped_by),
+            "stopped_by": stopped_by or None,
+            "aborted": aborted,
+            "resume": f"league train --resume {self.run_dir}" if stopped_by else None,
+        }
         return {
             "run_dir": str(self.run_dir),
             "game": self.spec.name,
@@ -667,7 +671,7 @@ class Trainer:
             "async": self.config.train.asynchronous,
             "stale_fragments": c.stale_fragments,
             "abandoned_episodes": c.abandoned_episodes,
-            "interrupted": interrupted,
+            **stopped,
             "metrics": {k: v for k, v in metrics.items() if np.isfinite(v)},
         }
 

@@ -233,3 +233,22 @@ def test_model_recurrent_is_checked_and_refused_for_acer(tmp_path):
         f"{path}: model.recurrent is set but learner.algo 'acer' cannot train a recurrent "
         "policy (use ppo, trpo, or drop model.recurrent)"
     )
+
+
+@pytest.mark.parametrize(
+    "text", ["", "# nothing set yet\n", "{}\n"], ids=["empty", "comment", "{}"]
+)
+def test_an_empty_config_file_is_refused_by_name(tmp_path, text):
+    # It used to train connect four on the built-in defaults (200 iterations), not the
+    # shipped config's.
+    path = tmp_path / "empty.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match="the config file is empty") as err:
+        load_config(path, ["train.iterations=5"])
+    assert str(err.value).startswith(f"{path}: ")
+
+
+def test_a_negative_seed_is_a_config_error_not_a_numpy_traceback():
+    with pytest.raises(ConfigError, match=r"x.yaml: key 'seed'.*\(got -1\)"):
+        parse_config({"seed": -1}, source="x.yaml")
+    assert parse_config({"seed": 2**32}, source="x.yaml").seed == 2**32

@@ -1,11 +1,15 @@
-"""`league inspect` on OpenSpiel games, and its warning about games that end at once."""
+"""`league inspect` on OpenSpiel games, its warnings about games that end at once and about
+thin team evidence, and what it proposes for pixel games."""
 
 from __future__ import annotations
 
 import json
 
 import pyspiel
+import pytest
+import yaml
 
+from conftest import CONFIGS
 from envs import GameSpec, builtin_game
 from envs.openspiel import OpenSpielEnv
 from league.commands.cli import build_parser
@@ -54,3 +58,38 @@ def test_inspect_takes_an_openspiel_game_and_writes_a_config_for_it(capsys, tmp_
     write_config(tmp_path / "leduc.yaml", config, header="test")  # loads it back
     assert _inspect("kuhn_poker", "--episodes", "1", "--json") == 0
     assert json.loads(capsys.readouterr().out)["game"] == "kuhn_poker"
+
+
+def test_inspect_prints_the_team_evidence_and_warns_when_it_is_thin(capsys, tmp_path):
+    assert _inspect("pettingzoo.classic.hanabi_v5:env", "--episodes", "1", "--json") == 0
+    hanabi = json.loads(capsys.readouterr().out)
+    assert hanabi["teams"] == {"player": ["player_0", "player_1"]}
+    assert hanabi["mode"].startswith("cooperative")
+    assert hanabi["team_evidence"]["paid_alike"] == [["player_0", "player_1"]]
+    assert hanabi["team_evidence"]["teams_from"] == "rewards" and hanabi["warnings"] == []
+    # The written config names the teams the trainer will train: alice and bob together.
+    path = tmp_path / "crypto.yaml"
+    assert _inspect("mpe2.simple_crypto_v3:parallel_env", "--write-config", str(path)) == 0
+    text = capsys.readouterr().out
+    assert "team_evidence" in text and "bob_alice" in text
+    written = yaml.safe_load(path.read_text())
+    assert written["game"]["teams"] == {"eve": ["eve_0"], "bob_alice": ["bob_0", "alice_0"]}
+    assert _inspect("tests.fixtures.odd_games:paid_alike_once", "--episodes", "1") == 0
+    (warning,) = capsys.readouterr().err.splitlines()
+    assert warning.startswith("warning: teams 'red' and 'blue' were never paid differently")
+    assert warning.endswith("they may be one team; set game.teams to say")
+
+
+@pytest.mark.atari
+def test_inspect_proposes_the_atari_preprocessing_for_pixel_frames(capsys, tmp_path):
+    shipped = yaml.safe_load((CONFIGS / "volleyball_pong.yaml").read_text())["game"]
+    path = tmp_path / "invaders.yaml"
+    env = "pettingzoo.atari.space_invaders_v2:parallel_env"
+    argv = ["--kwargs", '{"max_cycles": 30}', "--episodes", "1", "--write-config", str(path)]
+    assert _inspect(env, *argv, "--json") == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["spaces"]["first"]["observation_shape"] == [210, 160, 3]
+    assert report["proposed_preprocessing"] == shipped["preprocessing"]
+    assert yaml.safe_load(path.read_text())["game"]["preprocessing"] == shipped["preprocessing"]
+    assert _inspect(env, *argv) == 0  # the table shows the proposal too
+    assert "proposed_preprocessing" in capsys.readouterr().out

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -449,3 +451,130 @@ def test_failed_migration_leaves_the_old_schema(
     with Registry(run) as reg:
         assert [s["id"] for s in reg.snapshots()] == [1, 2, 3]
         assert _add(reg, iteration=5, seed=5) == 5
+
+
+# ---------------------------------------------------------------- weights files no row names
+
+
+def _weights_files(run: Path) -> set[str]:
+    return {f"weights/{p.name}" for p in (run / "weights").iterdir()}
+
+
+def test_rollback_removes_the_weights_files_no_row_names(reg: Registry) -> None:
+    for it in range(4):
+        _add(reg, iteration=it, seed=it)
+    _add(reg, role="prey", iteration=3, seed=1)  # shares iteration 1's file
+    _add(reg, iteration=5, seed=7, agent="main/best_response_0", kind="best_response")
+    stray = reg.weights_dir / f"{'0' * 64}.safetensors"  # a kill between file and row
+    stray.write_bytes(safetensors_save(_tensors(42)))
+    (reg.weights_dir / f".{'1' * 64}.safetensors.0123456789abcdef.tmp").write_bytes(b"half")
+    assert reg.rollback_after(1) == 3
+    rows = reg.snapshots()
+    assert [(s["iteration"], s["kind"]) for s in rows] == [
+        (0, "main"),
+        (1, "main"),
+        (5, "best_response"),
+    ]
+    assert _weights_files(reg.run_dir) == {s["file"] for s in rows}
+    assert all(reg.load_snapshot(s["id"]) for s in rows)
+
+
+def test_a_snapshot_whose_row_is_not_committed_leaves_no_file(reg: Registry) -> None:
+    _add(reg, iteration=0, seed=0)
+    reg.db.execute(
+        "CREATE TRIGGER refuse BEFORE INSERT ON snapshots BEGIN SELECT RAISE(ABORT, 'no'); END"
+    )
+    with pytest.raises(RegistryError, match="cannot write"):
+        _add(reg, iteration=1, seed=1)
+    assert _weights_files(reg.run_dir) == {s["file"] for s in reg.snapshots()}
+
+
+# ---------------------------------------------------------------- read-only
+
+
+def _filled_run(run: Path) -> None:
+    with Registry(run) as reg:
+        sid = _add(reg, iteration=1, seed=1)
+        reg.add_matches([_match(1, "eval")])
+        reg.set_meta("game", "tictactoe_v3")
+        reg.set_score(sid, "exploitability", 0.25)
+
+
+def _listing(run: Path) -> dict[str, bytes]:
+    return {str(p): p.read_bytes() for p in run.rglob("*") if p.is_file()}
+
+
+def test_a_read_only_registry_reads_everything_and_writes_nothing(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    _filled_run(run)
+    before = _listing(run)
+    with Registry(run, read_only=True) as reg:
+        (row,) = reg.snapshots()
+        assert torch.equal(
+            reg.load_snapshot(row["id"])["layer.weight"], _tensors(1)["layer.weight"]
+        )
+        assert reg.latest_snapshot(kind="main")["id"] == row["id"]
+        assert len(reg.matches("eval")) == 1
+        assert reg.get_meta("game") == "tictactoe_v3"
+        assert reg.scores("exploitability") == {row["id"]: 0.25}
+        assert reg.integrity_ok()
+        for write in (
+            lambda: reg.add_matches([_match(2, "eval")]),
+            lambda: _add(reg, iteration=2, seed=2),
+            lambda: reg.set_meta("game", "other"),
+            lambda: reg.set_score(row["id"], "exploitability", 1.0),
+            lambda: reg.rollback_after(0),
+        ):
+            with pytest.raises(RegistryError, match=f"{run / 'league.db'} is open read-only"):
+                write()
+    after = _listing(run)  # SQLite's WAL index may appear beside the database, no more
+    assert {p: after[p] for p in before} == before
+    assert set(after) - set(before) <= {f"{run}/league.db-wal", f"{run}/league.db-shm"}
+
+
+def test_a_read_only_registry_sees_what_a_writer_commits(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    _filled_run(run)
+    with Registry(run, read_only=True) as reader, Registry(run) as writer:
+        sid = _add(writer, iteration=2, seed=2)
+        assert [s["id"] for s in reader.snapshots()][-1] == sid
+
+
+def test_a_read_only_registry_of_a_missing_run_creates_nothing(tmp_path: Path) -> None:
+    with pytest.raises(RegistryError, match="no such database file") as info:
+        Registry(tmp_path / "nope", read_only=True)
+    assert str(tmp_path / "nope" / "league.db") in str(info.value)
+    assert not (tmp_path / "nope").exists()
+
+
+def test_a_read_only_registry_shows_an_old_schema_as_the_new_one(tmp_path: Path) -> None:
+    run = tmp_path / "old"
+    _old_run(run)
+    with Registry(run, read_only=True) as reg:
+        rows = reg.snapshots()
+        assert [(s["id"], s["agent"], s["kind"]) for s in rows] == [
+            (1, "main", "main"),
+            (2, "main", "main"),
+            (3, "prey", "main"),
+        ]
+        assert reg.latest_snapshot(kind="main")["id"] == 3
+        assert reg.scores("exploitability") == {}  # no scores table in the first schema
+        assert reg.load_snapshot(2)
+    assert "agent" not in _columns(run)  # nothing migrated
+
+
+def test_a_read_only_registry_opens_a_run_on_a_read_only_mount(tmp_path: Path) -> None:
+    """No -wal or -shm file can be made there: the database is read as it is."""
+    assert os.geteuid() == 0, "this test mounts a file system: run it as root, as CI does"
+    run = tmp_path / "run"
+    _filled_run(run)
+    before = _listing(run)
+    subprocess.run(["mount", "--bind", str(run), str(run)], check=True)
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(run)], check=True)
+        with Registry(run, read_only=True) as reg:
+            assert len(reg.snapshots()) == 1 and len(reg.matches()) == 1
+            assert reg.load_snapshot(reg.snapshots()[0]["id"])
+    finally:
+        subprocess.run(["umount", str(run)], check=True)
+    assert _listing(run) == before

@@ -5,7 +5,13 @@ import math
 import numpy as np
 import pytest
 
-from matchmaking import bradley_terry, payoff_matrix, rating_intervals, wilson_interval
+from matchmaking import (
+    bradley_terry,
+    mean_interval,
+    payoff_matrix,
+    rating_intervals,
+    wilson_interval,
+)
 
 TRUE_ELO = {"strong": 400.0, "middle": 0.0, "weak": -200.0}
 
@@ -23,6 +29,18 @@ def _tournament(games_per_pair: int = 300, seed: int = 0) -> list[tuple[str, str
                 # Alternate seats so both orientations are exercised.
                 results.append((a, b, score) if k % 2 else (b, a, 1.0 - score))
     return results
+
+
+# ------------------------------------------------------------ mean returns
+def test_mean_interval_is_the_student_t_interval_of_the_mean() -> None:
+    """A game of one team is measured by mean return: t quantile 2.776 for 5 values."""
+    low, high = mean_interval([1.0, 2.0, 3.0, 4.0, 5.0])
+    half = 2.7764451051977987 * math.sqrt(2.5) / math.sqrt(5)
+    assert low == pytest.approx(3.0 - half) and high == pytest.approx(3.0 + half)
+    assert mean_interval([7.0, 7.0, 7.0]) == (7.0, 7.0)
+    assert mean_interval([4.0]) is None and mean_interval([]) is None
+    with pytest.raises(ValueError, match="finite"):
+        mean_interval([1.0, float("nan")])
 
 
 # ------------------------------------------------------------------- Wilson

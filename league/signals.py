@@ -1,0 +1,128 @@
+"""How League's commands stop: Ctrl-C (SIGINT) and SIGTERM alike.
+
+`timeout`, `docker stop`, Kubernetes and batch schedulers stop a job with SIGTERM, a
+person with Ctrl-C; both mean "stop now, keep what you have". Two ways to honour it:
+
+- `raise_on_stop()` (the CLI installs it first thing): the signal raises `Stopped`, which
+  `main` turns into one line and the exit code of that signal (130, 143). For commands
+  whose work in flight is worth nothing once interrupted (an evaluation, a tournament).
+- `deferred_stop()` (a training loop): the first signal only sets a flag the loop reads
+  between iterations, so it can finish cleanly and write its checkpoint; a second one
+  raises `Stopped` at once.
+
+Ray installs its own SIGTERM handlers when it starts (a native one dumps a stack and
+aborts): `start_ray` keeps League's (`keep_handlers`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def exit_code(signum: int) -> int:
+    """The shell's code for a process stopped by `signum`: 128 + its number."""
+    return 128 + int(signum)
+
+
+class Stopped(KeyboardInterrupt):
+    """A stop signal arrived; `signum` says which."""
+
+    def __init__(self, signum: int = signal.SIGINT) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = int(signum)
+
+    @property
+    def name(self) -> str:
+        """The signal's name: SIGINT or SIGTERM."""
+        return signal.Signals(self.signum).name
+
+
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+def _raise(signum: int, frame: Any) -> None:
+    raise Stopped(signum)
+
+
+def raise_on_stop() -> None:
+    """Make SIGINT and SIGTERM raise `Stopped` (main thread only; elsewhere a no-op)."""
+    if _in_main_thread():
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, _raise)
+
+
+class StopFlag:
+    """What `deferred_stop` hands its loop: `signum` is None until a stop is asked."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+
+    def __bool__(self) -> bool:
+        return self.signum is not None
+
+    @property
+    def name(self) -> str:
+        """The signal that asked to stop (empty if none)."""
+        return signal.Signals(self.signum).name if self.signum is not None else ""
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        if self.signum is not None:
+            raise Stopped(signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def deferred_stop() -> Iterator[StopFlag]:
+    """Within: the first SIGINT or SIGTERM sets the flag, a second raises `Stopped`.
+
+    The handlers in place before are restored on exit. Outside the main thread no
+    handler can be installed, and the flag never rises.
+    """
+    flag = StopFlag()
+    if not _in_main_thread():
+        yield flag
+        return
+    previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, flag)
+    try:
+        yield flag
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+@contextlib.contextmanager
+def keep_handlers() -> Iterator[None]:
+    """Around Ray's start-up: keep League's handling of SIGINT and SIGTERM.
+
+    `ray.init` sets a Python SIGTERM handler that calls `sys.exit(15)`, and its core
+    worker a native one that dumps a stack and aborts (turned off here through
+    `RAY_DISABLE_FAILURE_SIGNAL_HANDLER`). Afterwards the handlers in place before are
+    restored; a SIGTERM that arrived meanwhile is raised as `Stopped`.
+    """
+    os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
+    if not _in_main_thread():
+        yield
+        return
+    previous: dict[int, Callable[..., Any] | int | None] = {
+        signum: signal.getsignal(signum) for signum in STOP_SIGNALS
+    }
+    try:
+        yield
+    except SystemExit as exit_:
+        if exit_.code in STOP_SIGNALS:  # Ray's handler, during its start-up
+            raise Stopped(int(exit_.code)) from None
+        raise
+    finally:
+        for signum, handler in previous.items():
+            if handler is not None:
+                signal.signal(signum, handler)

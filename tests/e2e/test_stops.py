@@ -1,0 +1,155 @@
+"""SIGTERM (what `timeout`, `docker stop`, Kubernetes and batch schedulers send) stops
+every long command as Ctrl-C does: cleanly, with no traceback, keeping what was saved."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, cli_json, run_cli, tiny_overrides
+from league.store import Registry, load_checkpoint
+
+pytestmark = pytest.mark.slow
+
+NATIVE_DUMP = "SIGTERM received"  # Ray's native handler: a stack dump, then abort (134)
+
+
+def _sets(overrides: list[str]) -> list[str]:
+    return [arg for o in overrides for arg in ("--set", o)]
+
+
+def _start(*args: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "league", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _catches_sigterm(pid: int) -> bool:
+    """Whether the process has installed a SIGTERM handler (its SigCgt mask in /proc)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    mask = next(line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:"))
+    return bool(int(mask, 16) >> (signal.SIGTERM - 1) & 1)
+
+
+def _wait(proc: subprocess.Popen, ready, what: str, timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if proc.poll() is not None:
+            raise AssertionError(f"exited {proc.returncode} before {what}:\n{proc.stderr.read()}")
+        assert time.monotonic() < deadline, f"never reached {what}"
+        time.sleep(0.2)
+
+
+def _terminate(proc: subprocess.Popen) -> tuple[str, str]:
+    try:
+        proc.send_signal(signal.SIGTERM)
+        return proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def _clean(proc: subprocess.Popen, err: str) -> None:
+    assert proc.returncode == 143, err
+    assert "Traceback" not in err and NATIVE_DUMP not in err, err
+
+
+@pytest.mark.parametrize("workers", [0, 2], ids=["in-process", "ray-workers"])
+def test_sigterm_checkpoints_releases_the_lock_and_exits_143(workers, tmp_path):
+    run_dir = tmp_path / "term"
+    overrides = [
+        *tiny_overrides("tictactoe"),
+        f"train.workers={workers}",
+        "train.iterations=100000",
+        "train.checkpoint_every=100000",
+        "train.eval_every=0",
+        "train.snapshot_every=2",
+        "train.rating_games=0",
+    ]
+    proc = _start("train", "tictactoe", "--runs-dir", str(tmp_path), "--name", "term", "--json",
+                  *_sets(overrides))  # fmt: skip
+    events = lambda: list((run_dir / "tb").glob("events.*"))  # noqa: E731
+    _wait(proc, events, "its first iteration")
+    time.sleep(3)  # a few iterations in
+    out, err = _terminate(proc)
+    _clean(proc, err)
+    stopped = json.loads(out)
+    assert stopped["interrupted"] and stopped["stopped_by"] == "SIGTERM"
+    assert stopped["resume"] == f"league train --resume {run_dir}"
+    # The exit checkpoint holds whole iterations only, as many as the summary says.
+    saved = load_checkpoint(run_dir / "checkpoint.safetensors")["counters"]
+    assert saved["iteration"] == stopped["iterations"] >= 1
+    with Registry(run_dir) as reg:
+        assert reg.integrity_ok()
+    # The lock is released and Ray shut down: the run resumes at once, and finishes.
+    more = cli_json("train", "--resume", str(run_dir), "--iterations",
+                    str(stopped["iterations"] + 1), *_sets(["train.workers=0"]))  # fmt: skip
+    assert more["iterations"] == stopped["iterations"] + 1 and not more["interrupted"]
+
+
+def test_an_interrupted_run_says_how_to_continue(tmp_path):
+    overrides = [*tiny_overrides("tictactoe"), "train.iterations=100000", "train.eval_every=0"]
+    run_dir = tmp_path / "hint"
+    proc = _start("train", "tictactoe", "--runs-dir", str(tmp_path), "--name", "hint",
+                  *_sets(overrides))  # fmt: skip
+    _wait(proc, lambda: list((run_dir / "tb").glob("events.*")), "its first iteration")
+    time.sleep(2)
+    _out, err = _terminate(proc)
+    _clean(proc, err)
+    assert f"Continue with: league train --resume {run_dir}" in err
+
+
+@pytest.fixture(scope="module")
+def ttt_run(tmp_path_factory):
+    """A tiny tic-tac-toe run with a few snapshots."""
+    tmp = tmp_path_factory.mktemp("stops")
+    cli_json("train", "tictactoe", "--runs-dir", str(tmp), "--name", "ttt", "--iterations", "4",
+             *_sets(tiny_overrides("tictactoe")))  # fmt: skip
+    return tmp / "ttt"
+
+
+def test_sigterm_stops_league_exploit_keeping_the_best_response(ttt_run):
+    with Registry(ttt_run) as reg:
+        before = len(reg.snapshots())
+    proc = _start("exploit", "--run", str(ttt_run), "--target", "latest", "--iterations",
+                  "100000", "--games", "10")  # fmt: skip
+    first = proc.stdout.readline()  # the first scoring: the loop is running
+    assert first.startswith("iteration"), first + proc.stderr.read()
+    out, err = _terminate(proc)
+    _clean(proc, err)
+    assert "stopped" in out and "SIGTERM" in out, out
+    with Registry(ttt_run) as reg:
+        assert reg.integrity_ok()
+        responses = [s for s in reg.snapshots() if s["kind"] == "best_response"]
+        assert len(reg.snapshots()) > before and responses
+
+
+@pytest.mark.parametrize("command", ["eval", "tournament"])
+def test_sigterm_stops_a_long_evaluation_with_one_line(command, ttt_run):
+    if command == "eval":
+        args = ["eval", "--run", str(ttt_run), "latest", "random", "--games", "10000000"]
+    else:
+        args = ["tournament", "--run", str(ttt_run), "--games", "1000000"]
+    proc = _start(*args)
+    _wait(proc, lambda: _catches_sigterm(proc.pid), "its SIGTERM handler")
+    time.sleep(3)  # well into the games
+    out, err = _terminate(proc)
+    _clean(proc, err)
+    assert err.strip().splitlines()[-1] == "league: stopped by SIGTERM", err
+    with Registry(ttt_run) as reg:
+        assert reg.integrity_ok()
+    # What was saved stays readable.
+    assert run_cli("table", "--run", str(ttt_run)).returncode == 0
