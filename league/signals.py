@@ -44,6 +44,19 @@ class Stopped(KeyboardInterrupt):
         return signal.Signals(self.signum).name
 
 
+def stop_behind(err: BaseException) -> Stopped | None:
+    """The `Stopped` that caused `err`, if any (a C extension interrupted while it loads
+    turns it into `ImportError: initialization failed`)."""
+    seen: set[int] = set()
+    cause: BaseException | None = err
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, Stopped):
+            return cause
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
 def _in_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 

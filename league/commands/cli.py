@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from league.config import ConfigError, Override, find_config, load_config
-from league.signals import Stopped, exit_code, raise_on_stop
+from league.signals import Stopped, exit_code, raise_on_stop, stop_behind
 
 EXIT_USAGE = 2
 PLAYER_HELP = (
@@ -852,6 +852,24 @@ def _games_parser(sub: Any) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit code."""
+    raise_on_stop()
+    try:
+        return _run(argv)
+    except Exception as err:  # Stopped itself is a KeyboardInterrupt, not an Exception
+        stop = stop_behind(err)  # a stop that another error wrapped
+        if stop is None:
+            raise
+        print(f"league: stopped by {stop.name}", file=sys.stderr)
+        return exit_code(stop.signum)
+    except Stopped as stop:
+        # Ctrl-C or SIGTERM outside a training loop: what was in flight is dropped;
+        # what was saved (the registry commits whole rows) stays.
+        print(f"league: stopped by {stop.name}", file=sys.stderr)
+        return exit_code(stop.signum)
+
+
+def _run(argv: list[str] | None) -> int:
+    """Parse the arguments and run the command; errors a user can fix become one line."""
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -863,14 +881,8 @@ def main(argv: list[str] | None = None) -> int:
     from league.rollout.players import BotError
     from league.store import CheckpointError, RegistryError, RunError
 
-    raise_on_stop()
     try:
         return args.func(args)
-    except Stopped as stop:
-        # Ctrl-C or SIGTERM outside a training loop: what was in flight is dropped;
-        # what was saved (the registry commits whole rows) stays.
-        print(f"league: stopped by {stop.name}", file=sys.stderr)
-        return exit_code(stop.signum)
     except (
         ConfigError,
         GameError,
