@@ -255,37 +255,7 @@ def plot_returns(board: ReturnBoard, out_dir: Path) -> list[Path]:
 
     out_dir.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(6, 4))
-    snaps = sorted(
-        (r for r in board.rows if r["env_steps"] is not None), key=lambda r: r["env_steps"]
-    )
-    for kind, marker in zip(SNAPSHOT_KINDS, "osD^", strict=True):
-        of_kind = [r for r in snaps if r["kind"] == kind]
-        if not of_kind:
-            continue
-        y = [r["mean_return"] for r in of_kind]
-        low = [m - (r["return_95ci"] or [m])[0] for m, r in zip(y, of_kind, strict=True)]
-        high = [(r["return_95ci"] or [m, m])[1] - m for m, r in zip(y, of_kind, strict=True)]
-        ax.errorbar(
-            [r["env_steps"] for r in of_kind],
-            y,
-            yerr=[low, high],
-            marker=marker,
-            capsize=3,
-            linestyle="-" if kind == "main" else "none",
-            label=kind,
-        )
-    styles = itertools.cycle([":", "--", "-."])
-    for r in board.rows:
-        if r["env_steps"] is None:
-            ax.axhline(
-                r["mean_return"],
-                linestyle=next(styles),
-                linewidth=1,
-                color="grey",
-                label=r["player"],
-            )
-    ax.legend(fontsize=8)
-    ax.set_xlabel("env steps")
+    _plot_by_kind(ax, board.rows, "mean_return", "return_95ci")
     ax.set_ylabel("mean return per game (95% CI)")
     ax.set_title("return vs training")
     fig.tight_layout()
@@ -341,35 +311,7 @@ def plot_leaderboard(board: Leaderboard, out_dir: Path) -> list[Path]:
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    snaps = [r for r in board.rows if r["env_steps"] is not None]
-    snaps.sort(key=lambda r: r["env_steps"])
-    for kind, marker in zip(SNAPSHOT_KINDS, "osD^", strict=True):
-        # One series per kind: the main agents' line is the run's progress; exploiters
-        # and best responses sit beside it, not on it.
-        of_kind = [r for r in snaps if r["kind"] == kind]
-        if not of_kind:
-            continue
-        x = [r["env_steps"] for r in of_kind]
-        y = [r["rating"] for r in of_kind]
-        lo = [r["rating"] - r["rating_95ci"][0] for r in of_kind]
-        hi = [r["rating_95ci"][1] - r["rating"] for r in of_kind]
-        ax.errorbar(
-            x,
-            y,
-            yerr=[lo, hi],
-            marker=marker,
-            capsize=3,
-            linestyle="-" if kind == "main" else "none",
-            label=kind,
-        )
-    styles = itertools.cycle([":", "--", "-."])
-    for r in board.rows:
-        if r["env_steps"] is None:
-            ax.axhline(
-                r["rating"], linestyle=next(styles), linewidth=1, color="grey", label=r["player"]
-            )
-    ax.legend(fontsize=8)
-    ax.set_xlabel("env steps")
+    _plot_by_kind(ax, board.rows, "rating", "rating_95ci")
     ax.set_ylabel(f"rating (Elo scale, {RATING_ANCHOR} = 0)")
     ax.set_title("rating vs training")
     fig.tight_layout()
@@ -377,3 +319,38 @@ def plot_leaderboard(board: Leaderboard, out_dir: Path) -> list[Path]:
     fig.savefig(rating_png, dpi=100)
     plt.close(fig)
     return [payoff_png, rating_png]
+
+
+def _plot_by_kind(ax: Any, rows: list[dict[str, Any]], value: str, interval: str) -> None:
+    """Plot each snapshot's `value` (with its `interval`, where it has one) against its
+    env steps, one series per kind, and each bot's as a horizontal line; add the legend
+    and the x label."""
+    snaps = sorted((r for r in rows if r["env_steps"] is not None), key=lambda r: r["env_steps"])
+    for kind, marker in zip(SNAPSHOT_KINDS, "osD^", strict=True):
+        # One series per kind: the main agents' line is the run's progress; exploiters
+        # and best responses sit beside it, not on it.
+        of_kind = [r for r in snaps if r["kind"] == kind]
+        if not of_kind:
+            continue
+        y = [r[value] for r in of_kind]
+        ci = [r[interval] or (v, v) for v, r in zip(y, of_kind, strict=True)]
+        ax.errorbar(
+            [r["env_steps"] for r in of_kind],
+            y,
+            yerr=[
+                [v - lo for v, (lo, _) in zip(y, ci, strict=True)],
+                [hi - v for v, (_, hi) in zip(y, ci, strict=True)],
+            ],
+            marker=marker,
+            capsize=3,
+            linestyle="-" if kind == "main" else "none",
+            label=kind,
+        )
+    styles = itertools.cycle([":", "--", "-."])
+    for r in rows:
+        if r["env_steps"] is None:
+            ax.axhline(
+                r[value], linestyle=next(styles), linewidth=1, color="grey", label=r["player"]
+            )
+    ax.legend(fontsize=8)
+    ax.set_xlabel("env steps")
