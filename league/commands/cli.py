@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from league.config import ConfigError, Override, find_config, load_config
-from league.signals import Stopped, exit_code, raise_on_stop, stop_behind
+from league.signals import exit_code, raise_on_stop, stop_behind
 
 EXIT_USAGE = 2
 PLAYER_HELP = (
@@ -855,15 +855,12 @@ def main(argv: list[str] | None = None) -> int:
     raise_on_stop()
     try:
         return _run(argv)
-    except Exception as err:  # Stopped itself is a KeyboardInterrupt, not an Exception
-        stop = stop_behind(err)  # a stop that another error wrapped
+    except BaseException as err:
+        # Ctrl-C or SIGTERM outside a training loop (itself, or wrapped by another error):
+        # what was in flight is dropped; what was saved (whole registry rows) stays.
+        stop = stop_behind(err)
         if stop is None:
             raise
-        print(f"league: stopped by {stop.name}", file=sys.stderr)
-        return exit_code(stop.signum)
-    except Stopped as stop:
-        # Ctrl-C or SIGTERM outside a training loop: what was in flight is dropped;
-        # what was saved (the registry commits whole rows) stays.
         print(f"league: stopped by {stop.name}", file=sys.stderr)
         return exit_code(stop.signum)
 
