@@ -109,6 +109,14 @@ class TrainConfig(_Strict):
     max_staleness: int = Field(4, ge=0)
     """Drop (and count) a fragment whose oldest step was acted by a policy more than this
     many versions (iterations) behind the learner."""
+    placement_timeout: float = Field(60.0, gt=0)
+    """Seconds a Ray rollout worker may wait to be placed on a CPU, at the start or when
+    it replaces one that died (a lost node's CPUs may never come back); past it the
+    worker is given up, as `on_lost_worker` says."""
+    on_lost_worker: Literal["continue", "stop"] = "continue"
+    """A worker given up: `continue` with the workers left (a warning, and
+    `charts/workers` drops), or `stop` with a checkpoint and a message naming the
+    resources the cluster lacks. With no worker left the run stops either way."""
 
     model_config = ConfigDict(
         extra="forbid", use_attribute_docstrings=True, frozen=True, populate_by_name=True

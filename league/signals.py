@@ -8,7 +8,9 @@ person with Ctrl-C; both mean "stop now, keep what you have". Two ways to honour
   whose work in flight is worth nothing once interrupted (an evaluation, a tournament).
 - `deferred_stop()` (a training loop): the first signal only sets a flag the loop reads
   between iterations, so it can finish cleanly and write its checkpoint; a second one
-  raises `Stopped` at once.
+  raises `Stopped` at once. Code that waits on others inside such a loop (the Ray
+  runner) calls `abandon_if_stopped()`, so that a first stop still ends a wait that
+  never would (a lost node) within seconds.
 
 Ray installs its own SIGTERM handlers when it starts (a native one dumps a stack and
 aborts): `start_ray` keeps League's (`keep_handlers`).
@@ -20,6 +22,7 @@ import contextlib
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -77,6 +80,8 @@ class StopFlag:
 
     def __init__(self) -> None:
         self.signum: int | None = None
+        self.since: float | None = None
+        """When the stop was asked (`time.monotonic()`)."""
 
     def __bool__(self) -> bool:
         return self.signum is not None
@@ -89,7 +94,32 @@ class StopFlag:
     def __call__(self, signum: int, frame: Any) -> None:
         if self.signum is not None:
             raise Stopped(signum)
-        self.signum = signum
+        self.signum, self.since = signum, time.monotonic()
+
+
+class Abandoned(Exception):
+    """Work under way was given up because a stop was asked and it did not finish within
+    `STOP_GRACE_S` (a rollout on a lost node); none of it was used."""
+
+    def __init__(self, flag: StopFlag) -> None:
+        super().__init__(f"{flag.name}: the rollout under way did not finish; it is dropped")
+        self.signum = flag.signum
+
+
+STOP_GRACE_S = 3.0
+"""After a deferred stop, how long work under way may take before it is abandoned."""
+
+_active: list[StopFlag] = []
+"""The flags of the `deferred_stop` blocks the process is in (innermost last)."""
+
+
+def abandon_if_stopped() -> None:
+    """Raise `Abandoned` if a deferred stop was asked over `STOP_GRACE_S` ago: for code
+    that waits on others (Ray workers), so that a stop is honoured within seconds even
+    when what it waits for never comes."""
+    if _active and _active[-1].since is not None:
+        if time.monotonic() - _active[-1].since > STOP_GRACE_S:
+            raise Abandoned(_active[-1])
 
 
 @contextlib.contextmanager
@@ -106,9 +136,11 @@ def deferred_stop() -> Iterator[StopFlag]:
     previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
     for signum in STOP_SIGNALS:
         signal.signal(signum, flag)
+    _active.append(flag)
     try:
         yield flag
     finally:
+        _active.remove(flag)
         for signum, handler in previous.items():
             signal.signal(signum, handler)
 

@@ -228,10 +228,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from league.evaluation import Arena
 
     arena = Arena.open(args.run, args.game, read_only=None)  # a read-only run: not recorded
+    arena.address = args.address
     try:
         a, b = arena.resolve(args.a), arena.resolve(args.b)
         # Spawning workers costs seconds: below a few thousand games one process is faster.
-        workers = args.workers if args.workers is not None else (0 if args.games < 5000 else 2)
+        workers = _workers(args, 0 if args.games < 5000 else 2)
         settings = dict(
             games=args.games,
             greedy=args.greedy,
@@ -448,6 +449,7 @@ def cmd_tournament(args: argparse.Namespace) -> int:
     from league.evaluation import Arena, plot_leaderboard, plot_returns, return_ranking, tournament
 
     arena = Arena.open(args.run, None)
+    arena.address = args.address
     try:
         rank = return_ranking if arena.one_team else tournament
         board = rank(
@@ -455,7 +457,7 @@ def cmd_tournament(args: argparse.Namespace) -> int:
             top=args.top,
             games=args.games,
             seed=args.seed,
-            workers=args.workers or 0,
+            workers=_workers(args, 0),
             bots=tuple(args.bots or ()),
         )
         plot = plot_returns if arena.one_team else plot_leaderboard
@@ -517,10 +519,11 @@ def cmd_exploit(args: argparse.Namespace) -> int:
         args.target,
         iterations=args.iterations,
         games=args.games,
-        workers=args.workers,
+        workers=_workers(args, 0),
         seed=args.seed,
         random_opening=args.random_opening,
         on_iteration=progress,
+        address=args.address,
     )
     code = exit_code(signal.Signals[out["stopped_by"]]) if out["stopped_by"] else 0
     if args.json:
@@ -668,12 +671,26 @@ def _train_parser(sub: Any) -> None:
         help="Ray rollout workers (0: in this process; default: the CPUs Ray sees)",
     )
     train.add_argument("--envs-per-worker", type=int, help="env copies per worker")
-    train.add_argument(
-        "--address",
-        help="join a running Ray cluster ('auto' or host:port) instead of starting one",
-    )
+    _address_flag(train)
     _json_flag(train)
     train.set_defaults(func=cmd_train)
+
+
+def _address_flag(parser: argparse.ArgumentParser) -> None:
+    """`--address`: the Ray cluster whose workers play (for every command with workers)."""
+    parser.add_argument(
+        "--address",
+        help="join a running Ray cluster ('auto' or host:port) instead of starting one; "
+        "without --workers, one worker per CPU of the cluster",
+    )
+
+
+def _workers(args: argparse.Namespace, default: int) -> int | None:
+    """The Ray workers asked for: --workers, else one per CPU of a cluster named by
+    --address (None), else `default`."""
+    if args.workers is not None:
+        return args.workers
+    return None if args.address else default
 
 
 def _eval_parser(sub: Any) -> None:
@@ -694,6 +711,7 @@ def _eval_parser(sub: Any) -> None:
     )
     ev.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     ev.add_argument("--workers", type=int, help="Ray workers (default: 0 below 5000 games, else 2)")
+    _address_flag(ev)
     _json_flag(ev)
     ev.set_defaults(func=cmd_eval)
 
@@ -705,7 +723,8 @@ def _tournament_parser(sub: Any) -> None:
     tour.add_argument("--top", type=int, default=5, help="most recent snapshots (default 5)")
     tour.add_argument("--games", type=int, default=20, help="games per pair (default 20)")
     tour.add_argument("--seed", type=int, default=0, help="seed (default 0)")
-    tour.add_argument("--workers", type=int, default=0, help="Ray workers (default 0)")
+    tour.add_argument("--workers", type=int, help="Ray workers (default 0)")
+    _address_flag(tour)
     tour.add_argument(
         "--bots",
         nargs="+",
@@ -746,7 +765,8 @@ def _exploit_parser(sub: Any) -> None:
         help="K random moves open each scoring game (not the training games)",
     )
     expl.add_argument("--seed", type=int, default=0, help="seed (default 0)")
-    expl.add_argument("--workers", type=int, default=0, help="Ray workers (default 0)")
+    expl.add_argument("--workers", type=int, help="Ray workers (default 0)")
+    _address_flag(expl)
     _json_flag(expl)
     expl.set_defaults(func=cmd_exploit)
 
@@ -875,6 +895,7 @@ def _run(argv: list[str] | None) -> int:
     )
     from envs import GameError
     from league.evaluation import EvalError
+    from league.rollout import WorkersLost
     from league.rollout.players import BotError
     from league.store import CheckpointError, RegistryError, RunError
 
@@ -888,6 +909,7 @@ def _run(argv: list[str] | None) -> int:
         CheckpointError,
         EvalError,
         BotError,
+        WorkersLost,
     ) as err:
         print(f"league: error: {err}", file=sys.stderr)
         return EXIT_USAGE

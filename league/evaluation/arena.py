@@ -114,6 +114,8 @@ class Arena:
     factory: PolicyFactory
     registry: Registry | None = None
     weights: dict[PlayerId, Mapping[str, torch.Tensor]] = field(default_factory=dict)
+    address: str | None = None
+    """The Ray cluster that games played with workers join (None: an embedded one)."""
 
     @staticmethod
     def open(run: str | Path | None, game: str | None, *, read_only: bool | None = False) -> Arena:
@@ -215,7 +217,7 @@ class Arena:
         greedy: bool = False,
         random_opening: int = 0,
         seed: int = 0,
-        workers: int = 0,
+        workers: int | None = 0,
         envs: int = 16,
         record: bool = True,
     ) -> MatchStats:
@@ -233,6 +235,7 @@ class Arena:
             workers=workers,
             envs=min(envs, games),
             greedy=greedy,
+            address=self.address,
         )
         try:
             runner.add_snapshots({p: w for p, w in self.weights.items() if p in (a, b)})

@@ -159,7 +159,7 @@ def tournament(
     top: int,
     games: int,
     seed: int = 0,
-    workers: int = 0,
+    workers: int | None = 0,
     bots: tuple[str, ...] = (),
 ) -> Leaderboard:
     """Round-robin the `top` most recent snapshots of the league's agents (best responses
@@ -220,7 +220,7 @@ def return_ranking(
     top: int,
     games: int,
     seed: int = 0,
-    workers: int = 0,
+    workers: int | None = 0,
     bots: tuple[str, ...] = (),
 ) -> ReturnBoard:
     """The tournament of a game of one team: the players `tournament` would take each play

@@ -17,6 +17,7 @@ from league.rollout.loop import (
     RolloutRequest,
     RolloutResult,
     Step,
+    WorkersLost,
     rollout,
 )
 from league.rollout.players import PlayerPool, PolicyFactory
@@ -24,6 +25,9 @@ from league.rollout.serial import SerialRunner
 
 if TYPE_CHECKING:
     from league.rollout.ray_workers import RayRunner
+
+DEFAULT_PLACEMENT_TIMEOUT = 60.0
+"""Seconds a Ray rollout worker may wait for a CPU before the runner gives it up."""
 
 
 def make_runner(
@@ -37,12 +41,17 @@ def make_runner(
     address: str | None = None,
     log_file: Path | None = None,
     asynchronous: bool = False,
+    placement_timeout: float = DEFAULT_PLACEMENT_TIMEOUT,
+    on_lost_worker: str = "continue",
 ) -> SerialRunner | RayRunner:
     """Build the in-process runner (`workers` 0) or the Ray runner (None: one per CPU).
 
     `log_file` takes an embedded Ray's start-up chatter (the workers write no file: what
     they log comes back with their results, through the driver's logging);
-    `asynchronous` lets Ray workers collect while the learner updates.
+    `asynchronous` lets Ray workers collect while the learner updates. A Ray worker
+    that cannot be placed within `placement_timeout` seconds (its node lost) is given
+    up: the runner carries on without it (`on_lost_worker` "continue") or raises
+    `WorkersLost` ("stop", or when none is left).
     """
     if workers == 0:
         return SerialRunner(spec, info, envs=envs, factory=factory, greedy=greedy)
@@ -57,6 +66,8 @@ def make_runner(
         factory=factory,
         greedy=greedy,
         asynchronous=asynchronous,
+        placement_timeout=placement_timeout,
+        on_lost_worker=on_lost_worker,
     )
 
 
@@ -70,6 +81,7 @@ __all__ = [
     "RolloutResult",
     "SerialRunner",
     "Step",
+    "WorkersLost",
     "make_runner",
     "rollout",
 ]

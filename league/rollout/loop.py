@@ -41,6 +41,11 @@ class EnvFailure(GameError):
     """The game's env kept raising: past the error budget the run stops."""
 
 
+class WorkersLost(RuntimeError):
+    """Rollout workers could not be placed on the cluster in time (a lost node), and the
+    run cannot or should not go on without them (`train.on_lost_worker`)."""
+
+
 _RANDOM = PlayerId.of_bot(RANDOM)
 
 

@@ -19,6 +19,7 @@ import dataclasses
 import logging
 import os
 import sys
+import time
 from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -29,16 +30,25 @@ import torch
 from ray.exceptions import RayActorError, RayTaskError
 
 from envs import GameInfo, GameSpec
-from league.rollout.loop import TRACEBACKS, EnvFailure, RolloutRequest, RolloutResult
+from league.rollout.loop import (
+    TRACEBACKS,
+    EnvFailure,
+    RolloutRequest,
+    RolloutResult,
+    WorkersLost,
+)
 from league.rollout.players import PolicyFactory
 from league.rollout.serial import SerialRunner, Weights
-from league.signals import keep_handlers
+from league.signals import abandon_if_stopped, keep_handlers
 from matchmaking import PlayerId
 
 logger = logging.getLogger(__name__)
 
 MAX_RESTARTS_PER_CALL = 8
 """Give up on an iteration after this many worker failures within it."""
+
+POLL_S = 0.5
+"""How often a wait on the workers looks at placement deadlines and stop requests."""
 
 
 def start_ray(address: str | None = None, *, log_file: Path | None = None) -> None:
@@ -55,10 +65,29 @@ def start_ray(address: str | None = None, *, log_file: Path | None = None) -> No
     if address is not None:
         with keep_handlers():  # Ray's native SIGTERM handler dumps a stack and aborts
             ray.init(address=address, **kwargs)
-        return
-    # "local": start an instance for this run even if a `ray start` cluster is up.
-    with _output_to(log_file), keep_handlers():
-        ray.init(address="local", num_cpus=os.cpu_count(), **kwargs)
+    else:
+        # "local": start an instance for this run even if a `ray start` cluster is up.
+        with _output_to(log_file), keep_handlers():
+            ray.init(address="local", num_cpus=os.cpu_count(), **kwargs)
+    _cluster_messages_to_log()
+
+
+def _cluster_messages_to_log() -> None:
+    """Send the cluster's error messages to the run's log instead of stdout.
+
+    Ray's driver prints them (a worker died, a raylet is gone, with a state dump) on
+    stdout, whatever `log_to_driver` says, where they would break `--json`; the runner
+    names each failure in a warning of its own.
+    """
+    from ray._private import worker
+
+    if hasattr(worker, "print_to_stdstream"):  # the one caller left: the error listener
+        worker.print_to_stdstream = _log_cluster_message
+
+
+def _log_cluster_message(data: Mapping[str, Any], ignore_prefix: bool = False) -> None:
+    for line in data.get("lines", ()):
+        TRACEBACKS.warning("(%s) %s", data.get("pid", "ray"), line)
 
 
 @contextlib.contextmanager
@@ -228,7 +257,15 @@ class RolloutWorker:
 
 
 class RayRunner:
-    """Spread `run` over Ray rollout workers and merge their results."""
+    """Spread `run` over Ray rollout workers and merge their results.
+
+    Workers are numbered from 0; a dead one is replaced under its number. One that
+    cannot be placed (a lost node's CPUs) within `placement_timeout` seconds, at the
+    start or as a replacement, is given up: its share goes to the others, and with
+    `on_lost_worker` "stop" (or none left) the call raises `WorkersLost`, naming what it
+    lacked. While waiting, a stop asked of the training loop over a few seconds ago
+    abandons the call (`Abandoned`).
+    """
 
     def __init__(
         self,
@@ -240,23 +277,34 @@ class RayRunner:
         factory: PolicyFactory,
         greedy: bool = False,
         asynchronous: bool = False,
+        placement_timeout: float = 60.0,
+        on_lost_worker: str = "continue",
     ) -> None:
         if workers < 1:
             raise ValueError(f"RayRunner needs at least one worker, not {workers}")
+        if on_lost_worker not in ("continue", "stop"):
+            raise ValueError(f"on_lost_worker is 'continue' or 'stop', not {on_lost_worker!r}")
         self.info, self.asynchronous = info, asynchronous
+        self.placement_timeout, self.on_lost_worker = placement_timeout, on_lost_worker
         level = logging.getLogger().getEffectiveLevel()  # -v: the workers log INFO too
         self._spawn_args = (spec, info, envs, factory, greedy, level)
-        self.workers = [self._spawn() for _ in range(workers)]
+        self._placing: dict[int, tuple[ray.ObjectRef, float]] = {}
+        """Each worker not known to be up yet -> (its readiness probe, its deadline)."""
+        self.workers: dict[int, Any] = {w: self._spawn(w) for w in range(workers)}
         self.restarts = 0
+        self.lost = 0
+        """Workers given up because they could not be placed."""
         self._latest: ray.ObjectRef | None = None
         self._version = 0
         self._snapshots: dict[PlayerId, ray.ObjectRef] = {}
         self._under_way: dict[ray.ObjectRef, tuple[int, Any]] = {}
-        """Asynchronous mode: each learning rollout under way -> (worker index, actor)."""
+        """Asynchronous mode: each learning rollout under way -> (worker number, actor)."""
         self._submitted = 0
 
-    def _spawn(self) -> Any:
-        return RolloutWorker.remote(*self._spawn_args)
+    def _spawn(self, w: int) -> Any:
+        actor = RolloutWorker.remote(*self._spawn_args)
+        self._placing[w] = (actor.__ray_ready__.remote(), time.monotonic() + self.placement_timeout)
+        return actor
 
     def set_latest(self, weights: Mapping[str, Weights], version: int) -> None:
         """Put the learners' weights in the object store once for all workers."""
@@ -278,40 +326,46 @@ class RayRunner:
         self._snapshots = {p: ref for p, ref in self._snapshots.items() if p in players}
 
     def run(self, request: RolloutRequest) -> RolloutResult:
-        """Split the targets over the workers, gather, and replace any that die."""
+        """Split the targets over the workers, gather, and replace any that die; the share
+        of a worker given up goes to another."""
         if request.learning and self.asynchronous:
             return self._run_async(request)
         shares = request.split(len(self.workers))
-        pending = {self._submit(w, share): (w, self.workers[w]) for w, share in enumerate(shares)}
+        pending = {}  # ref -> (share, worker, actor)
+        for i, w in enumerate(self.workers):
+            pending[self._submit(w, shares[i])] = (i, w, self.workers[w])
         results: dict[int, RolloutResult] = {}
         failures = 0
         while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1)
-            w, actor = pending.pop(ready[0])
-            result = self._get(ready[0], w, actor)
+            ref = self._wait(pending)
+            i, w, actor = pending.pop(ref)
+            result = self._get(ref, w, actor)
             if isinstance(result, Exception):
                 failures += 1
                 if failures > MAX_RESTARTS_PER_CALL:
                     raise result
-                pending[self._submit(w, shares[w])] = (w, self.workers[w])
+                if w not in self.workers:  # given up: the least busy worker takes the share
+                    busy = [v for _, v, _ in pending.values()]
+                    w = min(self.workers, key=busy.count)
+                pending[self._submit(w, shares[i])] = (i, w, self.workers[w])
             else:
-                results[w] = result
-        return RolloutResult.merge([results[w] for w in range(len(shares))])
+                results[i] = result
+        return RolloutResult.merge([results[i] for i in range(len(shares))])
 
     def _run_async(self, request: RolloutRequest) -> RolloutResult:
         """Take the learning rollouts that arrive until they hold `min_steps`; give each
         worker that delivered (or failed) its next share at once, with the newest weights."""
-        shares = request.split(len(self.workers))
+        shares = dict(zip(self.workers, request.split(len(self.workers)), strict=True))
         busy = {w for w, _ in self._under_way.values()}
-        for w in range(len(self.workers)):
+        for w in self.workers:
             if w not in busy:
                 self._submit_async(w, shares[w])
         results: list[RolloutResult] = []
         got = failures = 0
         while got < request.min_steps:
-            ready, _ = ray.wait(list(self._under_way), num_returns=1)
-            w, actor = self._under_way.pop(ready[0])
-            result = self._get(ready[0], w, actor)
+            ref = self._wait(self._under_way)
+            w, actor = self._under_way.pop(ref)
+            result = self._get(ref, w, actor)
             if isinstance(result, Exception):
                 failures += 1
                 if failures > MAX_RESTARTS_PER_CALL:
@@ -319,7 +373,8 @@ class RayRunner:
             else:
                 results.append(result)
                 got += result.learn_steps
-            self._submit_async(w, shares[w])
+            if w in self.workers:  # not given up
+                self._submit_async(w, shares[w])
         return RolloutResult.merge(results)
 
     def _submit_async(self, w: int, share: RolloutRequest) -> None:
@@ -329,9 +384,42 @@ class RayRunner:
         ref = self._submit(w, dataclasses.replace(share, seed=int(seed)))
         self._under_way[ref] = (w, self.workers[w])
 
+    def _wait(self, refs: Collection[ray.ObjectRef]) -> ray.ObjectRef:
+        """The first of `refs` to finish. Meanwhile give up the workers that could not be
+        placed in time, and abandon the wait if a stop was asked a while ago."""
+        while True:
+            self._give_up_unplaced()  # also while others deliver (async mode)
+            ready, _ = ray.wait(list(refs), num_returns=1, timeout=POLL_S)
+            if ready:
+                return ready[0]
+            abandon_if_stopped()
+
+    def _give_up_unplaced(self) -> None:
+        """Give up each worker still not up past its deadline (its rollouts then fail,
+        and their shares go to the others); raise `WorkersLost` if the run should stop."""
+        now = time.monotonic()
+        for w, (probe, deadline) in list(self._placing.items()):
+            if ray.wait([probe], timeout=0)[0] or _placed(self.workers[w]):
+                del self._placing[w]  # on a node (a failed start: its run will say so)
+            elif now >= deadline:
+                del self._placing[w]
+                with contextlib.suppress(Exception):
+                    ray.kill(self.workers.pop(w))
+                self.lost += 1
+                why = (
+                    f"rollout worker {w} could not be placed within {self.placement_timeout:g} s: "
+                    f"it needs {{'CPU': 1}}; {cluster_state()}"
+                )
+                if self.on_lost_worker == "stop" or not self.workers:
+                    left = (
+                        "no worker is left" if not self.workers else "train.on_lost_worker is stop"
+                    )
+                    raise WorkersLost(f"{why} ({left})")
+                logger.warning("%s; carrying on with %d workers", why, len(self.workers))
+
     def _get(self, ref: ray.ObjectRef, w: int, actor: Any) -> RolloutResult | Exception:
         """A worker's result, or the Ray error when it failed (the worker is then
-        replaced)."""
+        replaced, unless it was given up)."""
         try:
             result, records = ray.get(ref)
         except EnvFailure as err:  # the game itself keeps failing: no worker can help
@@ -340,7 +428,7 @@ class RayRunner:
             raise EnvFailure(str(cause)) from None
         except (RayActorError, RayTaskError) as err:
             replay_worker_log(w, getattr(getattr(err, "cause", None), "worker_log", ()))
-            if self.workers[w] is actor:  # not replaced yet (after another call failed)
+            if self.workers.get(w) is actor:  # not replaced yet (after another call failed)
                 self.restarts += 1
                 logger.warning("rollout worker %d failed (%s); replacing it", w, type(err).__name__)
                 TRACEBACKS.warning(  # Ray's full account, and where the worker's own output is
@@ -351,7 +439,7 @@ class RayRunner:
                 )
                 with contextlib.suppress(Exception):
                     ray.kill(actor)
-                self.workers[w] = self._spawn()
+                self.workers[w] = self._spawn(w)
             return err
         replay_worker_log(w, records)
         return result
@@ -362,7 +450,34 @@ class RayRunner:
     def close(self) -> None:
         """Stop the workers (the Ray cluster itself stays up)."""
         self._under_way.clear()
-        for worker in self.workers:
+        self._placing.clear()
+        for worker in self.workers.values():
             with contextlib.suppress(Exception):
                 ray.kill(worker)
-        self.workers = []
+        self.workers = {}
+
+
+def _placed(actor: Any) -> bool:
+    """Whether Ray has given the actor a worker process on some node (it may still be
+    starting: importing torch takes seconds). From the GCS actor table, whose entry for
+    an actor waiting for resources has no address yet; Ray has no public call for it
+    without its dashboard."""
+    from ray._private.state import actors
+
+    try:
+        entry = actors(actor_id=actor._actor_id.hex())
+    except Exception:  # the table's layout changed: fall back on the readiness probe
+        return False
+    return bool(entry and entry.get("Address", {}).get("IPAddress"))
+
+
+def cluster_state() -> str:
+    """What the cluster has: its free CPUs and its nodes alive (for a message)."""
+    try:
+        free = ray.available_resources().get("CPU", 0.0)
+        total = ray.cluster_resources().get("CPU", 0.0)
+        nodes = ray.nodes()
+    except Exception as err:  # the cluster itself is gone
+        return f"the cluster does not answer ({type(err).__name__})"
+    alive = sum(bool(n.get("Alive")) for n in nodes)
+    return f"the cluster has {free:g} of {total:g} CPUs free, {alive} of {len(nodes)} nodes alive"

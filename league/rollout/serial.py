@@ -25,6 +25,8 @@ class SerialRunner:
 
     restarts = 0
     """Worker restarts so far (always 0 here: there are no workers)."""
+    lost = 0
+    """Workers given up (always 0 here)."""
 
     def __init__(
         self,

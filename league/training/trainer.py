@@ -25,9 +25,16 @@ from league.config import Config, ScheduleConfig
 from league.evaluation import leaderboard_ratings
 from league.evaluation.exact import ExactGame
 from league.games import check_learner_fits, check_options, resolve_game
-from league.rollout import Episode, PolicyFactory, RolloutRequest, RolloutResult, make_runner
+from league.rollout import (
+    Episode,
+    PolicyFactory,
+    RolloutRequest,
+    RolloutResult,
+    WorkersLost,
+    make_runner,
+)
 from league.rollout.loop import TRACEBACKS
-from league.signals import Stopped, deferred_stop
+from league.signals import Abandoned, Stopped, deferred_stop
 from league.store import (
     CHECKPOINT_FILE,
     CONFIG_FILE,
@@ -194,6 +201,8 @@ class Trainer:
             address=address,
             log_file=self.run_dir / LOG_FILE,
             asynchronous=tcfg.asynchronous,
+            placement_timeout=tcfg.placement_timeout,
+            on_lost_worker=tcfg.on_lost_worker,
         )
         self._restarts_at_start = self.counters.worker_restarts
         self.runner.add_snapshots(
@@ -273,6 +282,15 @@ class Trainer:
                         self.checkpoint()
                     if on_iteration is not None:
                         on_iteration(metrics)
+            except Abandoned as dropped:
+                # Stopped while the workers did not deliver (a lost node): nothing of
+                # the iteration was used, so the state is whole.
+                logger.warning("%s", dropped)
+            except WorkersLost as lost:
+                raise WorkersLost(
+                    f"{lost}; a checkpoint of iteration {self.counters.iteration} is kept: "
+                    f"league train --resume {self.run_dir} continues from there"
+                ) from None
             except Stopped as second:
                 # A second signal: the iteration may be half done, so keep the last
                 # checkpoint.
@@ -395,7 +413,7 @@ class Trainer:
         c.episodes += len(result.episodes)
         c.env_errors += result.env_errors
         c.abandoned_episodes += result.abandoned
-        c.worker_restarts = self._restarts_at_start + self.runner.restarts
+        self._count_restarts()
         for ep in result.episodes:
             if not ep.result:
                 continue
@@ -409,11 +427,17 @@ class Trainer:
         return {
             "charts/env_errors": float(c.env_errors),
             "charts/worker_restarts": float(c.worker_restarts),
+            "charts/workers": float(len(getattr(self.runner, "workers", ()))),
             "charts/abandoned_episodes": float(c.abandoned_episodes),
             "charts/env_steps": float(c.env_steps),
             **_episode_metrics([e for e in result.episodes if e.players[e.focal].agent == ""]),
             **self._exploiter_metrics(result.episodes),
         }
+
+    def _count_restarts(self) -> None:
+        """Bring the counters' worker restarts up to date (including those of an
+        iteration that never finished)."""
+        self.counters.worker_restarts = self._restarts_at_start + self.runner.restarts
 
     def _per_agent(self, name: str, agent: str) -> str:
         """A metric's name: plain with one learner, `name/<agent key>` with several (each
@@ -583,6 +607,7 @@ class Trainer:
 
     def checkpoint(self) -> Path:
         """Write the full training state atomically."""
+        self._count_restarts()
         state = {
             "counters": self.counters.to_state(),
             "learners": {key: lr.state_dict() for key, lr in self.learners.items()},
@@ -633,6 +658,7 @@ class Trainer:
         any; `aborted`, that a second one stopped it mid-iteration. A stopped run says
         how to continue it.
         """
+        self._count_restarts()
         c = self.counters
         stopped = {
             "interrupted": bool(stopped_by),
@@ -668,6 +694,7 @@ class Trainer:
             "precision": str(self.precision).removeprefix("torch."),
             "env_errors": c.env_errors,
             "worker_restarts": c.worker_restarts,
+            "workers_lost": self.runner.lost,
             "async": self.config.train.asynchronous,
             "stale_fragments": c.stale_fragments,
             "abandoned_episodes": c.abandoned_episodes,
