@@ -11,21 +11,32 @@ over a network, a second raylet), not a speed-up. Needs root. Run alone:
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import statistics
 import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from netns import Cluster, available
-from throughput import machine
+from throughput import machine  # bench/ is on sys.path when this script runs
 
+
+def _load_netns():
+    """`tests/netns.py`, the test suite's cluster harness (loaded by path: `tests/` on
+    sys.path would shadow the `envs` package with `tests/envs`)."""
+    path = Path(__file__).resolve().parents[1] / "tests" / "netns.py"
+    spec = importlib.util.spec_from_file_location("netns", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+netns = _load_netns()
 LAYOUTS = {"one node, 2 CPUs": (2, 0), "two nodes, 1 CPU each": (1, 1)}
 
 
 def one_run(cpus: tuple[int, int], iterations: int, runs: Path, name: str) -> dict:
-    cluster = Cluster(hide=[runs], cpus=cpus)
+    cluster = netns.Cluster(hide=[runs], cpus=cpus)
     try:
         out = cluster.league(
             "train", "connect_four", "--runs-dir", str(runs), "--name", name,
@@ -49,7 +60,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path("bench/results/cluster.json"))
     args = parser.parse_args()
-    why = available()
+    why = netns.available()
     if why is not None:
         sys.exit(f"bench/cluster.py: {why}")
     results: dict[str, list[dict]] = {layout: [] for layout in LAYOUTS}

@@ -6,8 +6,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from envs import GameInfo, GameSpec
 from league.rollout.loop import (
@@ -21,10 +22,37 @@ from league.rollout.loop import (
     rollout,
 )
 from league.rollout.players import PlayerPool, PolicyFactory
-from league.rollout.serial import SerialRunner
+from league.rollout.serial import SerialRunner, Weights
+from matchmaking import PlayerId
 
-if TYPE_CHECKING:
-    from league.rollout.ray_workers import RayRunner
+
+class Runner(Protocol):
+    """What plays the games: `SerialRunner` (in this process) or `RayRunner`."""
+
+    restarts: int
+    """Rollout workers replaced after they died."""
+    lost: int
+    """Rollout workers given up (they could not be placed)."""
+
+    @property
+    def workers(self) -> Mapping[int, Any]:
+        """The rollout workers by number (none for the in-process runner)."""
+
+    def set_latest(self, weights: Mapping[str, Weights], version: int) -> None:
+        """Hand every learner's newest weights to the players."""
+
+    def add_snapshots(self, snapshots: Mapping[PlayerId, Weights]) -> None:
+        """Make these snapshots' weights available to the players."""
+
+    def keep_snapshots(self, players: Collection[PlayerId]) -> None:
+        """Forget every snapshot not in `players`."""
+
+    def run(self, request: RolloutRequest) -> RolloutResult:
+        """Play what `request` asks and return the games and the learning batches."""
+
+    def close(self) -> None:
+        """Release the envs and workers."""
+
 
 DEFAULT_PLACEMENT_TIMEOUT = 60.0
 """Seconds a Ray rollout worker may wait for a CPU before the runner gives it up."""
@@ -43,7 +71,7 @@ def make_runner(
     asynchronous: bool = False,
     placement_timeout: float = DEFAULT_PLACEMENT_TIMEOUT,
     on_lost_worker: str = "continue",
-) -> SerialRunner | RayRunner:
+) -> Runner:
     """Build the in-process runner (`workers` 0) or the Ray runner (None: one per CPU).
 
     `log_file` takes an embedded Ray's start-up chatter (the workers write no file: what
@@ -79,6 +107,7 @@ __all__ = [
     "PolicyFactory",
     "RolloutRequest",
     "RolloutResult",
+    "Runner",
     "SerialRunner",
     "Step",
     "WorkersLost",

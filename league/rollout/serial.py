@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from types import MappingProxyType
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,6 +29,8 @@ class SerialRunner:
     """Worker restarts so far (always 0 here: there are no workers)."""
     lost = 0
     """Workers given up (always 0 here)."""
+    workers: Mapping[int, Any] = MappingProxyType({})
+    """No rollout workers: the games run in this process."""
 
     def __init__(
         self,

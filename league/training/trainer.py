@@ -47,7 +47,14 @@ from league.store import (
     save_checkpoint,
 )
 from league.training.scoring import SnapshotScorer
-from league.training.state import Counters, cpu_weights, make_sampler, rng_state, set_rng_state
+from league.training.state import (
+    Counters,
+    cpu_weights,
+    make_sampler,
+    restore_sampler,
+    rng_state,
+    set_rng_state,
+)
 from matchmaking import (
     MAIN,
     RANDOM,
@@ -324,7 +331,7 @@ class Trainer:
             "charts/collect_seconds": collect_s,
             "charts/learn_seconds": learn_s,
         }
-        metrics |= _reward_metrics(result.batches, shaping)
+        metrics |= _reward_metrics(result.batches, shaping, self._per_agent)
         if c.iteration % tcfg.snapshot_every == 0:
             previous = dict(c.last_snapshot)
             added = self.snapshot()
@@ -427,7 +434,7 @@ class Trainer:
         return {
             "charts/env_errors": float(c.env_errors),
             "charts/worker_restarts": float(c.worker_restarts),
-            "charts/workers": float(len(getattr(self.runner, "workers", ()))),
+            "charts/workers": float(len(self.runner.workers)),
             "charts/abandoned_episodes": float(c.abandoned_episodes),
             "charts/env_steps": float(c.env_steps),
             **_episode_metrics([e for e in result.episodes if e.players[e.focal].agent == ""]),
@@ -633,8 +640,8 @@ class Trainer:
             self.league.load_state_dict(state["league"])
         for key, learner in self.learners.items():
             learner.load_state_dict(state["learners"][key])
-        for role, sampler in self.samplers.items():
-            sampler.load_state_dict(state["samplers"][role])
+        for role, sampler in self.samplers.items():  # with the settings of the config
+            restore_sampler(sampler, state["samplers"][role], source=str(self.run_dir))
         set_rng_state(self.rng, state["rng"])
         dropped = self.registry.rollback_after(self.counters.iteration)
         if dropped:
@@ -689,7 +696,7 @@ class Trainer:
                 }
                 for a in self.league.agents
             },
-            "workers": len(getattr(self.runner, "workers", ())),
+            "workers": len(self.runner.workers),
             "device": str(self.device),
             "precision": str(self.precision).removeprefix("torch."),
             "env_errors": c.env_errors,
@@ -731,14 +738,20 @@ def drop_stale(batch: Batch, oldest: int) -> tuple[Batch | None, int]:
     return batch.select(np.repeat(keep, lengths)), dropped
 
 
-def _reward_metrics(batches: dict[str, Batch], shaping: ShapingParams) -> dict[str, float]:
-    """Mean raw reward components and shaped reward per stream."""
+def _reward_metrics(
+    batches: dict[str, Batch], shaping: ShapingParams, per_agent: Callable[[str, str], str]
+) -> dict[str, float]:
+    """Mean raw reward components and shaped reward per stream, for each learner's batch
+    (`per_agent` names a metric for an agent: under its own namespace when there are
+    several)."""
     out = {}
-    for batch in batches.values():
+    for agent, batch in batches.items():
         per_stream = max(int(batch.done.sum()), 1)
         for j, name in enumerate(shaping.components):
-            out[f"rewards/{name}"] = float(batch.components[:, j].sum() / per_stream)
-        out["rewards/shaped"] = float(batch.reward.sum() / per_stream)
+            out[per_agent(f"rewards/{name}", agent)] = float(
+                batch.components[:, j].sum() / per_stream
+            )
+        out[per_agent("rewards/shaped", agent)] = float(batch.reward.sum() / per_stream)
     return out
 
 

@@ -202,3 +202,23 @@ def test_bad_bots_are_refused_with_the_key(tmp_path, config, override, needle):
     with pytest.raises(ConfigError, match=needle):  # at load, or when the game is built
         cfg = load_config(CONFIGS / f"{config}.yaml", [override]).model_copy(update={"name": "b"})
         Trainer(cfg, new_run(cfg, tmp_path))
+
+
+def test_every_league_agent_has_its_own_reward_curves_in_tensorboard(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from league.store import TENSORBOARD_DIR
+
+    config = _config("rewards", ["train.iterations=2"])
+    run_dir = new_run(config, tmp_path)
+    trainer = Trainer(config, run_dir)
+    try:
+        trainer.train()
+        keys = list(trainer.learners)
+    finally:
+        trainer.close()
+    assert len(keys) == 3  # the main agent and two exploiters
+    tags = set(EventAccumulator(str(run_dir / TENSORBOARD_DIR)).Reload().Tags()["scalars"])
+    for key in keys:  # before, one `rewards/shaped` curve: the last learner's
+        assert f"rewards/shaped/{key}" in tags, sorted(t for t in tags if "rewards" in t)
+        assert f"rewards/env/{key}" in tags

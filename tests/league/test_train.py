@@ -284,3 +284,48 @@ def test_ctrl_c_stops_between_iterations_with_a_consistent_checkpoint(tmp_path):
     saved = load_checkpoint(run_dir / CHECKPOINT_FILE)["counters"]
     assert saved["iteration"] == 2 and saved["env_steps"] == summary["env_steps"]
     assert signal.getsignal(signal.SIGINT) == before  # the trainer's handler is removed
+
+
+def _resume_with(run_dir, *overrides):
+    """A trainer resuming `run_dir` with `--set` overrides (closed by the caller)."""
+    from league.store import load_run_config
+
+    return Trainer(load_run_config(run_dir, list(overrides)), run_dir, resume=True)
+
+
+def test_a_resumed_run_takes_a_changed_p_latest_and_refuses_a_changed_history(tmp_path):
+    """`league train --resume RUN --set league.p_latest=0.5` samples with 0.5 (before, the
+    checkpoint's value silently won); a change the pool cannot follow is refused by name."""
+    from league.config import ConfigError
+
+    config = load_config(
+        CONFIGS / "connect_four.yaml",
+        [*tiny_overrides("connect_four"), "league.p_latest=0.8", "league.history=quality"],
+    ).model_copy(update={"name": "resume-settings"})
+    run_dir = new_run(config, tmp_path)
+    trainer = Trainer(config, run_dir)
+    try:
+        trainer.train()
+        pool = len(trainer.samplers["main"])
+    finally:
+        trainer.close()
+    assert pool >= 2
+
+    trainer = _resume_with(run_dir, "league.p_latest=0.5", "league.quality_lr=0.05")
+    try:
+        sampler = trainer.samplers["main"]
+        assert sampler.p_latest == 0.5 and sampler.state_dict()["quality_lr"] == 0.05
+        assert len(sampler) == pool  # the pool and its scores kept
+    finally:
+        trainer.close()
+    trainer = _resume_with(run_dir)  # without --set: the run's own settings
+    try:
+        assert trainer.samplers["main"].p_latest == 0.8
+    finally:
+        trainer.close()
+
+    with pytest.raises(ConfigError, match=r"league.history cannot change from quality to pfsp"):
+        _resume_with(run_dir, "league.history=pfsp")
+    with pytest.raises(ConfigError, match=rf"league.max_pool 1 is below the {pool} snapshots"):
+        _resume_with(run_dir, "league.max_pool=1")
+    _resume_with(run_dir).close()  # the refusals took no lock and changed nothing
