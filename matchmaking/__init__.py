@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from matchmaking.identity import HUMAN, MCTS, RANDOM, SCRIPTED, PlayerId, mcts_simulations
+from matchmaking.identity import (
+    HUMAN,
+    LATEST,
+    MCTS,
+    RANDOM,
+    SCRIPTED,
+    PlayerId,
+    mcts_simulations,
+)
 from matchmaking.league import (
     BEST_RESPONSE,
     KINDS,
@@ -23,7 +31,7 @@ from matchmaking.matchmakers import (
     record_outcome,
 )
 from matchmaking.nash import NashSampler, NashSolution, nash_averaging, solve_zero_sum
-from matchmaking.payoff import WEIGHTINGS, PayoffTable, PFSPSampler, pfsp_weights
+from matchmaking.payoff import WEIGHTINGS, PayoffTable, pfsp_weights
 from matchmaking.ratings import (
     bradley_terry,
     mean_interval,
@@ -31,12 +39,13 @@ from matchmaking.ratings import (
     rating_intervals,
     wilson_interval,
 )
-from matchmaking.sampler import OpponentSampler, SnapshotPool
+from matchmaking.sampler import OpponentSampler, PFSPSampler, SnapshotPool
 
 __all__ = [
     "BEST_RESPONSE",
     "HUMAN",
     "KINDS",
+    "LATEST",
     "LEAGUE_EXPLOITER",
     "MAIN",
     "MAIN_EXPLOITER",

@@ -22,7 +22,8 @@ MCTS = "mcts"
 """`mcts:N`: UCT search with random rollouts, N simulations per move (turn-based games)."""
 HUMAN = "human"
 """A person at the terminal (`league play`): recorded in match rows, never sampled."""
-_LATEST = "latest"
+LATEST = "latest"
+"""A learning agent's newest policy: how players, payoff tables and the CLI name it."""
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ class PlayerId:
         role, sep, version = text.partition("@")
         if not sep:
             return cls.of_bot(text)
-        if version == _LATEST:
+        if version == LATEST:
             return cls.of_learner(role)
         try:
             return cls.of_snapshot(role, int(version))
@@ -110,7 +111,7 @@ class PlayerId:
             return self.bot
         if self.snapshot is not None:
             return f"{self.role}@{self.snapshot}"
-        return f"{self.learner}@{_LATEST}"
+        return f"{self.learner}@{LATEST}"
 
 
 def mcts_simulations(bot: str) -> int | None:

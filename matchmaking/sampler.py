@@ -1,4 +1,6 @@
-"""Choose self-play opponents: the latest policy or a historical snapshot.
+"""Choose self-play opponents: the latest policy or a historical snapshot, drawn by
+quality scores (`OpponentSampler`) or by PFSP (`PFSPSampler`; `NashSampler` is in
+`nash.py`, beside its solver).
 
 The history draw follows OpenAI Five's opponent sampling (Berner et al., 2019,
 "Dota 2 with Large Scale Deep Reinforcement Learning", appendix on opponent
@@ -19,14 +21,18 @@ from typing import Any
 
 import numpy as np
 
-from matchmaking.identity import PlayerId
+from matchmaking.identity import LATEST, PlayerId
+from matchmaking.payoff import (
+    _SAMPLER_STATE_VERSION,
+    PayoffTable,
+    _check_weighting,
+    pfsp_weights,
+)
 
-__all__ = ["OpponentSampler", "SnapshotPool"]
+__all__ = ["OpponentSampler", "PFSPSampler", "SnapshotPool"]
 
 logger = logging.getLogger(__name__)
 
-LEARNER = "latest"
-"""The learner's own name in payoff tables (it plays every pool snapshot)."""
 
 _METHODS = ("quality", "uniform")
 _STATE_VERSION = 1
@@ -379,3 +385,117 @@ class OpponentSampler(SnapshotPool):
     def _quality_probs(self) -> np.ndarray:
         """Return the softmax over quality scores in pool order (pool must be non-empty)."""
         return _softmax(np.fromiter(self._pool.values(), dtype=np.float64, count=len(self)))
+
+
+class PFSPSampler(SnapshotPool):
+    """Pick self-play opponents: the latest policy or a snapshot chosen by PFSP.
+
+    Drop-in alternative to :class:`matchmaking.OpponentSampler`. With
+    probability ``p_latest`` (or always, while the pool is empty)
+    :meth:`sample` returns the latest policy; otherwise it draws a pool snapshot
+    with :func:`pfsp_weights` of the learner's decayed win rate against it.
+    The rates live in an owned :class:`PayoffTable` between the player
+    ``"latest"`` and ``str(snapshot_id)``; unplayed snapshots get ``prior``.
+    """
+
+    def __init__(
+        self,
+        *,
+        role: str = "main",
+        p_latest: float = 0.8,
+        weighting: str = "squared",
+        decay: float = 0.99,
+        prior: float = 0.5,
+        max_pool: int | None = None,
+    ) -> None:
+        """Create an empty sampler.
+
+        Args:
+            role: the role whose snapshots the pool holds.
+            p_latest: probability of returning the latest policy when the pool is non-empty.
+            weighting: PFSP weighting, one of :data:`WEIGHTINGS`.
+            decay: payoff-table decay applied per game against a snapshot.
+            prior: win rate assumed against snapshots the learner has not played.
+            max_pool: if set, adding beyond this many snapshots drops the oldest.
+
+        Raises:
+            ValueError: if an argument is out of range or of the wrong type.
+        """
+        super().__init__(role=role, p_latest=p_latest, max_pool=max_pool)
+        self._weighting = _check_weighting(weighting)
+        self._payoff = PayoffTable(decay=decay, prior=prior)
+
+    # ------------------------------------------------------------------ info
+    @property
+    def weighting(self) -> str:
+        """Return the PFSP weighting name."""
+        return self._weighting
+
+    @property
+    def payoff(self) -> PayoffTable:
+        """Return the sampler's payoff table (live, not a copy)."""
+        return self._payoff
+
+    def __repr__(self) -> str:
+        """Return a short description of the sampler."""
+        return (
+            f"{type(self).__name__}(p_latest={self._p_latest}, weighting={self._weighting!r}, "
+            f"decay={self._payoff.decay}, prior={self._payoff.prior}, "
+            f"max_pool={self._max_pool}, pool_size={len(self)})"
+        )
+
+    def win_rates(self) -> dict[int, float]:
+        """Return the learner's decayed win rate against every snapshot, oldest first."""
+        return {sid: self._payoff.win_rate(LATEST, str(sid)) for sid in self._pool}
+
+    # -------------------------------------------------------------- mutation
+    def add(self, snapshot_id: int) -> None:
+        """Add a snapshot to the pool with no recorded games.
+
+        Adding an id already in the pool is a no-op. If ``max_pool`` is set and
+        the pool is full, the oldest snapshot and its payoff entries are dropped.
+        """
+        self._insert(snapshot_id, 0.0)
+
+    def _dropped(self, snapshot_id: int) -> None:
+        self._payoff.remove(str(snapshot_id))
+
+    def _record(self, sid: int, score: float) -> None:
+        """Record the learner's score (1 win, 0.5 draw, 0 loss) against a pool snapshot."""
+        self._payoff.update(LATEST, str(sid), score)
+
+    # ----------------------------------------------------------------- state
+    def state_dict(self) -> dict[str, Any]:
+        """Return a JSON-serialisable snapshot of the configuration, pool and payoffs.
+
+        ``max_pool`` is omitted when it is ``None``.
+        """
+        return self._state(
+            _SAMPLER_STATE_VERSION, weighting=self._weighting, payoff=self._payoff.state_dict()
+        )
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore configuration, pool and payoffs from :meth:`state_dict` output.
+
+        The sampler is left unchanged if ``state`` is invalid.
+
+        Raises:
+            ValueError: if ``state`` is malformed.
+        """
+        p_latest, max_pool = self._check_state(
+            state, version=_SAMPLER_STATE_VERSION, keys=("weighting", "payoff")
+        )
+        weighting = _check_weighting(state["weighting"])
+        pool = dict.fromkeys(self._check_pool_ids(state["pool"], max_pool), 0.0)
+        payoff = PayoffTable()
+        payoff.load_state_dict(state["payoff"])
+        self._p_latest = p_latest
+        self._weighting = weighting
+        self._max_pool = max_pool
+        self._pool = pool
+        self._payoff = payoff
+
+    # -------------------------------------------------------------- internal
+    def _history_probs(self) -> np.ndarray:
+        """Return the PFSP probabilities in pool order (pool must be non-empty)."""
+        return pfsp_weights(list(self.win_rates().values()), self._weighting)

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from league.config import ConfigError, Override, find_config, load_config
+from league.config import ConfigError, Override
 from league.signals import exit_code, raise_on_stop, stop_behind
 
 EXIT_USAGE = 2
@@ -21,76 +21,9 @@ PLAYER_HELP = (
 )
 
 
-class _Progress:
-    """Training progress on stderr: a live line within 80 columns on a terminal; where
-    stderr is not a terminal (nohup, CI, a log file), one plain line every N iterations."""
-
-    def __init__(self, total: int, start: int, *, enabled: bool) -> None:
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        self.total, self.wr = total, "-"
-        self.live = enabled and sys.stderr.isatty()
-        self.plain = enabled and not self.live
-        self.every = max(1, round(total / 20))
-        self.progress = Progress(
-            TextColumn("iter"),
-            MofNCompleteColumn(),
-            BarColumn(bar_width=10),
-            TextColumn("{task.fields[steps]} steps {task.fields[sps]}/s vs rnd {task.fields[wr]}"),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-            disable=not self.live,
-            expand=False,
-        )
-        self.task = self.progress.add_task(
-            "train", total=total, completed=start, steps="0", sps="-", wr="-"
-        )
-
-    def __enter__(self) -> _Progress:
-        self.progress.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.__exit__(*exc)
-
-    def update(self, iteration: int, env_steps: int, metrics: dict[str, float]) -> None:
-        """Show the iteration just finished."""
-        if "league/score_vs_random" in metrics:
-            self.wr = f"{metrics['league/score_vs_random']:.2f}"
-        steps, sps = _short(env_steps), _short(metrics.get("charts/SPS", 0.0))
-        self.progress.update(self.task, completed=iteration, steps=steps, sps=sps, wr=self.wr)
-        if self.plain and (iteration % self.every == 0 or iteration == self.total):
-            print(
-                f"iter {iteration}/{self.total}  {steps} env steps  {sps} steps/s  "
-                f"vs random {self.wr}",
-                file=sys.stderr,
-                flush=True,
-            )
-
-
-def _short(x: float) -> str:
-    """A count in at most 5 characters: 950, 12.3k, 4.56M."""
-    for size, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if x >= size:
-            return f"{x / size:.3g}{unit}"
-    return f"{x:.0f}"
-
-
 def cmd_train(args: argparse.Namespace) -> int:
-    """Start or resume a run."""
-    from league.games import check_learner_fits, check_options, pin_teams, resolve_game
-    from league.store import load_run_config, new_run, stopped_writing
-    from league.training import Trainer
+    """Start or resume a run (`league.api.train`)."""
+    from league import api
 
     overrides: list[str] = list(args.set or [])
     for flag, key, value in (
@@ -101,36 +34,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     ):
         if value is not None:  # a bad value is reported against the flag the user typed
             overrides.append(Override(f"{key}={value}", flag=f"{flag} {value}"))
-    if args.resume:
-        run_dir = Path(args.resume)
-        config = load_run_config(run_dir, overrides)
-    else:
-        path = find_config(args.config)
-        config = load_config(path, overrides)
-        if args.name:
-            config = config.model_copy(update={"name": args.name})
-        spec = resolve_game(config, source=str(path))  # fail before creating the run
-        config = pin_teams(config, spec)  # the run keeps the teams inferred now
-        check_learner_fits(config, spec.info(), source=str(path))
-        check_options(config, spec, source=str(path))
-        run_dir = new_run(config, Path(args.runs_dir))
-    try:
-        trainer = Trainer(config, run_dir, resume=bool(args.resume), address=args.address)
-    except OSError as err:  # a full disk: one line naming the file, and what the run kept
-        raise stopped_writing(err, run_dir) from err
-    total = config.train.iterations
-    progress = _Progress(total, trainer.counters.iteration, enabled=not args.json)
-
-    def on_iteration(m: dict[str, float]) -> None:
-        progress.update(trainer.counters.iteration, trainer.counters.env_steps, m)
-
-    try:
-        with progress:
-            summary = trainer.train(iterations=total, on_iteration=on_iteration)
-    except OSError as err:
-        raise stopped_writing(err, run_dir) from err
-    finally:
-        trainer.close()
+    summary = api.train(
+        args.config,
+        overrides=overrides,
+        name=args.name,
+        runs_dir=args.runs_dir,
+        resume=args.resume,
+        address=args.address,
+        progress=not args.json,
+    )
     _report(summary, as_json=args.json, title="run summary")
     if not summary["stopped_by"]:
         return 0

@@ -14,15 +14,14 @@ from envs import GameError, GameInfo, GameSpec
 from envs.mcts import check_search_fits
 from league.config import parse_config
 from league.games import resolve_game
-from league.rollout import Episode, PolicyFactory, RolloutRequest, make_runner
+from league.rollout import Episode, PolicyFactory, RolloutRequest, Runner, make_runner
 from league.rollout.players import is_bot_file
 from league.store import Registry, load_run_config, read_only_path, refuse_read_only
-from matchmaking import RANDOM, SCRIPTED, PlayerId, VersusMatchmaker, mcts_simulations
+from matchmaking import LATEST, RANDOM, SCRIPTED, PlayerId, VersusMatchmaker, mcts_simulations
 from matchmaking.ratings import mean_interval, wilson_interval
 
-LATEST = "latest"
-"""The command-line name of a run's newest main-agent snapshot (an exploiter's or a best
-response's is never "latest"; a run with no main snapshot falls back to its newest)."""
+# `latest` on the command line: a run's newest main-agent snapshot (an exploiter's or a
+# best response's is never latest; a run with no main snapshot falls back to its newest).
 
 
 class EvalError(ValueError):
@@ -116,6 +115,8 @@ class Arena:
     weights: dict[PlayerId, Mapping[str, torch.Tensor]] = field(default_factory=dict)
     address: str | None = None
     """The Ray cluster that games played with workers join (None: an embedded one)."""
+    _runners: dict[tuple[int | None, int, bool], Runner] = field(default_factory=dict, repr=False)
+    """The runners built so far, by (workers, env copies, greedy)."""
 
     @staticmethod
     def open(run: str | Path | None, game: str | None, *, read_only: bool | None = False) -> Arena:
@@ -228,22 +229,16 @@ class Arena:
             matchmaker = VersusMatchmaker(self.info, a, b)
         except ValueError as err:
             raise EvalError(str(err)) from None
-        runner = make_runner(
-            self.spec,
-            self.info,
-            self.factory,
-            workers=workers,
-            envs=min(envs, games),
-            greedy=greedy,
-            address=self.address,
-        )
+        key = (workers, min(envs, games), greedy)
+        runner = self.runner(*key)
+        runner.add_snapshots({p: w for p, w in self.weights.items() if p in (a, b)})
         try:
-            runner.add_snapshots({p: w for p, w in self.weights.items() if p in (a, b)})
             result = runner.run(
                 RolloutRequest(matchmaker, seed=seed, episodes=games, random_opening=random_opening)
             )
-        finally:
-            runner.close()
+        except BaseException:  # its games stopped mid-episode: the next call builds anew
+            self._runners.pop(key).close()
+            raise
         episodes = sorted(result.episodes, key=lambda e: e.id)[:games]
         if record and self.registry is not None and self.records:
             self.registry.add_matches([e.match_row(0) for e in episodes])
@@ -260,7 +255,26 @@ class Arena:
         """Whether games played here are stored: a run is open, and not read-only."""
         return self.registry is not None and not self.registry.read_only
 
+    def runner(self, workers: int | None, envs: int, greedy: bool) -> Runner:
+        """The runner for games of these settings: built on first use and kept, so a
+        tournament's pairs (and a best response's scorings) share one (its Ray workers
+        are spawned once); every call is seeded, so a kept runner plays as a new one."""
+        key = (workers, envs, greedy)
+        if key not in self._runners:
+            self._runners[key] = make_runner(
+                self.spec,
+                self.info,
+                self.factory,
+                workers=workers,
+                envs=envs,
+                greedy=greedy,
+                address=self.address,
+            )
+        return self._runners[key]
+
     def close(self) -> None:
-        """Close the run's registry."""
+        """Close the runners and the run's registry."""
+        while self._runners:
+            self._runners.popitem()[1].close()
         if self.registry is not None:
             self.registry.close()

@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from envs import GameEnv, GameError, GameInfo, GameSpec
-from league.rollout.loop import Episode, decide_outcome, env_action
+from envs.rules import decide_outcome, env_action
+from league.rollout.loop import Episode
 from league.rollout.players import ask
 from matchmaking import PlayerId
 

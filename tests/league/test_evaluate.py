@@ -216,3 +216,34 @@ def test_a_tournament_ladder_takes_mcts_and_the_games_other_bots(trained_run):
     ratings = {r["player"]: r["rating"] for r in board.rows}
     assert set(ratings) == {"main@3", "random", "scripted", "mcts:20", "tactical"}
     assert ratings["random"] == 0.0
+
+
+def test_a_tournament_of_six_builds_one_runner_and_plays_as_fresh_ones(
+    c4_run, tmp_path, monkeypatch
+):
+    """Every pair of a tournament shares the arena's runner (before: one per pair), and a
+    kept runner plays a seeded match exactly as a new one does."""
+    import shutil
+
+    import league.evaluation.arena as arena_module
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(c4_run, run_dir)
+    built = []
+    real = arena_module.make_runner
+    monkeypatch.setattr(
+        arena_module, "make_runner", lambda *a, **k: built.append(k) or real(*a, **k)
+    )
+    arena = Arena.open(run_dir, None)
+    try:
+        board = tournament(arena, top=3, games=2, bots=("tactical",))
+        kept = arena.play(arena.resolve("scripted"), arena.resolve("random"), games=2, seed=5)
+    finally:
+        arena.close()
+    assert len(board.players) == 6 and len(built) == 1
+    fresh = Arena.open(None, "connect_four_v3")
+    try:
+        new = fresh.play(fresh.resolve("scripted"), fresh.resolve("random"), games=2, seed=5)
+    finally:
+        fresh.close()
+    assert kept.wins == new.wins and kept.mean_length == new.mean_length

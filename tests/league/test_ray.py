@@ -163,10 +163,17 @@ def test_evaluation_games_run_on_ray_workers(ray_cluster):
     from league.evaluation import Arena
 
     arena = Arena.open(None, "connect_four_v3")
-    stats = arena.play(
-        arena.resolve("scripted"), arena.resolve("random"), games=40, workers=2, seed=1
-    )
+    try:
+        stats = arena.play(
+            arena.resolve("scripted"), arena.resolve("random"), games=40, workers=2, seed=1
+        )
+        again = arena.play(  # the same two workers, kept by the arena
+            arena.resolve("scripted"), arena.resolve("random"), games=40, workers=2, seed=1
+        )
+    finally:
+        arena.close()  # the workers go with the arena
     assert stats.games == 40 and stats.score > 0.9
+    assert again == stats  # a kept runner plays as a new one: every call is seeded
 
 
 def test_async_mode_learns_stale_fragments_but_never_past_max_staleness(tmp_path, ray_cluster):
