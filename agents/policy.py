@@ -236,6 +236,32 @@ def _check_options(
             raise ValueError("a mirrored network cannot be recurrent (yet)")
 
 
+def _torso(
+    spaces: Spaces,
+    hidden: Sequence[int],
+    cnn: bool,
+    channels: int,
+    conv_layers: int,
+    spatial: bool,
+    n_members: int,
+) -> tuple[nn.Module, int, list[int]]:
+    """The torso, the width of the features it hands on (with the member one-hot) and
+    the heads' layer sizes."""
+    if not cnn:
+        feat = int(np.prod(spaces.obs_shape)) + n_members
+        return nn.Flatten(), feat, [feat, *hidden]
+    if len(spaces.obs_shape) != 3:
+        raise ValueError(f"a CNN needs [H, W, C] observations, not {spaces.obs_shape}")
+    if min(spaces.obs_shape[:2]) < SMALL_GRID:
+        torso: nn.Module = _GridTorso(
+            spaces.obs_shape, hidden[-1], channels, conv_layers, keep_map=spatial
+        )
+    else:
+        torso = _ConvTorso(spaces.obs_shape, hidden[-1])
+    feat = hidden[-1] + n_members
+    return torso, feat, [feat, hidden[-1]]
+
+
 class ActorCritic(nn.Module):
     """A team's shared network: observation plus member index in, policy and value out."""
 
@@ -275,22 +301,9 @@ class ActorCritic(nn.Module):
         self.scale = 1.0 / 255.0 if spaces.obs_dtype == "uint8" else 1.0
         categorical = spaces.discrete or spaces.multi
         n_out = spaces.n_actions if categorical else int(np.prod(spaces.action_shape))
-        if self.cnn:
-            if len(spaces.obs_shape) != 3:
-                raise ValueError(f"a CNN needs [H, W, C] observations, not {spaces.obs_shape}")
-            small = min(spaces.obs_shape[:2]) < SMALL_GRID
-            if small:
-                self.torso = _GridTorso(
-                    spaces.obs_shape, hidden[-1], channels, conv_layers, keep_map=spatial
-                )
-            else:
-                self.torso = _ConvTorso(spaces.obs_shape, hidden[-1])
-            feat = hidden[-1] + n_members
-            head = [feat, hidden[-1]]
-        else:
-            self.torso = nn.Flatten()
-            feat = int(np.prod(spaces.obs_shape)) + n_members
-            head = [feat, *hidden]
+        self.torso, feat, head = _torso(
+            spaces, hidden, self.cnn, channels, conv_layers, spatial, n_members
+        )
         self.lstm = nn.LSTM(feat, lstm, batch_first=True) if lstm else None
         """One LSTM layer between the features and the heads, in place of the heads'
         first hidden layer (OpenAI Five's policy: a single-layer LSTM)."""
@@ -301,10 +314,29 @@ class ActorCritic(nn.Module):
         """Actor and Q read each action's output off its board position (`action_axes`)."""
         self.map_size = 0
         """Floats of the feature map after the dense features (a spatial head's input)."""
-        if spatial:
+        self._add_heads(spaces, head, feat, n_out, channels, action_axes, q_head, n_members)
+        if not categorical:
+            self.log_std = nn.Parameter(torch.zeros(n_out))
+            self.register_buffer("low", torch.tensor(spaces.action_low, dtype=torch.float32))
+            self.register_buffer("high", torch.tensor(spaces.action_high, dtype=torch.float32))
+
+    def _add_heads(
+        self,
+        spaces: Spaces,
+        head: list[int],
+        feat: int,
+        n_out: int,
+        channels: int,
+        action_axes: Sequence[int] | None,
+        q_head: bool,
+        n_members: int,
+    ) -> None:
+        """The actor, the critic and (for learners such as ACER) the Q head."""
+        hidden = head[-1]
+        if action_axes is not None:
             h, w, _ = spaces.obs_shape
             self.map_size = channels * h * w
-            at = dict(offset=feat, members=n_members, hidden=hidden[-1])
+            at = dict(offset=feat, members=n_members, hidden=hidden)
             self.actor = _SpatialHead((channels, h, w), action_axes, out_gain=0.01, **at)
             self.critic = nn.Sequential(_Take(feat), _mlp([*head, 1], out_gain=1.0))
             self.q = (
@@ -315,10 +347,6 @@ class ActorCritic(nn.Module):
             self.critic = _mlp([*head, 1], out_gain=1.0)
             self.q = _mlp([*head, n_out], out_gain=1.0) if q_head else None
         """Q(x, .) per action (learners such as ACER add it; acting never reads it)."""
-        if not categorical:
-            self.log_std = nn.Parameter(torch.zeros(n_out))
-            self.register_buffer("low", torch.tensor(spaces.action_low, dtype=torch.float32))
-            self.register_buffer("high", torch.tensor(spaces.action_high, dtype=torch.float32))
 
     def _features(self, obs: torch.Tensor, member: torch.Tensor) -> torch.Tensor:
         x = obs.float() * self.scale

@@ -74,30 +74,14 @@ class PPO:
         adv, ret = batch.gae(gamma=params.gamma, lam=cfg.gae_lambda)
         n = len(batch)
         steps = self.policy.chunk_length
-        rows, real = batch.chunks(steps)
-        t = {
-            "obs": batch.obs,
-            "member": batch.member,
-            "action": batch.action,
-            "old_logp": batch.logp,
-            "old_value": batch.value,
-            "adv": adv,
-            "ret": ret,
-            "state": batch.state[rows[:, 0]],
-            "rows": rows,
-            "real": real,
-        }
-        if self.policy.spaces.discrete:
-            t["mask"] = batch.mask
-        t = {k: torch.as_tensor(v, device=dev) for k, v in t.items()}
-
+        t = self._tensors(batch, adv, ret)
         stats: dict[str, list[float]] = {k: [] for k in ("pg", "v", "ent", "kl", "clip")}
         stopped_early = 0.0
         rows_used = 0
         # Minibatches of exactly `mb` sequences: those left over in an epoch (fewer than
         # mb, a different set each epoch) wait for the next one. One shape keeps the
         # convolution kernels compiled once (oneDNN builds one per batch shape).
-        chunks = len(rows)
+        chunks = len(t["rows"])
         mb = max(1, min(cfg.minibatch_size // steps, chunks))
         per_epoch = chunks // mb
         for _epoch in range(cfg.epochs):
@@ -127,6 +111,26 @@ class PPO:
             "losses/early_stop": stopped_early,
             "losses/sample_reuse": rows_used / n,
         }
+
+    def _tensors(self, batch: Batch, adv: np.ndarray, ret: np.ndarray) -> dict[str, torch.Tensor]:
+        """The batch's columns the loss reads, on the learner's device: each sequence's
+        rows (`rows`, `real`) and the state it starts from."""
+        rows, real = batch.chunks(self.policy.chunk_length)
+        t = {
+            "obs": batch.obs,
+            "member": batch.member,
+            "action": batch.action,
+            "old_logp": batch.logp,
+            "old_value": batch.value,
+            "adv": adv,
+            "ret": ret,
+            "state": batch.state[rows[:, 0]],
+            "rows": rows,
+            "real": real,
+        }
+        if self.policy.spaces.discrete:
+            t["mask"] = batch.mask
+        return {k: torch.as_tensor(v, device=self.device) for k, v in t.items()}
 
     def _loss(
         self, t: dict[str, torch.Tensor], picked: torch.Tensor, ent_coef: float

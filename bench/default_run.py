@@ -7,7 +7,7 @@ tournament of every snapshot of the run with the bots, to check that the final s
 rates at least as high as every earlier one (no forgetting).
 
     python bench/default_run.py [--games 200] [--opening 2] [--tournament-games 60]
-        [--out bench/default_run.json] [--set key.path=value ...]
+        [--out bench/results/default_run.json] [--set key.path=value ...]
 
 Run it alone on the machine: the run's length is wall-clock time.
 """
@@ -48,7 +48,7 @@ def main() -> None:
     parser.add_argument("--games", type=int, default=200)
     parser.add_argument("--opening", type=int, default=2)
     parser.add_argument("--tournament-games", type=int, default=60)
-    parser.add_argument("--out", default=str(ROOT / "bench" / "default_run.json"))
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "default_run.json"))
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     args = parser.parse_args()
     runs = Path(tempfile.mkdtemp(prefix="default_run_"))

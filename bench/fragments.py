@@ -12,7 +12,7 @@ For each: seconds per iteration, env steps per iteration, and the peak PSS summe
 the driver and every Ray process.
 
     python bench/fragments.py [--iterations 3] [--cap 2000] [--cases uncapped capped ...]
-                              [--out bench/fragments.json]
+                              [--out bench/results/fragments.json]
 
 The results file is rewritten after each case, so a case cut short (whole_episodes can
 take many minutes) leaves the others.
@@ -33,7 +33,7 @@ from throughput import machine, peak_pss
 
 from league.commands.inspect import inspect_game, starter_config, write_config
 from league.config import load_config
-from league.games import resolve_game
+from league.game_config import resolve_game
 from league.store import new_run
 from league.training import Trainer
 
@@ -79,7 +79,7 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=3)
     parser.add_argument("--cap", type=int, default=2000)
     parser.add_argument("--cases", nargs="+", default=["uncapped", "capped", "whole_episodes"])
-    parser.add_argument("--out", default=str(ROOT / "bench" / "fragments.json"))
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "fragments.json"))
     args = parser.parse_args()
     results: dict = {"machine": machine(), "game": ENV, "cases": {}}
     with tempfile.TemporaryDirectory() as tmp:

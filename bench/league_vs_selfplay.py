@@ -17,7 +17,7 @@ actions, `--opening` random moves before each game, seats alternating:
 
     python bench/league_vs_selfplay.py [--minutes 30] [--games 200] [--ladder-games 40]
         [--mcts 25 100] [--exploit-iterations 60] [--runs-dir DIR] [--reuse]
-        [--out bench/league_vs_selfplay.json] [--set key.path=value ...]
+        [--out bench/results/league_vs_selfplay.json] [--set key.path=value ...]
         [--league-set key.path=value ...]
 
 `--set` changes the config of both runs: `--set 'league.bots={}'` makes the baseline
@@ -115,7 +115,9 @@ def main() -> None:
     parser.add_argument("--opening", type=int, default=2)
     parser.add_argument("--runs-dir", default=None, help="keep the runs here (default: a temp dir)")
     parser.add_argument("--reuse", action="store_true", help="reuse finished runs in --runs-dir")
-    parser.add_argument("--out", default=str(ROOT / "bench" / "league_vs_selfplay.json"))
+    parser.add_argument(
+        "--out", default=str(ROOT / "bench" / "results" / "league_vs_selfplay.json")
+    )
     parser.add_argument(
         "--set",
         action="append",

@@ -26,7 +26,7 @@ import torch
 
 from agents import PPO, Batch, StepParams, resolve_device
 from league.config import load_config
-from league.games import resolve_game
+from league.game_config import resolve_game
 from league.rollout import PolicyFactory
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,7 +10,7 @@ wins when it can, blocks when it must, else plays centre-first), an opponent the
 shipped config does not train against.
 
     python bench/learning.py [--minutes 10] [--marks 2.5 5 10] [--games 200]
-                             [--out bench/learning.json] [--p-latest 0.8 1.0]
+                             [--out bench/results/learning.json] [--p-latest 0.8 1.0]
                              [--set key.path=value ...]
 """
 
@@ -117,7 +117,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--games", type=int, default=200)
-    parser.add_argument("--out", default=str(ROOT / "bench" / "learning.json"))
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "learning.json"))
     parser.add_argument(
         "--p-latest", type=float, nargs="+", default=[0.8, 1.0], help="runs to make, in order"
     )

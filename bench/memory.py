@@ -6,7 +6,7 @@ final snapshot against the random bot. The score that matters is the fraction of
 answers (an agent's return is 1 when it names its cue at the last step, else 0): the
 best possible is 1.0, a policy that cannot remember gets 1 / cues (0.5) at best.
 
-    python bench/memory.py [--games 400] [--seeds 0] [--out bench/memory.json]
+    python bench/memory.py [--games 400] [--seeds 0] [--out bench/results/memory.json]
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--games", type=int, default=400)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--out", default=str(ROOT / "bench" / "memory.json"))
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "memory.json"))
     args = parser.parse_args()
     results = {"machine": machine(), "config": str(CONFIG.relative_to(ROOT)), "runs": []}
     with tempfile.TemporaryDirectory() as tmp:

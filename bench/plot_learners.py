@@ -1,7 +1,7 @@
 """Plot the learners' connect-four learning curves from `bench/learning.py` results.
 
-    python bench/plot_learners.py bench/learning_ppo.json bench/learning_trpo.json \
-        bench/learning_acer.json --out bench/learners.png
+    python bench/plot_learners.py bench/results/learning_ppo.json bench/results/learning_trpo.json \
+        bench/results/learning_acer.json --out bench/results/learners.png
 
 Each JSON holds one run per `--p-latest`; the first run of each file is plotted: its
 score against the random bot and against the scripted bot, by wall-clock minutes and
@@ -23,7 +23,7 @@ import matplotlib.pyplot as plt
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", nargs="+", help="bench/learning.py JSON files")
-    parser.add_argument("--out", default="bench/learners.png")
+    parser.add_argument("--out", default="bench/results/learners.png")
     args = parser.parse_args()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
     for path in args.results:

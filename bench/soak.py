@@ -137,7 +137,7 @@ def main() -> None:
     parser.add_argument("--min", type=float, default=2.0)
     parser.add_argument("--max", type=float, default=8.0)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default=str(ROOT / "bench" / "soak.json"))
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "soak.json"))
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         runs = Path(tmp)

@@ -25,7 +25,7 @@ max(C, L/N). Assumed: the learner and the workers have hardware of their own (a 
 rollout CPUs, not this machine's two shared cores); moving batches and weights costs
 nothing next to C; the workers' speed does not depend on the policy version.
 
-    python bench/throughput.py [--repeats 3] [--seconds 8] [--out bench/throughput.json]
+    python bench/throughput.py [--repeats 3] [--seconds 8] [--out bench/results/throughput.json]
                                [--games connect_four_v3 ...] [--set key.path=value ...]
                                [--lstm 256] [--no-async] [--workers 2]
 """
@@ -250,7 +250,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--games", nargs="+", default=list(CONFIGS))
-    parser.add_argument("--out", default=str(ROOT / "bench" / "throughput.json"))
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "throughput.json"))
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--lstm", type=int, default=0, help="also measure an LSTM of this size")
     parser.add_argument("--no-async", dest="asynchronous", action="store_false")

@@ -28,9 +28,6 @@ _PREPROCESSORS = {
 }
 """Preprocessing step name -> SuperSuit wrapper (or this module's own, for `one_hot`)."""
 
-# Player names the league gives its own bots: a game's `bots` cannot take them.
-_RESERVED_BOT_NAMES = frozenset({"random", "scripted", "mcts", "human", "latest"})
-
 # An image observation: a 3-D uint8 box at least this many pixels high and wide.
 _MIN_IMAGE_SIDE = 16
 
@@ -136,14 +133,6 @@ class GameSpec:
     team_evidence: Any = None
     """How `teams` were inferred from random play (an `envs.teams.TeamEvidence`), when
     they were; None: given, or inferred from agent names alone."""
-
-    def __post_init__(self) -> None:
-        for name in self.bots:
-            if not name.isidentifier() or name in _RESERVED_BOT_NAMES:
-                raise GameError(
-                    f"game {self.name!r}: bot name {name!r} must be a plain word other "
-                    f"than {', '.join(sorted(_RESERVED_BOT_NAMES))}"
-                )
 
     def named_bots(self) -> dict[str, Callable[..., Any]]:
         """The game's own bots by name: `scripted` (if it has one) and its other `bots`."""
@@ -292,7 +281,7 @@ def infer_teams(agents: Sequence[str]) -> dict[str, list[str]]:
     """Group agents into teams by the name before their trailing index.
 
     Names are a guess: `envs.teams.infer_from_play` checks them against the rewards
-    random play pays (what `league.games.resolve_game` uses when a config gives no teams).
+    random play pays (what `league.game_config.resolve_game` uses when a config gives no teams).
 
     `adversary_0..2`, `agent_0` give two teams (a `leadadversary_0` joins the
     adversaries); agents that are all `player_N`

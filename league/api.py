@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from league.config import Config, find_config, load_config
+from matchmaking import LATEST
 
 __all__ = ["Player", "evaluate", "load_player", "tournament", "train"]
 
@@ -85,7 +86,7 @@ def _new_run(
 ) -> tuple[Config, Path]:
     """Load and check a config, then create its run directory (nothing is created for a
     config that fails its checks)."""
-    from league.games import check_learner_fits, check_options, pin_teams, resolve_game
+    from league.game_config import check_fits, pin_teams, resolve_game
     from league.store import new_run
 
     if isinstance(config, Config):
@@ -99,8 +100,7 @@ def _new_run(
         cfg = cfg.model_copy(update={"name": name})
     spec = resolve_game(cfg, source=source)
     cfg = pin_teams(cfg, spec)  # the run keeps the teams inferred now
-    check_learner_fits(cfg, spec.info(), source=source)
-    check_options(cfg, spec, source=source)
+    check_fits(cfg, spec, source=source)
     return cfg, new_run(cfg, runs_dir)
 
 
@@ -211,7 +211,7 @@ class Player:
         return env_action(action.item() if action.ndim == 0 else action, self.policy.spaces)
 
 
-def load_player(run: str | Path, name: str = "latest", *, greedy: bool = True) -> Player:
+def load_player(run: str | Path, name: str = LATEST, *, greedy: bool = True) -> Player:
     """A snapshot of `run` (`latest`: the main agent's newest, or a snapshot id) ready to
     act; `greedy` takes the most likely action, else it samples as in training."""
     from league.evaluation import Arena, EvalError

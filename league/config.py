@@ -18,7 +18,7 @@ from pydantic import (
 )
 
 from agents import ALGORITHMS, ACERSettings, Algorithm, PPOSettings, Settings, TRPOSettings
-from matchmaking import mcts_simulations
+from matchmaking import DEFAULT_SHARES, FreezeRule, mcts_simulations
 
 
 class ConfigError(ValueError):
@@ -288,15 +288,22 @@ class RewardConfig(_Strict):
 
 
 class FreezeConfig(_Strict):
-    win_rate: float = Field(0.7, ge=0, le=1)
+    """When an exploiter freezes (its defaults: `matchmaking.FreezeRule`, which the run
+    builds from this and `league_exploiter_reset`)."""
+
+    win_rate: float = Field(FreezeRule.win_rate, ge=0, le=1)
     """An exploiter freezes once it scores this against every target (AlphaStar: 0.7):
     the main agents for a main exploiter, every frozen player for a league exploiter."""
-    min_games: float = Field(20.0, ge=0)
+    min_games: float = Field(FreezeRule.min_games, ge=0)
     """...each target played at least this many (decayed) games."""
-    min_steps: int = Field(0, ge=0)
+    min_steps: int = Field(FreezeRule.min_steps, ge=0)
     """Never freeze before this many learned agent-steps since the last freeze."""
-    max_steps: int = Field(1_000_000, ge=1)
+    max_steps: int = Field(FreezeRule.max_steps, ge=1)
     """Always freeze after this many learned agent-steps since the last freeze."""
+
+    def rule(self, league_reset: float) -> FreezeRule:
+        """The league's rule: these settings and the league exploiters' reset chance."""
+        return FreezeRule(**self.model_dump(), league_reset=league_reset)
 
 
 class AgentsConfig(_Strict):
@@ -307,7 +314,7 @@ class AgentsConfig(_Strict):
     """League exploiters per role: PFSP over every frozen player; freeze once they beat
     all of them, restart with probability `league_exploiter_reset`."""
     shares: dict[Literal["main", "main_exploiter", "league_exploiter"], float] = Field(
-        default_factory=lambda: {"main": 0.5, "main_exploiter": 0.25, "league_exploiter": 0.25}
+        default_factory=lambda: dict(DEFAULT_SHARES)
     )
     """Each kind's share of the episodes a role's team is focal in (its share of the
     rollout budget), split evenly among that kind's agents; renormalised over the kinds
@@ -317,7 +324,7 @@ class AgentsConfig(_Strict):
     holds every frozen player of the role) or `alphastar` (50% PFSP over every frozen
     player, 15% frozen main exploiters or own snapshots it still loses to, 35% self-play)."""
     freeze: FreezeConfig = FreezeConfig()
-    league_exploiter_reset: float = Field(0.25, ge=0, le=1)
+    league_exploiter_reset: float = Field(FreezeRule.league_reset, ge=0, le=1)
     """Probability that a league exploiter restarts after it freezes."""
     opponent_menu: int = Field(4, ge=0)
     """Opponents each agent draws per rollout (per worker and iteration) by its rules;

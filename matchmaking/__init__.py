@@ -7,12 +7,14 @@ from matchmaking.identity import (
     LATEST,
     MCTS,
     RANDOM,
+    RESERVED,
     SCRIPTED,
     PlayerId,
     mcts_simulations,
 )
 from matchmaking.league import (
     BEST_RESPONSE,
+    DEFAULT_SHARES,
     KINDS,
     LEAGUE_EXPLOITER,
     MAIN,
@@ -43,6 +45,7 @@ from matchmaking.sampler import OpponentSampler, PFSPSampler, SnapshotPool
 
 __all__ = [
     "BEST_RESPONSE",
+    "DEFAULT_SHARES",
     "HUMAN",
     "KINDS",
     "LATEST",
@@ -51,6 +54,7 @@ __all__ = [
     "MAIN_EXPLOITER",
     "MCTS",
     "RANDOM",
+    "RESERVED",
     "SCRIPTED",
     "WEIGHTINGS",
     "FreezeRule",

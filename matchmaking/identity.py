@@ -24,6 +24,8 @@ HUMAN = "human"
 """A person at the terminal (`league play`): recorded in match rows, never sampled."""
 LATEST = "latest"
 """A learning agent's newest policy: how players, payoff tables and the CLI name it."""
+RESERVED = frozenset({RANDOM, SCRIPTED, MCTS, HUMAN, LATEST})
+"""Player names the league gives its own players: a game's `bots` cannot take them."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,11 @@ class PlayerId:
     def is_latest(self) -> bool:
         """A role's learning policy."""
         return bool(self.role) and self.snapshot is None
+
+    @property
+    def is_main(self) -> bool:
+        """A role's main agent's learning policy (not an exploiter's)."""
+        return self.is_latest and not self.agent
 
     @property
     def is_snapshot(self) -> bool:

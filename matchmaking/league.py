@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -229,7 +230,8 @@ def kind_shares(agents: Sequence[LeagueAgent], shares: Mapping[str, float]) -> l
 
 @dataclass
 class FreezeRule:
-    """When exploiters freeze and reset (the `league.agents` config)."""
+    """When exploiters freeze and reset: the defaults of `league.agents.freeze` and
+    `league.agents.league_exploiter_reset` (the config's fields say what each means)."""
 
     win_rate: float = 0.7
     min_games: float = 20.0
@@ -238,14 +240,18 @@ class FreezeRule:
     league_reset: float = 0.25
 
 
+DEFAULT_SHARES: Mapping[str, float] = MappingProxyType(
+    {MAIN: 0.5, MAIN_EXPLOITER: 0.25, LEAGUE_EXPLOITER: 0.25}
+)
+"""Each kind's share of the episodes a role's team is focal in (`league.agents.shares`)."""
+
+
 @dataclass
 class League:
     """What the rules read: agents, frozen players, a decayed payoff table, step counts."""
 
     agents: list[LeagueAgent]
-    shares: dict[str, float] = field(
-        default_factory=lambda: {MAIN: 0.5, MAIN_EXPLOITER: 0.25, LEAGUE_EXPLOITER: 0.25}
-    )
+    shares: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_SHARES))
     mix: str = "five"
     rule: FreezeRule = field(default_factory=FreezeRule)
     decay: float = 0.99

@@ -326,11 +326,19 @@ def rating_intervals(
         )
         elo = _to_elo(log_strength, players, present, anchor, float(anchor_rating))
         draws[row, present] = elo[present]
-    tail = 50.0 * (1.0 - float(level))
+    return _percentile_intervals(draws, players, anchor_idx, float(anchor_rating), float(level))
+
+
+def _percentile_intervals(
+    draws: np.ndarray, players: Sequence[str], anchor_idx: int | None, anchor: float, level: float
+) -> dict[str, tuple[float, float]]:
+    """Each player's central `level` range of its bootstrap ratings (a column of
+    `draws`, NaN where a resample left it out); the anchor's is its fixed rating."""
+    tail = 50.0 * (1.0 - level)
     intervals: dict[str, tuple[float, float]] = {}
     for j, player in enumerate(players):
         if j == anchor_idx:
-            intervals[player] = (float(anchor_rating), float(anchor_rating))
+            intervals[player] = (anchor, anchor)
             continue
         column = draws[:, j]
         column = column[~np.isnan(column)]

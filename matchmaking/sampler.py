@@ -394,8 +394,9 @@ class PFSPSampler(SnapshotPool):
     probability ``p_latest`` (or always, while the pool is empty)
     :meth:`sample` returns the latest policy; otherwise it draws a pool snapshot
     with :func:`pfsp_weights` of the learner's decayed win rate against it.
-    The rates live in an owned :class:`PayoffTable` between the player
-    ``"latest"`` and ``str(snapshot_id)``; unplayed snapshots get ``prior``.
+    The rates live in an owned :class:`PayoffTable` between the players as
+    ``PlayerId`` names them (``main@latest``, ``main@12``); unplayed snapshots get
+    ``prior``.
     """
 
     def __init__(
@@ -446,7 +447,8 @@ class PFSPSampler(SnapshotPool):
 
     def win_rates(self) -> dict[int, float]:
         """Return the learner's decayed win rate against every snapshot, oldest first."""
-        return {sid: self._payoff.win_rate(LATEST, str(sid)) for sid in self._pool}
+        me = self._name(None)
+        return {sid: self._payoff.win_rate(me, self._name(sid)) for sid in self._pool}
 
     # -------------------------------------------------------------- mutation
     def add(self, snapshot_id: int) -> None:
@@ -458,11 +460,17 @@ class PFSPSampler(SnapshotPool):
         self._insert(snapshot_id, 0.0)
 
     def _dropped(self, snapshot_id: int) -> None:
-        self._payoff.remove(str(snapshot_id))
+        self._payoff.remove(self._name(snapshot_id))
 
     def _record(self, sid: int, score: float) -> None:
         """Record the learner's score (1 win, 0.5 draw, 0 loss) against a pool snapshot."""
-        self._payoff.update(LATEST, str(sid), score)
+        self._payoff.update(self._name(None), self._name(sid), score)
+
+    def _name(self, sid: int | None) -> str:
+        """A player's name in the payoff table: the role's latest policy (None) or one of
+        its snapshots, as `PlayerId` writes it."""
+        player = PlayerId.latest(self.role) if sid is None else PlayerId.of_snapshot(self.role, sid)
+        return str(player)
 
     # ----------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:
@@ -488,12 +496,29 @@ class PFSPSampler(SnapshotPool):
         weighting = _check_weighting(state["weighting"])
         pool = dict.fromkeys(self._check_pool_ids(state["pool"], max_pool), 0.0)
         payoff = PayoffTable()
-        payoff.load_state_dict(state["payoff"])
+        payoff.load_state_dict(self._renamed(state["payoff"]))
         self._p_latest = p_latest
         self._weighting = weighting
         self._max_pool = max_pool
         self._pool = pool
         self._payoff = payoff
+
+    def _renamed(self, payoff: Any) -> Any:
+        """A payoff table's state with the names of a checkpoint written before players
+        had one name everywhere (``latest`` and bare snapshot ids) in today's form."""
+        if not isinstance(payoff, dict) or not isinstance(payoff.get("pairs"), list):
+            return payoff  # malformed: PayoffTable says how
+
+        def name(old: Any) -> Any:
+            if old == LATEST:
+                return self._name(None)
+            return self._name(int(old)) if isinstance(old, str) and old.isdigit() else old
+
+        pairs = [
+            [name(e[0]), name(e[1]), *e[2:]] if isinstance(e, list) and len(e) > 2 else e
+            for e in payoff["pairs"]
+        ]
+        return {**payoff, "pairs": pairs}
 
     # -------------------------------------------------------------- internal
     def _history_probs(self) -> np.ndarray:

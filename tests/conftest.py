@@ -36,6 +36,7 @@ def rollout_setup(name: str, n_envs: int = 4, *, p_latest: float = 0.8, kwargs=N
     import numpy as np
 
     from envs import GameEnv, builtin_game
+    from league.config import ModelConfig
     from league.rollout import PlayerPool, PolicyFactory
     from matchmaking import OpponentSampler
 
@@ -43,7 +44,7 @@ def rollout_setup(name: str, n_envs: int = 4, *, p_latest: float = 0.8, kwargs=N
     if kwargs:
         spec = dataclasses.replace(spec, kwargs={**spec.kwargs, **kwargs})
     info = spec.info()
-    factory = PolicyFactory(info, (32,), "auto")
+    factory = PolicyFactory(info, ModelConfig(hidden=[32]))
     rng = np.random.default_rng(0)
     pool = PlayerPool(factory, info=info, rng=rng)
     roles = sorted(set(info.roles.values()))

@@ -13,6 +13,7 @@ from typing import Any
 
 from league.config import ConfigError, Override
 from league.signals import exit_code, raise_on_stop, stop_behind
+from matchmaking import LATEST, MAIN
 
 EXIT_USAGE = 2
 PLAYER_HELP = (
@@ -61,7 +62,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     from envs.openspiel import OPENSPIEL_PREFIX
     from league.commands.inspect import inspect_game, starter_config, write_config
     from league.config import parse_config
-    from league.games import resolve_game
+    from league.game_config import resolve_game
 
     try:
         kwargs = json.loads(args.kwargs) if args.kwargs else {}
@@ -398,7 +399,7 @@ def _tournament_clip(arena: Any, seed: int) -> str | None:
     from league.store.events import EventWriter  # a failure names the event file
 
     # The main agent's progress, not an exploiter's: exploiters are reset and retargeted.
-    newest = arena.registry.latest_snapshot(kind="main")
+    newest = arena.registry.latest_snapshot(kind=MAIN)
     if newest is None:
         return None
     before = [s for s in arena.registry.snapshots(agent=newest["agent"]) if s["id"] < newest["id"]]
@@ -431,11 +432,13 @@ def cmd_exploit(args: argparse.Namespace) -> int:
         args.target,
         iterations=args.iterations,
         games=args.games,
+        score_every=args.score_every,
         workers=_workers(args, 0),
         seed=args.seed,
         random_opening=args.random_opening,
         on_iteration=progress,
         address=args.address,
+        resume=args.resume,
     )
     code = exit_code(signal.Signals[out["stopped_by"]]) if out["stopped_by"] else 0
     if args.json:
@@ -445,7 +448,8 @@ def cmd_exploit(args: argparse.Namespace) -> int:
         kept = f"stored as {out['best_response']}" if out["best_response"] else "nothing to keep"
         print(
             f"stopped by {out['stopped_by']} after {out['iterations']} iterations "
-            f"({out['env_steps']:,} env steps): best response {kept}, not scored"
+            f"({out['env_steps']:,} env steps): best response {kept}, not scored; "
+            f"{out['resume']} continues it"
         )
         return code
     low, high = out["score_95ci"]
@@ -454,7 +458,11 @@ def cmd_exploit(args: argparse.Namespace) -> int:
         f"{out['iterations']} iterations ({out['env_steps']:,} env steps): score "
         f"{out['score']:.3f} (95% CI {low:.3f}-{high:.3f}) in {out['games']} games; the higher, "
         "the more exploitable the target"
-        + (f" (stopped early by {out['stopped_by']})" if out["stopped_by"] else "")
+        + (
+            f" (stopped early by {out['stopped_by']}: {out['resume']} continues it)"
+            if out["stopped_by"]
+            else ""
+        )
     )
     return code
 
@@ -662,12 +670,27 @@ def _exploit_parser(sub: Any) -> None:
         "openspiel:NAME) the exact figure exists: `league exploitability --run DIR`.",
     )
     expl.add_argument("--run", required=True, help="run directory")
-    expl.add_argument("--target", default="latest", help="snapshot id or latest (default)")
+    expl.add_argument("--target", default=LATEST, help="snapshot id or latest (default)")
     expl.add_argument(
-        "--iterations", type=int, required=True, help="iterations of the run's size to train"
+        "--iterations",
+        type=int,
+        help="iterations of the run's size to train (with --resume: a new total)",
+    )
+    expl.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run's unfinished best response (stopped or killed), with the "
+        "settings it was started with",
     )
     expl.add_argument(
         "--games", type=int, default=200, help="final games against the target (default 200)"
+    )
+    expl.add_argument(
+        "--score-every",
+        type=int,
+        metavar="N",
+        help="store and score the best response every N iterations (default: the run's "
+        "train.snapshot_every)",
     )
     expl.add_argument(
         "--random-opening",
@@ -692,7 +715,7 @@ def _exploitability_parser(sub: Any) -> None:
     ex.add_argument(
         "players",
         nargs="*",
-        default=["latest"],
+        default=[LATEST],
         help="snapshot ids, latest (default), or all: every league snapshot, with the "
         "exploitability of their Nash and uniform mixtures",
     )
@@ -758,7 +781,7 @@ def _export_parser(sub: Any) -> None:
     exp.add_argument(
         "player",
         nargs="?",
-        default="latest",
+        default=LATEST,
         help="snapshot id or latest; with --format table also mixture:nash or "
         "mixture:uniform (the run's population played as one policy)",
     )

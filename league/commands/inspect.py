@@ -14,8 +14,9 @@ import yaml
 
 from envs import GameEnv, GameInfo, GameSpec
 from envs.openspiel import OPENSPIEL_PREFIX
+from envs.rules import env_action
 from league.config import load_config
-from league.games import resolve_game
+from league.game_config import resolve_game
 from league.rollout.players import RandomPlayer
 
 _SMALL_IMAGE = 42
@@ -39,34 +40,10 @@ def inspect_game(spec: GameSpec, *, episodes: int = 3, seed: int = 0) -> dict[st
     the steps a config should add for pixel observations (what `--write-config` writes)."""
     info = spec.info()
     api_test = run_api_test(spec, info)
-    rng = np.random.default_rng(seed)
-    env = GameEnv(spec, info)
-    bots = {team: RandomPlayer(info.spaces[team], rng) for team in info.teams}
-    lengths, rewards, steps, paid = [], [], 0, []
     start = time.monotonic()
-    try:
-        for episode in range(episodes):
-            env.reset(seed=seed + episode)
-            length, before = 0, len(rewards)
-            while env.acting():
-                actions = {}
-                for agent in env.acting():
-                    obs, mask = env.observe(agent)
-                    team = info.team_of[agent]
-                    act = bots[team].act(
-                        obs[None], np.zeros(1, np.int64), None if mask is None else mask[None]
-                    )
-                    action = act.action[0]
-                    actions[agent] = int(action) if info.spaces[team].discrete else action
-                res = env.step(actions)
-                rewards.extend(res.rewards.values())
-                length += 1
-                steps += 1
-            lengths.append(length)
-            paid.append(any(r != 0 for r in rewards[before:]))
-    finally:
-        env.close()
+    lengths, rewards, paid = _random_episodes(spec, info, episodes, seed)
     seconds = time.monotonic() - start
+    steps = sum(lengths)
     warnings = []
     if lengths and all(n == 1 for n in lengths) and not any(paid):
         warnings.append(EARLY_END_WARNING)
@@ -81,20 +58,7 @@ def inspect_game(spec: GameSpec, *, episodes: int = 3, seed: int = 0) -> dict[st
         "team_evidence": evidence.to_json() if evidence is not None else {"teams_from": "given"},
         "symmetric": info.symmetric,
         "mode": "cooperative (one team, no opponent)" if len(info.teams) == 1 else "competitive",
-        "spaces": {
-            team: {
-                "observation_shape": list(sp.obs_shape),
-                "observation_dtype": sp.obs_dtype,
-                "image": sp.image,
-                "action_mask": sp.has_mask,
-                "actions": sp.n_actions
-                if sp.discrete
-                else f"MultiDiscrete{list(sp.nvec)}"
-                if sp.multi
-                else f"Box{list(sp.action_shape)}",
-            }
-            for team, sp in info.spaces.items()
-        },
+        "spaces": {team: _space_json(sp) for team, sp in info.spaces.items()},
         "preprocessing": [name for name, _ in spec.preprocessing],
         "proposed_preprocessing": pixel_preprocessing(info, spec.preprocessing),
         "reward_range_seen": [float(min(rewards, default=0.0)), float(max(rewards, default=0.0))],
@@ -105,6 +69,56 @@ def inspect_game(spec: GameSpec, *, episodes: int = 3, seed: int = 0) -> dict[st
         "raw_steps_per_s": steps / max(seconds, 1e-9),
         "api_test": api_test,
         "warnings": warnings,
+    }
+
+
+def _random_episodes(
+    spec: GameSpec, info: GameInfo, episodes: int, seed: int
+) -> tuple[list[int], list[float], list[bool]]:
+    """Play `episodes` episodes of random legal moves; return their lengths, every reward
+    paid, and whether each episode paid any."""
+    rng = np.random.default_rng(seed)
+    env = GameEnv(spec, info)
+    bots = {team: RandomPlayer(info.spaces[team], rng) for team in info.teams}
+    lengths: list[int] = []
+    rewards: list[float] = []
+    paid: list[bool] = []
+    try:
+        for episode in range(episodes):
+            env.reset(seed=seed + episode)
+            length, before = 0, len(rewards)
+            while env.acting():
+                actions = {}
+                for agent in env.acting():
+                    obs, mask = env.observe(agent)
+                    sp = info.spaces[info.team_of[agent]]
+                    act = bots[info.team_of[agent]].act(
+                        obs[None], np.zeros(1, np.int64), None if mask is None else mask[None]
+                    )
+                    actions[agent] = env_action(act.action[0], sp)
+                rewards.extend(env.step(actions).rewards.values())
+                length += 1
+            lengths.append(length)
+            paid.append(any(r != 0 for r in rewards[before:]))
+    finally:
+        env.close()
+    return lengths, rewards, paid
+
+
+def _space_json(sp: Any) -> dict[str, Any]:
+    """A team's observation and action spaces, as `league inspect --json` shows them."""
+    if sp.discrete:
+        actions: Any = sp.n_actions
+    elif sp.multi:
+        actions = f"MultiDiscrete{list(sp.nvec)}"
+    else:
+        actions = f"Box{list(sp.action_shape)}"
+    return {
+        "observation_shape": list(sp.obs_shape),
+        "observation_dtype": sp.obs_dtype,
+        "image": sp.image,
+        "action_mask": sp.has_mask,
+        "actions": actions,
     }
 
 

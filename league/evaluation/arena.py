@@ -13,15 +13,43 @@ import torch
 from envs import GameError, GameInfo, GameSpec
 from envs.mcts import check_search_fits
 from league.config import parse_config
-from league.games import resolve_game
+from league.game_config import resolve_game
 from league.rollout import Episode, PolicyFactory, RolloutRequest, Runner, make_runner
 from league.rollout.players import is_bot_file
 from league.store import Registry, load_run_config, read_only_path, refuse_read_only
-from matchmaking import LATEST, RANDOM, SCRIPTED, PlayerId, VersusMatchmaker, mcts_simulations
+from matchmaking import (
+    LATEST,
+    MAIN,
+    RANDOM,
+    SCRIPTED,
+    PlayerId,
+    VersusMatchmaker,
+    mcts_simulations,
+)
 from matchmaking.ratings import mean_interval, wilson_interval
 
 # `latest` on the command line: a run's newest main-agent snapshot (an exploiter's or a
 # best response's is never latest; a run with no main snapshot falls back to its newest).
+
+
+def versus_games(
+    runner: Runner,
+    info: GameInfo,
+    a: PlayerId | None,
+    b: PlayerId,
+    *,
+    games: int,
+    seed: int,
+    random_opening: int = 0,
+) -> list[Episode]:
+    """The one place that plays evaluation games: `games` games of A (None: each role's
+    latest policy) against B, seats alternating, on `runner` (whose players hold both);
+    return them in the order they started (Ray workers may finish a few more: those are
+    left out)."""
+    request = RolloutRequest(
+        VersusMatchmaker(info, a, b), seed=seed, episodes=games, random_opening=random_opening
+    )
+    return sorted(runner.run(request).episodes, key=lambda e: e.id)[:games]
 
 
 class EvalError(ValueError):
@@ -197,7 +225,7 @@ class Arena:
         exploiter of it.  Only a run without one (e.g. best responses only) falls back to
         its newest snapshot of any kind."""
         assert self.registry is not None
-        row = self.registry.latest_snapshot(kind="main") or self.registry.latest_snapshot()
+        row = self.registry.latest_snapshot(kind=MAIN) or self.registry.latest_snapshot()
         if row is None:
             raise EvalError(f"run {self.registry.run_dir} has no snapshot yet")
         return row
@@ -226,20 +254,19 @@ class Arena:
         if games < 1:
             raise EvalError(f"--games must be at least 1, not {games}")
         try:
-            matchmaker = VersusMatchmaker(self.info, a, b)
+            VersusMatchmaker(self.info, a, b)  # a matchup the game can play?
         except ValueError as err:
             raise EvalError(str(err)) from None
         key = (workers, min(envs, games), greedy)
         runner = self.runner(*key)
         runner.add_snapshots({p: w for p, w in self.weights.items() if p in (a, b)})
         try:
-            result = runner.run(
-                RolloutRequest(matchmaker, seed=seed, episodes=games, random_opening=random_opening)
+            episodes = versus_games(
+                runner, self.info, a, b, games=games, seed=seed, random_opening=random_opening
             )
         except BaseException:  # its games stopped mid-episode: the next call builds anew
             self._runners.pop(key).close()
             raise
-        episodes = sorted(result.episodes, key=lambda e: e.id)[:games]
         if record and self.registry is not None and self.records:
             self.registry.add_matches([e.match_row(0) for e in episodes])
         return MatchStats.from_episodes(episodes)

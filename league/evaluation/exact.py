@@ -58,7 +58,7 @@ class ExactGame:
             env.close()
         # Both seats must be played by one (shared) feed-forward network: a recurrent
         # one's probabilities depend on its state, not on the information state alone.
-        if game is None or len(set(factory.info.roles.values())) != 1 or factory.lstm:
+        if game is None or len(set(factory.info.roles.values())) != 1 or factory.recurrent:
             return None
         try:
             check_two_player_zero_sum(game)

@@ -17,6 +17,7 @@ from league.store import SNAPSHOT_KINDS, Registry
 from matchmaking import (
     BEST_RESPONSE,
     HUMAN,
+    MAIN,
     RANDOM,
     SCRIPTED,
     PlayerId,
@@ -343,7 +344,7 @@ def _plot_by_kind(ax: Any, rows: list[dict[str, Any]], value: str, interval: str
             ],
             marker=marker,
             capsize=3,
-            linestyle="-" if kind == "main" else "none",
+            linestyle="-" if kind == MAIN else "none",
             label=kind,
         )
     styles = itertools.cycle([":", "--", "-."])

@@ -80,6 +80,9 @@ class RolloutRequest:
     """Env errors after which the rollout gives up (each one drops an episode)."""
     fragment_length: int = 0
     """Agent-steps per shipped fragment of a learning stream (0: whole episodes)."""
+    fresh: bool = False
+    """Learning: drop the episodes under way first and start new ones, as a resumed run
+    does (a best response does so after each checkpoint, so that resuming is exact)."""
 
     def __post_init__(self) -> None:
         if self.min_steps and (self.random_opening or self.episodes):

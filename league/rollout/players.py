@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import functools
-import importlib.util
 import inspect
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -17,6 +15,7 @@ import torch
 from agents import ALGORITHMS, ActorCritic, ActOutput
 from envs import GameEnv, GameInfo, Spaces
 from envs.mcts import mcts_action
+from league.user_code import UserCodeError, load_callable
 from matchmaking import RANDOM, SCRIPTED, PlayerId, mcts_simulations
 
 if TYPE_CHECKING:
@@ -114,22 +113,13 @@ class FunctionPlayer:
 
 def load_bot_file(spec: str) -> Callable[..., Any]:
     """Load `path/to/bot.py:act` from a file; errors name the file."""
-    path, sep, attr = spec.rpartition(":")
+    path, sep, _ = spec.rpartition(":")
     if not sep or not path.endswith(".py"):
         raise BotError(f"bot {spec!r} is not of the form path/to/bot.py:function")
-    file = Path(path)
-    if not file.is_file():
-        raise BotError(f"bot file {file} does not exist")
-    module_spec = importlib.util.spec_from_file_location(f"league_user_bot_{file.stem}", file)
-    module = importlib.util.module_from_spec(module_spec)
     try:
-        module_spec.loader.exec_module(module)
-    except Exception as err:
-        raise BotError(f"bot file {file} failed to import: {type(err).__name__}: {err}") from err
-    fn = getattr(module, attr, None)
-    if not callable(fn):
-        raise BotError(f"bot file {file} has no function {attr!r}")
-    return fn
+        return load_callable(spec)
+    except UserCodeError as err:
+        raise BotError(f"bot {err}") from err
 
 
 def _takes_rng(fn: Callable[..., Any]) -> bool:
@@ -215,47 +205,30 @@ def ask(
 
 @dataclass
 class PolicyFactory:
-    """Build an untrained network for a role of a game (weights come later)."""
+    """Build an untrained network for a role of a game (weights come later), as the
+    config's `model` section describes it (its one description: `ModelConfig`)."""
 
     info: GameInfo
-    hidden: tuple[int, ...]
-    kind: str
-    channels: int = 32
-    conv_layers: int = 2
+    model: ModelConfig = field(default_factory=lambda: _model_config())
     q_head: bool = False
     """Add a Q head (the learner needs one): rollout workers build the same network."""
-    lstm: int = 0
-    """Size of the LSTM layer (0: feed-forward)."""
-    chunk_length: int = 1
-    """Rows per training sequence of a recurrent network."""
-    mirror: bool = False
-    """Build the game's mirror symmetry into the network (`model.mirror`)."""
-    spatial: bool = False
-    """Read each action's output off its board position (`model.action_head: spatial`)."""
 
     @classmethod
     def from_config(cls, info: GameInfo, model: ModelConfig, algo: str = "ppo") -> PolicyFactory:
         """The factory for a config's `model` section and its `learner.algo`."""
-        q_head = ALGORITHMS[algo].q_head
-        rec = model.recurrent
-        lstm, length = (rec.size, rec.chunk_length) if rec is not None else (0, 1)
-        return cls(
-            info,
-            tuple(model.hidden),
-            model.kind,
-            model.channels,
-            model.conv_layers,
-            q_head,
-            lstm,
-            length,
-            model.mirror,
-            model.action_head == "spatial",
-        )
+        return cls(info, model, ALGORITHMS[algo].q_head)
+
+    @property
+    def recurrent(self) -> bool:
+        """Whether the networks carry a state from step to step (an LSTM)."""
+        return self.model.recurrent is not None
 
     def __call__(self, role: str) -> ActorCritic:
-        if self.mirror and self.info.mirror is None:
+        m, rec = self.model, self.model.recurrent
+        if m.mirror and self.info.mirror is None:
             raise ValueError(f"model.mirror: game {self.info.name!r} has no mirror symmetry")
-        if self.spatial and self.info.action_axes is None:
+        spatial = m.action_head == "spatial"
+        if spatial and self.info.action_axes is None:
             raise ValueError(f"model.action_head: game {self.info.name!r} gives no action_axes")
         # Building a network must not advance the global torch RNG (which samples
         # actions): a resumed run builds its players at a different time.
@@ -263,16 +236,23 @@ class PolicyFactory:
             return ActorCritic(
                 self.info.role_spaces[role],
                 n_members=self.info.max_team_size,
-                hidden=self.hidden,
-                kind=self.kind,
-                channels=self.channels,
-                conv_layers=self.conv_layers,
+                hidden=tuple(m.hidden),
+                kind=m.kind,
+                channels=m.channels,
+                conv_layers=m.conv_layers,
                 q_head=self.q_head,
-                lstm=self.lstm,
-                chunk_length=self.chunk_length,
-                mirror=self.info.mirror if self.mirror else None,
-                action_axes=self.info.action_axes if self.spatial else None,
+                lstm=rec.size if rec is not None else 0,
+                chunk_length=rec.chunk_length if rec is not None else 1,
+                mirror=self.info.mirror if m.mirror else None,
+                action_axes=self.info.action_axes if spatial else None,
             )
+
+
+def _model_config() -> ModelConfig:
+    """The config's default `model` section."""
+    from league.config import ModelConfig
+
+    return ModelConfig()
 
 
 class PlayerPool:

@@ -66,6 +66,8 @@ class SerialRunner:
         """Play what `request` asks (seeded: envs and action sampling)."""
         self._rng.bit_generator.state = np.random.default_rng(request.seed).bit_generator.state
         torch.manual_seed(request.seed)
+        if request.fresh:
+            self.drop_episodes()
         return rollout(self.games(learning=request.learning), self.pool, request, self._rng)
 
     def games(self, *, learning: bool) -> Games:

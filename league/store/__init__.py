@@ -7,6 +7,7 @@ from league.store.registry import SNAPSHOT_KINDS, Registry, RegistryError
 from league.store.run_dir import (
     CHECKPOINT_FILE,
     CONFIG_FILE,
+    EXPLOIT_DIR,
     LOCK_FILE,
     LOG_FILE,
     TENSORBOARD_DIR,
@@ -24,6 +25,7 @@ from league.store.run_dir import (
 __all__ = [
     "CHECKPOINT_FILE",
     "CONFIG_FILE",
+    "EXPLOIT_DIR",
     "LOCK_FILE",
     "LOG_FILE",
     "SNAPSHOT_KINDS",

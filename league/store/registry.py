@@ -113,6 +113,82 @@ _SCHEMA = (
 )
 
 
+def _check_same(
+    existing: dict[str, Any], agent: str, iteration: int, kind: str, digest: str
+) -> int:
+    """The id of an existing snapshot row that holds these weights and kind, else a
+    ValueError naming the difference."""
+    if existing["sha256"] != digest:
+        raise ValueError(
+            f"snapshot for agent={agent!r} iteration={iteration} already exists "
+            f"(id {existing['id']}) with different weights: "
+            f"sha256 {existing['sha256']} != {digest}"
+        )
+    if existing["kind"] != kind:
+        raise ValueError(
+            f"snapshot for agent={agent!r} iteration={iteration} already exists "
+            f"(id {existing['id']}) as kind {existing['kind']!r}, not {kind!r}"
+        )
+    return int(existing["id"])
+
+
+def _write_weights(path: Path, data: bytes, digest: str) -> bool:
+    """Write a content-addressed weights file unless an intact copy already exists;
+    return whether a new file was made (not a repair of a corrupt one)."""
+    try:
+        if _sha256(path.read_bytes()) == digest:
+            return False
+        logger.warning("weights file %s is corrupt; rewriting it", path)
+        atomic_write_bytes(path, data)
+        return False
+    except FileNotFoundError:
+        pass
+    atomic_write_bytes(path, data)
+    return True
+
+
+def _decode_snapshot(row: dict[str, Any]) -> dict[str, Any]:
+    """A snapshot row with its config decoded."""
+    row["config"] = json.loads(row["config"])
+    return row
+
+
+def _open_read_only(db_path: Path) -> sqlite3.Connection:
+    """Connect to the database for reading only; nothing in it is changed.
+
+    ``mode=ro`` reads a live database (a trainer may be writing it; SQLite makes its
+    ``-wal`` and ``-shm`` files beside it where the directory allows).  Where the
+    directory is read-only and those files do not exist, SQLite cannot open it that
+    way, and ``immutable=1`` reads the database file as it is.  A first-schema table
+    is shown through a temporary view, missing tables as empty temporary ones.
+    """
+    if not db_path.is_file():
+        raise RegistryError(f"{db_path}: cannot open the run's database (no such database file)")
+    uri = db_path.resolve().as_uri()
+    try:
+        try:
+            conn = _connect(f"{uri}?mode=ro")
+        except sqlite3.OperationalError:
+            conn = _connect(f"{uri}?immutable=1")
+            logger.info("%s: read as an immutable file (read-only directory)", db_path)
+    except sqlite3.Error as err:
+        raise RegistryError(f"{db_path}: cannot open the run's database ({err})") from None
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+        for statement in _SCHEMA:
+            name = re.search(r"CREATE TABLE IF NOT EXISTS (\w+)", statement)
+            if name and name[1] not in tables:
+                conn.execute(statement.replace("CREATE TABLE", "CREATE TEMP TABLE", 1))
+        columns = {row[1] for row in conn.execute("PRAGMA main.table_info(snapshots)")}
+        if columns and "agent" not in columns:
+            conn.execute(_OLD_SNAPSHOTS_VIEW)
+    except sqlite3.Error as err:
+        conn.close()
+        raise RegistryError(f"{db_path}: cannot read the run's database ({err})") from None
+    return conn
+
+
 class RegistryError(RuntimeError):
     """Signal a registry inconsistency, e.g. a missing or tampered weights file."""
 
@@ -184,7 +260,7 @@ class Registry:
         self.db_path = self.run_dir / DB_NAME
         self.read_only = read_only
         if read_only:
-            self.db = sqlite_utils.Database(self._open_read_only())
+            self.db = sqlite_utils.Database(_open_read_only(self.db_path))
             return
         self.weights_dir.mkdir(parents=True, exist_ok=True)
         try:
@@ -211,43 +287,6 @@ class Registry:
         except BaseException:
             conn.close()
             raise
-
-    def _open_read_only(self) -> sqlite3.Connection:
-        """Connect to the database for reading only; nothing in it is changed.
-
-        ``mode=ro`` reads a live database (a trainer may be writing it; SQLite makes its
-        ``-wal`` and ``-shm`` files beside it where the directory allows).  Where the
-        directory is read-only and those files do not exist, SQLite cannot open it that
-        way, and ``immutable=1`` reads the database file as it is.  A first-schema table
-        is shown through a temporary view, missing tables as empty temporary ones.
-        """
-        if not self.db_path.is_file():
-            raise RegistryError(
-                f"{self.db_path}: cannot open the run's database (no such database file)"
-            )
-        uri = self.db_path.resolve().as_uri()
-        try:
-            try:
-                conn = _connect(f"{uri}?mode=ro")
-            except sqlite3.OperationalError:
-                conn = _connect(f"{uri}?immutable=1")
-                logger.info("%s: read as an immutable file (read-only directory)", self.db_path)
-        except sqlite3.Error as err:
-            raise RegistryError(f"{self.db_path}: cannot open the run's database ({err})") from None
-        try:
-            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
-            for statement in _SCHEMA:
-                name = re.search(r"CREATE TABLE IF NOT EXISTS (\w+)", statement)
-                if name and name[1] not in tables:
-                    conn.execute(statement.replace("CREATE TABLE", "CREATE TEMP TABLE", 1))
-            columns = {row[1] for row in conn.execute("PRAGMA main.table_info(snapshots)")}
-            if columns and "agent" not in columns:
-                conn.execute(_OLD_SNAPSHOTS_VIEW)
-        except sqlite3.Error as err:
-            conn.close()
-            raise RegistryError(f"{self.db_path}: cannot read the run's database ({err})") from None
-        return conn
 
     # ------------------------------------------------------------------ plumbing
 
@@ -394,47 +433,14 @@ class Registry:
 
         existing = self._find_snapshot(agent, iteration)
         if existing is not None:
-            snapshot_id = self._check_same(existing, agent, iteration, kind, digest)
-            self._write_weights(self.run_dir / rel, data, digest)  # repair if missing/corrupt
+            snapshot_id = _check_same(existing, agent, iteration, kind, digest)
+            _write_weights(self.run_dir / rel, data, digest)  # repair if missing/corrupt
             return snapshot_id
 
-        config_json = _dumps(config, sort_keys=True)
-        wrote = False
-        try:
-            with self._write():
-                existing = self._find_snapshot(agent, iteration)  # lost a race?
-                if existing is not None:
-                    return self._check_same(existing, agent, iteration, kind, digest)
-                if parent is not None and not self._query(
-                    "SELECT 1 FROM snapshots WHERE id = ?", (parent,)
-                ):
-                    raise ValueError(f"parent snapshot {parent} does not exist")
-                # Written while this transaction holds the write lock: a sweep of files no
-                # row names (`rollback_after`) holds it too, so it never sees a file whose
-                # row is still to come.
-                wrote = self._write_weights(self.run_dir / rel, data, digest)
-                cursor = self.db.execute(
-                    "INSERT INTO snapshots (role, agent, kind, iteration, env_steps, created, "
-                    "file, sha256, parent, config) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        role,
-                        agent,
-                        kind,
-                        iteration,
-                        env_steps,
-                        time.time(),
-                        rel,
-                        digest,
-                        parent,
-                        config_json,
-                    ),
-                )
-                snapshot_id = int(cursor.lastrowid)
-        except BaseException:
-            if wrote:  # no row names the new file (a full disk at the commit, a kill...)
-                with contextlib.suppress(OSError):
-                    (self.run_dir / rel).unlink()
-            raise
+        row = dict(role=role, agent=agent, kind=kind, iteration=iteration, env_steps=env_steps)
+        row |= dict(created=time.time(), file=rel, sha256=digest, parent=parent)
+        row["config"] = _dumps(config, sort_keys=True)
+        snapshot_id = self._insert_snapshot(row, data)
         logger.info(
             "added snapshot %d (agent=%s, kind=%s, iteration=%d, sha256=%s)",
             snapshot_id,
@@ -445,44 +451,43 @@ class Registry:
         )
         return snapshot_id
 
+    def _insert_snapshot(self, row: dict[str, Any], data: bytes) -> int:
+        """Write a new snapshot's weights file and row in one transaction; return its id
+        (an existing one's, for a race lost to another writer of the same weights)."""
+        agent, iteration, digest = row["agent"], row["iteration"], row["sha256"]
+        rel, parent = row["file"], row["parent"]
+        wrote = False
+        try:
+            with self._write():
+                existing = self._find_snapshot(agent, iteration)  # lost a race?
+                if existing is not None:
+                    return _check_same(existing, agent, iteration, row["kind"], digest)
+                if parent is not None and not self._query(
+                    "SELECT 1 FROM snapshots WHERE id = ?", (parent,)
+                ):
+                    raise ValueError(f"parent snapshot {parent} does not exist")
+                # Written while this transaction holds the write lock: a sweep of files no
+                # row names (`rollback_after`) holds it too, so it never sees a file whose
+                # row is still to come.
+                wrote = _write_weights(self.run_dir / rel, data, digest)
+                columns = ", ".join(row)
+                cursor = self.db.execute(
+                    f"INSERT INTO snapshots ({columns}) VALUES ({', '.join('?' * len(row))})",
+                    tuple(row.values()),
+                )
+                return int(cursor.lastrowid)
+        except BaseException:
+            if wrote:  # no row names the new file (a full disk at the commit, a kill...)
+                with contextlib.suppress(OSError):
+                    (self.run_dir / rel).unlink()
+            raise
+
     def _find_snapshot(self, agent: str, iteration: int) -> dict[str, Any] | None:
         rows = self._query(
             "SELECT id, kind, sha256 FROM snapshots WHERE agent = ? AND iteration = ?",
             (agent, iteration),
         )
         return rows[0] if rows else None
-
-    @staticmethod
-    def _check_same(
-        existing: dict[str, Any], agent: str, iteration: int, kind: str, digest: str
-    ) -> int:
-        if existing["sha256"] != digest:
-            raise ValueError(
-                f"snapshot for agent={agent!r} iteration={iteration} already exists "
-                f"(id {existing['id']}) with different weights: "
-                f"sha256 {existing['sha256']} != {digest}"
-            )
-        if existing["kind"] != kind:
-            raise ValueError(
-                f"snapshot for agent={agent!r} iteration={iteration} already exists "
-                f"(id {existing['id']}) as kind {existing['kind']!r}, not {kind!r}"
-            )
-        return int(existing["id"])
-
-    @staticmethod
-    def _write_weights(path: Path, data: bytes, digest: str) -> bool:
-        """Write a content-addressed weights file unless an intact copy already exists;
-        return whether a new file was made (not a repair of a corrupt one)."""
-        try:
-            if _sha256(path.read_bytes()) == digest:
-                return False
-            logger.warning("weights file %s is corrupt; rewriting it", path)
-            atomic_write_bytes(path, data)
-            return False
-        except FileNotFoundError:
-            pass
-        atomic_write_bytes(path, data)
-        return True
 
     def load_snapshot(self, snapshot_id: int) -> dict[str, torch.Tensor]:
         """Return the snapshot's tensors (on CPU) after verifying the file's sha256.
@@ -511,17 +516,12 @@ class Registry:
         except (SafetensorError, ValueError, RuntimeError) as exc:
             raise RegistryError(f"weights file {path} is not valid safetensors: {exc}") from exc
 
-    @staticmethod
-    def _decode_snapshot(row: dict[str, Any]) -> dict[str, Any]:
-        row["config"] = json.loads(row["config"])
-        return row
-
     def snapshot(self, snapshot_id: int) -> dict[str, Any]:
         """Return the snapshot row (``config`` decoded); raise ``KeyError`` if unknown."""
         rows = self._query("SELECT * FROM snapshots WHERE id = ?", (snapshot_id,))
         if not rows:
             raise KeyError(f"no snapshot with id {snapshot_id} in {self.db_path}")
-        return self._decode_snapshot(rows[0])
+        return _decode_snapshot(rows[0])
 
     def snapshots(
         self, role: str | None = None, *, agent: str | None = None, kind: str | None = None
@@ -530,7 +530,7 @@ class Registry:
         ``agent`` and/or ``kind``."""
         where, params = _snapshot_filter(role, agent, kind)
         rows = self._query(f"SELECT * FROM snapshots{where} ORDER BY id", params)
-        return [self._decode_snapshot(r) for r in rows]
+        return [_decode_snapshot(r) for r in rows]
 
     def latest_snapshot(
         self, role: str | None = None, *, agent: str | None = None, kind: str | None = None
@@ -539,7 +539,7 @@ class Registry:
         optionally only among those of ``role``, ``agent`` and/or ``kind``."""
         where, params = _snapshot_filter(role, agent, kind)
         rows = self._query(f"SELECT * FROM snapshots{where} ORDER BY id DESC LIMIT 1", params)
-        return self._decode_snapshot(rows[0]) if rows else None
+        return _decode_snapshot(rows[0]) if rows else None
 
     # ------------------------------------------------------------------ matches
 
@@ -613,10 +613,11 @@ class Registry:
 
     # ------------------------------------------------------------------ maintenance
 
-    def rollback_after(self, iteration: int) -> int:
+    def rollback_after(self, iteration: int, *, agent: str | None = None) -> int:
         """Delete matches and the league's snapshots (of every agent, best responses
         excepted) with iteration > ``iteration``, and every weights file that no
-        remaining row names; return rows deleted.
+        remaining row names; return rows deleted. With ``agent`` (a best response, which
+        counts its own iterations), only that agent's snapshots.
 
         Used when resuming from a checkpoint taken at ``iteration``.  A weights file is
         content-addressed and may be shared, so a rolled-back snapshot's file goes only
@@ -624,14 +625,19 @@ class Registry:
         committed (a kill between the two) and any temporary file a kill left behind.
         """
         with self._write():
-            deleted = self.db.execute(
-                "DELETE FROM matches WHERE iteration > ?", (iteration,)
-            ).rowcount
-            # A best response (`league exploit`) counts its own iterations: never the run's.
-            deleted += self.db.execute(
-                "DELETE FROM snapshots WHERE iteration > ? AND kind != ?",
-                (iteration, BEST_RESPONSE),
-            ).rowcount
+            if agent is not None:
+                deleted = self.db.execute(
+                    "DELETE FROM snapshots WHERE iteration > ? AND agent = ?", (iteration, agent)
+                ).rowcount
+            else:
+                deleted = self.db.execute(
+                    "DELETE FROM matches WHERE iteration > ?", (iteration,)
+                ).rowcount
+                # A best response (`league exploit`) counts its own iterations.
+                deleted += self.db.execute(
+                    "DELETE FROM snapshots WHERE iteration > ? AND kind != ?",
+                    (iteration, BEST_RESPONSE),
+                ).rowcount
             self.db.execute("DELETE FROM scores WHERE snapshot NOT IN (SELECT id FROM snapshots)")
             # Listed while holding the write lock: every writer writes its file under it.
             orphans = self._orphan_files()

@@ -32,9 +32,18 @@ CHECKPOINT_FILE = "checkpoint.safetensors"
 TENSORBOARD_DIR = "tb"
 LOCK_FILE = "train.lock"
 LOG_FILE = "league.log"
+EXPLOIT_DIR = "best_responses"
+"""The checkpoints of unfinished best responses (`league exploit --resume`)."""
 
-
-WRITTEN = (DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm", WEIGHTS_DIR, TENSORBOARD_DIR, LOG_FILE)
+WRITTEN = (
+    DB_NAME,
+    f"{DB_NAME}-wal",
+    f"{DB_NAME}-shm",
+    WEIGHTS_DIR,
+    TENSORBOARD_DIR,
+    LOG_FILE,
+    EXPLOIT_DIR,
+)
 """What a run's writers change in its directory (beside the directory itself, where
 the checkpoint, the lock and SQLite's -wal and -shm files are made)."""
 

@@ -53,6 +53,12 @@ class Counters:
         """Rebuild counters saved by `to_state`."""
         return cls(**state)
 
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Take the values saved by `to_state`, in place (the loop and the league's
+        learners share these counters)."""
+        for name, value in dataclasses.asdict(Counters.from_state(state)).items():
+            setattr(self, name, value)
+
 
 def make_sampler(lg: LeagueConfig, role: str) -> SnapshotPool:
     """Build a role's opponent sampler from the `league` config section."""

@@ -10,8 +10,8 @@ from agents import ACER, PPO, TRPO, ACERSettings, ActorCritic, PPOSettings, TRPO
 from agents.batch import Batch
 from agents.learner import StepParams
 from envs import GameEnv
-from league.config import parse_config
-from league.games import resolve_game
+from league.config import ModelConfig, parse_config
+from league.game_config import resolve_game
 from league.rollout import PlayerPool, PolicyFactory, RolloutRequest, rollout
 from matchmaking import OpponentSampler, SelfPlayMatchmaker
 from tests.fixtures.batches import DISCRETE
@@ -75,7 +75,9 @@ def _memory_batch(chunk_length: int) -> tuple[ActorCritic, Batch]:
     )
     spec = resolve_game(config)
     info = spec.info()
-    factory = PolicyFactory(info, (16,), "auto", lstm=8, chunk_length=chunk_length)
+    factory = PolicyFactory(
+        info, ModelConfig(hidden=[16], recurrent={"size": 8, "chunk_length": chunk_length})
+    )
     rng = np.random.default_rng(0)
     pool = PlayerPool(factory, info=info, rng=rng)
     torch.manual_seed(0)

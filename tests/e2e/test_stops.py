@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, cli_json, run_cli, tiny_overrides
-from league.store import Registry, load_checkpoint
+from league.store import EXPLOIT_DIR, Registry, load_checkpoint
 
 pytestmark = pytest.mark.slow
 
@@ -131,6 +132,7 @@ def test_sigterm_stops_league_exploit_keeping_the_best_response(ttt_run):
     out, err = _terminate(proc)
     _clean(proc, err)
     assert "stopped" in out and "SIGTERM" in out, out
+    assert f"league exploit --run {ttt_run} --resume continues it" in out, out
     with Registry(ttt_run) as reg:
         assert reg.integrity_ok()
         responses = [s for s in reg.snapshots() if s["kind"] == "best_response"]
@@ -153,3 +155,44 @@ def test_sigterm_stops_a_long_evaluation_with_one_line(command, ttt_run):
         assert reg.integrity_ok()
     # What was saved stays readable.
     assert run_cli("table", "--run", str(ttt_run)).returncode == 0
+
+
+def test_league_exploit_killed_by_sigkill_and_resumed_ends_as_an_unkilled_one(ttt_run, tmp_path):
+    # Two copies of the run: one best response trains straight through; the other is
+    # killed (SIGKILL: no handler, no final checkpoint) after its first scoring and resumed.
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    for copy in (straight, killed):
+        shutil.copytree(ttt_run, copy)
+        shutil.rmtree(copy / EXPLOIT_DIR, ignore_errors=True)  # another test's stopped one
+    args = ("--target", "latest", "--iterations", "7", "--score-every", "3", "--games", "20",
+            "--seed", "5")  # fmt: skip
+    expected = cli_json("exploit", "--run", str(straight), *args)
+    proc = _start("exploit", "--run", str(killed), *args)
+    first = proc.stdout.readline()  # its first scoring, checkpointed before it is printed
+    assert first.startswith("iteration 3:"), first + proc.stderr.read()
+    proc.kill()
+    proc.communicate(timeout=60)
+    assert list((killed / EXPLOIT_DIR).glob("*.safetensors")), "no checkpoint to resume"
+    resumed = cli_json("exploit", "--run", str(killed), "--resume")
+
+    for key in ("target", "agent", "iterations", "env_steps", "score", "wins", "draws", "curve"):
+        assert resumed[key] == expected[key], key
+    assert resumed["iterations"] == 7 and resumed["stopped_by"] is None
+    assert not list((killed / EXPLOIT_DIR).glob("*.safetensors"))  # finished: none left
+    digests = []
+    for run in (straight, killed):
+        with Registry(run) as reg:
+            assert reg.integrity_ok()
+            rows = reg.snapshots(kind="best_response")
+            digests.append([(r["iteration"], r["sha256"]) for r in rows])
+    assert digests[0] == digests[1]  # the same weights at every scoring, none twice
+
+
+def test_league_exploit_resume_needs_an_unfinished_best_response(ttt_run, tmp_path):
+    run = tmp_path / "copy"
+    shutil.copytree(ttt_run, run)
+    shutil.rmtree(run / EXPLOIT_DIR, ignore_errors=True)  # another test's stopped one
+    proc = run_cli("exploit", "--run", str(run), "--resume", check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert "no unfinished best response to resume" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -9,8 +9,8 @@ import pytest
 
 from envs import GameEnv, GameError, GameSpec, infer_teams, list_games
 from envs.games import ENTRY_POINT_GROUP, builtin_game
-from league.config import ConfigError, parse_config
-from league.games import resolve_game
+from league.config import ConfigError, ModelConfig, parse_config
+from league.game_config import resolve_game
 from league.rollout import PlayerPool, PolicyFactory, RolloutRequest, rollout
 from matchmaking import OpponentSampler, PlayerId, SelfPlayMatchmaker, VersusMatchmaker
 
@@ -96,7 +96,7 @@ def test_bad_import_paths_name_the_key():
 
 def _play(spec, matchmaker_kind="self", episodes=6):
     info = spec.info()
-    factory = PolicyFactory(info, (16,), "auto")
+    factory = PolicyFactory(info, ModelConfig(hidden=[16]))
     rng = np.random.default_rng(0)
     pool = PlayerPool(factory, info=info, rng=rng)
     for role in set(info.roles.values()):

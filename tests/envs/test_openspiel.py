@@ -12,7 +12,7 @@ from pettingzoo.test import api_test
 from envs import GameEnv, GameError, builtin_game
 from envs.openspiel import OpenSpielEnv, clone, game_of, load, spec_for
 from league.config import ConfigError, parse_config
-from league.games import resolve_game
+from league.game_config import resolve_game
 
 FOLD, CALL, RAISE = 0, 1, 2  # Leduc's actions (Kuhn: 0 pass, 1 bet)
 

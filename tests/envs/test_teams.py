@@ -5,7 +5,7 @@ are partners against eve."""
 from __future__ import annotations
 
 from league.config import parse_config
-from league.games import pin_teams, resolve_game
+from league.game_config import pin_teams, resolve_game
 
 
 def _resolve(env: str, **game):

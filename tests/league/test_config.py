@@ -4,7 +4,7 @@ import pytest
 
 from conftest import CONFIGS
 from league.config import ConfigError, load_config, parse_config
-from league.games import resolve_game
+from league.game_config import resolve_game
 
 
 @pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.stem)

@@ -13,7 +13,7 @@ from agents import Batch
 from conftest import rollout_setup
 from envs import GameEnv
 from league.rollout import Games, RolloutRequest, rollout
-from league.training.trainer import drop_stale
+from league.training.loop import drop_stale
 from matchmaking import OpponentSampler, PlayerId, SelfPlayMatchmaker
 
 

@@ -17,7 +17,7 @@ import pytest
 import ray
 
 from conftest import CONFIGS, tiny_overrides
-from league.config import load_config
+from league.config import ModelConfig, load_config
 from league.rollout import PolicyFactory, RolloutRequest, WorkersLost
 from league.rollout.ray_workers import RayRunner
 from league.store import Registry, load_checkpoint, new_run
@@ -93,7 +93,7 @@ def test_a_worker_that_is_never_placed_is_given_up_and_the_others_play(squatters
 
     spec = builtin_game("tictactoe_v3")
     info = spec.info()
-    factory = PolicyFactory(info, (16,), "auto")
+    factory = PolicyFactory(info, ModelConfig(hidden=[16]))
     free = _free_cpus()
     runner = RayRunner(spec, info, workers=free + 1, envs=2, factory=factory, placement_timeout=2)
     try:
@@ -111,7 +111,7 @@ def test_a_worker_that_cannot_be_placed_with_stop_raises_naming_the_resources(sq
 
     spec = builtin_game("tictactoe_v3")
     info = spec.info()
-    factory = PolicyFactory(info, (16,), "auto")
+    factory = PolicyFactory(info, ModelConfig(hidden=[16]))
     free = _free_cpus()
     runner = RayRunner(
         spec,

@@ -13,7 +13,7 @@ from envs import GameEnv, GameError, builtin_game
 from envs.boards import CONNECT_FOUR, TICTACTOE
 from league.config import parse_config
 from league.evaluation import Arena, EvalError
-from league.games import resolve_game
+from league.game_config import resolve_game
 from league.play import (
     HumanPlayer,
     Quit,

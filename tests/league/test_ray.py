@@ -10,7 +10,7 @@ import pytest
 import ray
 
 from conftest import CONFIGS, tiny_overrides
-from league.config import load_config
+from league.config import ModelConfig, load_config
 from league.rollout.ray_workers import RayRunner
 from league.store import Registry, new_run
 from league.training import Trainer
@@ -119,7 +119,7 @@ def test_weights_are_put_once_per_iteration(monkeypatch, ray_cluster):
 
     spec = builtin_game("tictactoe_v3")
     info = spec.info()
-    factory = PolicyFactory(info, (16,), "auto")
+    factory = PolicyFactory(info, ModelConfig(hidden=[16]))
     runner = RayRunner(spec, info, workers=2, envs=2, factory=factory)
     puts = []
     real_put = ray.put
@@ -140,7 +140,7 @@ def test_evicted_snapshots_are_released_and_never_played(ray_cluster):
 
     spec = builtin_game("tictactoe_v3")
     info = spec.info()
-    factory = PolicyFactory(info, (16,), "auto")
+    factory = PolicyFactory(info, ModelConfig(hidden=[16]))
     runner = RayRunner(spec, info, workers=1, envs=2, factory=factory)
 
     def play(player):

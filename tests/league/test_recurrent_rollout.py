@@ -8,8 +8,8 @@ import torch
 
 from agents import Batch
 from envs import GameEnv
-from league.config import parse_config
-from league.games import resolve_game
+from league.config import ModelConfig, parse_config
+from league.game_config import resolve_game
 from league.play.match import play_match
 from league.rollout import PlayerPool, PolicyFactory, RolloutRequest, rollout
 from matchmaking import OpponentSampler, PlayerId, SelfPlayMatchmaker
@@ -36,7 +36,9 @@ def _memory(team_size: int = 1, length: int = 5):
 
 
 def _recurrent_pool(info):
-    factory = PolicyFactory(info, (16,), "auto", lstm=LSTM, chunk_length=4)
+    factory = PolicyFactory(
+        info, ModelConfig(hidden=[16], recurrent={"size": LSTM, "chunk_length": 4})
+    )
     rng = np.random.default_rng(0)
     pool = PlayerPool(factory, info=info, rng=rng)
     torch.manual_seed(0)

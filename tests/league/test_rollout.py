@@ -6,8 +6,8 @@ import torch
 
 from conftest import rollout_setup
 from envs import GameEnv, ShapingParams
-from league.config import parse_config
-from league.games import resolve_game
+from league.config import ModelConfig, parse_config
+from league.game_config import resolve_game
 from league.rollout import PlayerPool, PolicyFactory, RolloutRequest, rollout
 from matchmaking import (
     PFSPSampler,
@@ -200,7 +200,7 @@ def test_three_team_game_books_every_opponent_team_with_its_sampler():
     spec = resolve_game(config)
     info = spec.info()
     assert len(info.teams) == 3 and set(info.roles.values()) == {"main"}
-    factory = PolicyFactory(info, (16,), "auto")
+    factory = PolicyFactory(info, ModelConfig(hidden=[16]))
     rng = np.random.default_rng(0)
     pool = PlayerPool(factory, info=info, rng=rng)
     pool.set_latest("main", factory("main").state_dict(), version=0)
@@ -220,7 +220,7 @@ def test_three_team_game_books_every_opponent_team_with_its_sampler():
         for player in e.opponents().values():
             expected[player.snapshot] += 1
         record_outcome({"main": sampler}, e.opponents(), e.result[e.focal])
-    played = {sid: sampler.payoff.games("latest", str(sid)) for sid in (3, 4)}
+    played = {sid: sampler.payoff.games("main@latest", f"main@{sid}") for sid in (3, 4)}
     assert played == pytest.approx(expected)
     assert sum(expected.values()) == 2 * len(res.episodes)
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from conftest import run_cli
-from league.config import parse_config
-from league.games import resolve_game
+from league.config import ModelConfig, parse_config
+from league.game_config import resolve_game
 from league.rollout import PolicyFactory, RolloutRequest, RolloutResult, make_runner
 from league.rollout.loop import TRACEBACKS
 from matchmaking import PlayerId, VersusMatchmaker
@@ -58,7 +58,7 @@ def _flaky_rollout(log_file: Path | None = None) -> tuple[RolloutResult, int]:
     config = parse_config({"game": {**game, "kwargs": {"every": 53}, "teams": teams}}, source="t")
     spec = resolve_game(config, source="t")
     info = spec.info()
-    factory = PolicyFactory(info, (16,), "auto")
+    factory = PolicyFactory(info, ModelConfig(hidden=[16]))
     runner = make_runner(spec, info, factory, workers=1, envs=2, log_file=log_file)
     try:
         random = PlayerId.of_bot("random")

@@ -165,7 +165,7 @@ def test_pfsp_sampler_score_counts_draws() -> None:
     sampler = _filled(2, decay=1.0)
     sampler.update(snap(0), 0.5)
     assert sampler.win_rates()[0] == 0.5
-    assert sampler.payoff.games("latest", "0") == 1.0
+    assert sampler.payoff.games("main@latest", "main@0") == 1.0
     sampler.update(snap(1), 0.0)
     assert sampler.win_rates()[1] == 0.0
     with pytest.raises(ValueError, match="score"):
@@ -186,7 +186,7 @@ def test_pfsp_sampler_ignores_unknown_ids_and_drops_oldest() -> None:
     assert "0" not in sampler.payoff
     sampler.update(snap(0), 1.0)
     assert "0" not in sampler.payoff
-    assert sampler.payoff.games("latest", "0") == 0.0
+    assert sampler.payoff.games("main@latest", "main@0") == 0.0
 
 
 def test_pfsp_sampler_matches_opponent_sampler_interface() -> None:

@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import logging
-import os
-import sys
 from collections.abc import Callable
 from typing import Any
 
-from envs import GameError, GameInfo, GameSpec, builtin_game
+from envs import GameError, GameSpec, builtin_game
 from envs.games import atari_rom_path
 from envs.mcts import check_search_fits
 from envs.openspiel import OPENSPIEL_PREFIX, spec_for
 from envs.spec import with_padding
 from envs.teams import with_inferred_teams
 from league.config import Config, ConfigError, GameConfig
-from matchmaking import mcts_simulations
+from league.user_code import UserCodeError, load_callable
+from matchmaking import RANDOM, RESERVED, mcts_simulations
 
 log = logging.getLogger(__name__)
 
@@ -48,23 +46,7 @@ def resolve_game(config: Config, *, source: str = "config") -> GameSpec:
     if game.outcome is not None:
         changes["outcome"] = import_callable(game.outcome, source=source, key="game.outcome")
     spec = dataclasses.replace(spec, **changes)
-    if config.model.mirror and spec.mirror is None:
-        raise ConfigError(
-            f"{source}: key 'model.mirror': game {spec.name!r} has no mirror symmetry "
-            "(its GameSpec gives none)"
-        )
-    if config.model.action_head == "spatial" and spec.action_axes is None:
-        raise ConfigError(
-            f"{source}: key 'model.action_head': game {spec.name!r} does not say which "
-            "board positions its actions name (set game.action_axes, e.g. [1] for columns)"
-        )
-    named = spec.named_bots()
-    for bot in config.league.bots:
-        if bot != "random" and mcts_simulations(bot) is None and bot not in named:
-            raise ConfigError(
-                f"{source}: key 'league.bots': game {spec.name!r} has no bot called {bot!r} "
-                f"(its bots: {', '.join(['random', *named, 'mcts:N'])})"
-            )
+    _check_names(config, spec, source)
     try:
         spec = with_padding(with_inferred_teams(spec))
         if game.action_axes is not None:
@@ -77,6 +59,34 @@ def resolve_game(config: Config, *, source: str = "config") -> GameSpec:
             f"{source}: key 'game': building {spec.name!r} with kwargs {dict(spec.kwargs)} "
             f"failed: {type(err).__name__}: {err}"
         ) from None
+
+
+def _check_names(config: Config, spec: GameSpec, source: str) -> None:
+    """Refuse what the config names that the game lacks (a mirror, action axes, a bot)
+    and a bot of the game's that takes a name the league gives its own players."""
+    if config.model.mirror and spec.mirror is None:
+        raise ConfigError(
+            f"{source}: key 'model.mirror': game {spec.name!r} has no mirror symmetry "
+            "(its GameSpec gives none)"
+        )
+    if config.model.action_head == "spatial" and spec.action_axes is None:
+        raise ConfigError(
+            f"{source}: key 'model.action_head': game {spec.name!r} does not say which "
+            "board positions its actions name (set game.action_axes, e.g. [1] for columns)"
+        )
+    for name in spec.bots:
+        if not name.isidentifier() or name in RESERVED:
+            raise ConfigError(
+                f"{source}: key 'game': game {spec.name!r}: bot name {name!r} must be a plain "
+                f"word other than {', '.join(sorted(RESERVED))}"
+            )
+    named = spec.named_bots()
+    for bot in config.league.bots:
+        if bot != RANDOM and mcts_simulations(bot) is None and bot not in named:
+            raise ConfigError(
+                f"{source}: key 'league.bots': game {spec.name!r} has no bot called {bot!r} "
+                f"(its bots: {', '.join([RANDOM, *named, 'mcts:N'])})"
+            )
 
 
 def pin_teams(config: Config, spec: GameSpec) -> Config:
@@ -116,28 +126,17 @@ def _base_spec(game: GameConfig, source: str) -> GameSpec:
 
 def import_callable(path: str, *, source: str, key: str) -> Callable[..., Any]:
     """Import `package.module:callable`; errors name the config key and the path."""
-    module_name, sep, attr = path.partition(":")
-    if not sep or not module_name or not attr:
-        raise ConfigError(
-            f"{source}: key {key!r}: {path!r} is not of the form 'package.module:callable'"
-        )
-    # Like `python -m`, look in the working directory first for the user's module.
-    cwd = os.getcwd()
-    if cwd not in sys.path:
-        sys.path.insert(0, cwd)
     try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise ConfigError(f"{source}: key {key!r}: cannot import {module_name!r}: {err}") from None
-    target = getattr(module, attr, None)
-    if not callable(target):
-        raise ConfigError(f"{source}: key {key!r}: {module_name!r} has no callable {attr!r}")
-    return target
+        return load_callable(path)
+    except UserCodeError as err:
+        raise ConfigError(f"{source}: key {key!r}: {err}") from None
 
 
-def check_learner_fits(config: Config, info: GameInfo, *, source: str = "config") -> None:
-    """Refuse a learner that cannot handle one of the game's action spaces."""
-    algo = config.learner.algo
+def check_fits(config: Config, spec: GameSpec, *, source: str = "config") -> None:
+    """Refuse a config the game cannot serve: a learner that cannot handle one of its
+    action spaces, TensorBoard clips (`train.video_every`) for a game that cannot draw
+    itself, `mcts:N` bots (`league.bots`) for one search cannot copy."""
+    algo, info = config.learner.algo, spec.info()
     for role, spaces in info.role_spaces.items():
         why = config.learner.algorithm.refusal(spaces)
         if why is not None:
@@ -145,11 +144,6 @@ def check_learner_fits(config: Config, info: GameInfo, *, source: str = "config"
                 f"{source}: key 'learner.algo': {algo!r} cannot learn role {role!r} of game "
                 f"{info.name!r}: {why}"
             )
-
-
-def check_options(config: Config, spec: GameSpec, *, source: str = "config") -> None:
-    """Refuse options the game cannot serve: TensorBoard clips (`train.video_every`) for a
-    game that cannot draw itself, `mcts:N` bots (`league.bots`) for one search cannot copy."""
     if config.train.video_every and "rgb_array" not in spec.render_modes():
         raise ConfigError(
             f"{source}: key 'train.video_every': game {spec.name!r} has no rgb_array render "
