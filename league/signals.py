@@ -64,13 +64,22 @@ def _in_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
+_raised: list[int] = []
+"""The signals `raise_on_stop`'s handler raised `Stopped` for. Raised there, the
+exception can be lost: a signal that lands in a callback whose exceptions Python only
+prints ("Exception ignored in ...", e.g. logging's at-fork hook while Ray spawns its
+processes) leaves the program running. `abandon_if_stopped` raises it again."""
+
+
 def _raise(signum: int, frame: Any) -> None:
+    _raised.append(signum)
     raise Stopped(signum)
 
 
 def raise_on_stop() -> None:
     """Make SIGINT and SIGTERM raise `Stopped` (main thread only; elsewhere a no-op)."""
     if _in_main_thread():
+        _raised.clear()
         for signum in STOP_SIGNALS:
             signal.signal(signum, _raise)
 
@@ -116,10 +125,19 @@ _active: list[StopFlag] = []
 def abandon_if_stopped() -> None:
     """Raise `Abandoned` if a deferred stop was asked over `STOP_GRACE_S` ago: for code
     that waits on others (Ray workers), so that a stop is honoured within seconds even
-    when what it waits for never comes."""
+    when what it waits for never comes; and `Stopped` for a stop whose exception was
+    lost (`raise_lost_stop`)."""
+    raise_lost_stop()
     if _active and _active[-1].since is not None:
         if time.monotonic() - _active[-1].since > STOP_GRACE_S:
             raise Abandoned(_active[-1])
+
+
+def raise_lost_stop() -> None:
+    """Raise `Stopped` again for a stop whose first one was lost (see `_raised`): for
+    loops that run long outside a `deferred_stop` block (an evaluation's games)."""
+    if _raised and not _active:
+        raise Stopped(_raised[-1])
 
 
 @contextlib.contextmanager

@@ -28,6 +28,7 @@ from envs import GameEnv, GameError, GameInfo, ShapingParams
 from envs.rewards import mixing_matrix, reward_components, shape_rewards, time_decay
 from envs.rules import decide_outcome, env_action
 from league.rollout.players import PlayerPool, ask
+from league.signals import raise_lost_stop
 from matchmaking import RANDOM, Matchmaker, Matchup, PlayerId
 
 logger = logging.getLogger(__name__)
@@ -303,6 +304,7 @@ def rollout(
         if i not in loop.running and loop.wanted():
             loop.start(i)
     while loop.running and not loop.enough():
+        raise_lost_stop()
         actions = loop.choose_actions(loop.acting_groups())
         for i, acts in actions.items():
             loop.step(i, acts)
