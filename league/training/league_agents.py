@@ -14,7 +14,7 @@ from envs import GameInfo
 from league.config import Config
 from league.rollout import Episode, PolicyFactory, Runner
 from league.store import Registry
-from league.training.loop import build_learner
+from league.training.loop import build_learner, metric_name
 from league.training.scoring import SnapshotScorer
 from league.training.state import Counters, cpu_weights, make_sampler, restore_sampler
 from matchmaking import (
@@ -253,8 +253,8 @@ class LeagueLearners:
         self.learners[agent.key].policy.load_state_dict(weights)
 
     def metric(self, name: str, key: str) -> str:
-        """A metric's name: plain with one learner, `name/<key>` with several."""
-        return name if len(self.learners) == 1 else f"{name}/{key}"
+        """A metric's name for agent `key` (`metric_name`)."""
+        return metric_name(name, key, self.learners)
 
     @property
     def _runner(self) -> Runner:

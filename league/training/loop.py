@@ -11,7 +11,7 @@ caller's: `Trainer` for `league train`, `exploit` for `league exploit`.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
 
 import numpy as np
@@ -210,9 +210,8 @@ class LearningLoop:
         self.counters.worker_restarts = self.restarts_at_start + self.runner.restarts
 
     def metric(self, name: str, key: str) -> str:
-        """A metric's name: plain with one learner, `name/<key>` with several (each
-        league agent's TensorBoard namespace)."""
-        return name if len(self.learners) == 1 else f"{name}/{key}"
+        """A metric's name for learner `key` (`metric_name`)."""
+        return metric_name(name, key, self.learners)
 
     def reward_metrics(self, batches: dict[str, Batch], shaping: ShapingParams) -> dict[str, float]:
         """Mean raw reward components and shaped reward per stream, for each learner's
@@ -226,6 +225,12 @@ class LearningLoop:
                 )
             out[self.metric("rewards/shaped", key)] = float(batch.reward.sum() / per_stream)
         return out
+
+
+def metric_name(name: str, key: str, learners: Mapping[str, Any]) -> str:
+    """A metric's name: plain with one learner, `name/<key>` with several (each league
+    agent's TensorBoard namespace)."""
+    return name if len(learners) == 1 else f"{name}/{key}"
 
 
 def drop_stale(batch: Batch, oldest: int) -> tuple[Batch | None, int]:
