@@ -21,12 +21,12 @@ zeros, an episode's start). A feed-forward network ignores both.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 from torch import nn
-from torch.distributions import Categorical, Normal
+from torch.distributions import Categorical, Normal, kl_divergence
 
 from envs import Mirror, Spaces
 from envs.spec import check_action_axes
@@ -488,6 +488,17 @@ class ActorCritic(nn.Module):
         """Return log pi(action); Gaussian dimensions are summed. Shape [B]."""
         logp = dist.log_prob(action)
         return logp.sum(-1) if logp.dim() > 1 else logp
+
+    @staticmethod
+    def kl(dist: Any, other: Any) -> torch.Tensor:
+        """Return KL(dist || other) per sample, two of this network's distributions for
+        the same inputs (the dimensions of a MultiDiscrete or Box action summed). Shape
+        [B]."""
+        if isinstance(dist, MultiCategorical):
+            parts = [kl_divergence(a, b) for a, b in zip(dist.dists, other.dists, strict=True)]
+            return torch.stack(parts, dim=-1).sum(-1)
+        kl = kl_divergence(dist, other)
+        return kl.sum(-1) if kl.dim() > 1 else kl
 
     @staticmethod
     def entropy(dist: torch.distributions.Distribution) -> torch.Tensor:

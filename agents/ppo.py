@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any, ClassVar
 
 import numpy as np
@@ -39,6 +40,15 @@ class PPOSettings(Settings):
     """Normalise advantages per minibatch."""
     clip_vloss: bool = True
     """Clip the value loss like the surrogate."""
+    magnet_coef: float = Field(0.0, ge=0)
+    """Weight of KL(policy || magnet) in the loss, the magnet a frozen copy of the policy
+    taken every `magnet_every` updates (0: off). Magnetic mirror descent with a moving
+    magnet (Sokota et al. 2023; R-NaD's regularisation, Perolat et al. 2022): in a
+    two-player zero-sum game the policy is pulled towards a fixed point of the
+    regularised game, and each new magnet moves that point towards an equilibrium,
+    where the entropy bonus alone settles on a softened one."""
+    magnet_every: int = Field(100, ge=1)
+    """Updates between two magnets (with `magnet_coef`)."""
 
 
 class PPO:
@@ -60,6 +70,10 @@ class PPO:
         )
         self.updates = 0
         self._rng = np.random.default_rng(seed)
+        self.magnet: ActorCritic | None = None
+        """The frozen policy the loss pulls towards (`magnet_coef`; None: off)."""
+        if self.config.magnet_coef > 0:
+            self.magnet = copy.deepcopy(self.policy).requires_grad_(False)
 
     def update(self, batch: Batch, params: StepParams) -> dict[str, float]:
         """Run the PPO epochs on one batch and return the mean losses.
@@ -71,11 +85,13 @@ class PPO:
         """
         cfg, dev = self.config, self.device
         set_lr(self.optimizer, params.lr)
+        if self.magnet is not None and self.updates % cfg.magnet_every == 0:
+            self.magnet.load_state_dict(self.policy.state_dict())  # the policy as it is now
         adv, ret = batch.gae(gamma=params.gamma, lam=cfg.gae_lambda)
         n = len(batch)
         steps = self.policy.chunk_length
         t = self._tensors(batch, adv, ret)
-        stats: dict[str, list[float]] = {k: [] for k in ("pg", "v", "ent", "kl", "clip")}
+        stats: dict[str, list[float]] = {k: [] for k in ("pg", "v", "ent", "kl", "clip", "mkl")}
         stopped_early = 0.0
         rows_used = 0
         # Minibatches of exactly `mb` sequences: those left over in an epoch (fewer than
@@ -110,7 +126,7 @@ class PPO:
             "losses/explained_variance": explained,
             "losses/early_stop": stopped_early,
             "losses/sample_reuse": rows_used / n,
-        }
+        } | ({"losses/magnet_kl": float(np.mean(stats["mkl"]))} if self.magnet else {})
 
     def _tensors(self, batch: Batch, adv: np.ndarray, ret: np.ndarray) -> dict[str, torch.Tensor]:
         """The batch's columns the loss reads, on the learner's device: each sequence's
@@ -176,7 +192,32 @@ class PPO:
             "kl": approx_kl,
             "clip": clipfrac,
         }
+        if self.magnet is not None:
+            magnet_kl = self._magnet_kl(t, picked, dist)
+            loss = loss + cfg.magnet_coef * magnet_kl
+            parts["mkl"] = magnet_kl.item()
         return loss, len(idx), parts
+
+    def _magnet_kl(
+        self, t: dict[str, torch.Tensor], picked: torch.Tensor, dist: Any
+    ) -> torch.Tensor:
+        """Mean KL(policy || magnet) over the real rows of the sequences `picked`."""
+        assert self.magnet is not None
+        steps = self.policy.chunk_length
+        idx = t["rows"][picked].reshape(-1)
+        mask = t.get("mask")
+        with torch.no_grad():
+            magnet, _ = self.magnet(
+                t["obs"][idx],
+                t["member"][idx],
+                None if mask is None else mask[idx],
+                t["state"][picked],
+                steps,
+            )
+        kl = ActorCritic.kl(dist, magnet)
+        if steps > 1:
+            kl = kl[t["real"][picked].reshape(-1)]
+        return kl.mean()
 
     def state_dict(self) -> dict[str, Any]:
         """Return weights, optimizer state, update count and RNG state."""
@@ -185,7 +226,7 @@ class PPO:
             "optimizer": self.optimizer.state_dict(),
             "updates": self.updates,
             "rng": self._rng.bit_generator.state,
-        }
+        } | ({"magnet": self.magnet.state_dict()} if self.magnet is not None else {})
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a state returned by `state_dict`."""
@@ -193,3 +234,5 @@ class PPO:
         self.optimizer.load_state_dict(state["optimizer"])
         self.updates = int(state["updates"])
         self._rng.bit_generator.state = state["rng"]
+        if self.magnet is not None and "magnet" in state:
+            self.magnet.load_state_dict(state["magnet"])

@@ -30,7 +30,7 @@ import numpy as np
 from league.config import Config, find_config, load_config
 from matchmaking import LATEST
 
-__all__ = ["Player", "evaluate", "load_player", "tournament", "train"]
+__all__ = ["Matchup", "Player", "evaluate", "load_player", "matchup", "tournament", "train"]
 
 
 def train(
@@ -104,7 +104,34 @@ def _new_run(
     return cfg, new_run(cfg, runs_dir)
 
 
-def evaluate(
+@dataclass
+class Matchup:
+    """A's results against B, with what `league eval` reports beside them."""
+
+    a: str
+    """Player A as resolved (`latest` becomes `role@id`)."""
+    b: str
+    game: str
+    stats: Any
+    """A's `MatchStats`."""
+    baseline: Any = None
+    """A game of one team (B never sits against A): B's `MatchStats` playing it alone,
+    for comparison (None otherwise)."""
+    recorded: bool | None = None
+    """Whether the games were stored in the run (False: it is read-only; None: no run)."""
+
+    def to_json(self) -> dict[str, Any]:
+        """The matchup as `league eval --json` prints it."""
+        out = {"a": self.a, "b": self.b, "game": self.game, **self.stats.to_json()}
+        if self.baseline is not None:
+            out |= {"mode": "cooperative", "baseline": {"player": self.b}}
+            out["baseline"] |= self.baseline.to_json()
+        if self.recorded is not None:
+            out["recorded"] = self.recorded
+        return out
+
+
+def matchup(
     a: str,
     b: str,
     *,
@@ -116,27 +143,38 @@ def evaluate(
     seed: int = 0,
     workers: int | None = 0,
     address: str | None = None,
-) -> Any:
-    """Play `games` games of A against B (seats alternating) and return A's `MatchStats`
-    (`score`, `interval`, `wins`, `draws`, `losses`, ...). Players are named as the CLI
-    names them: a snapshot id of `run`, `latest`, `random`, `scripted`, `mcts:N`, ...
-    The games are recorded in the run where it can be written."""
+    baseline: bool = True,
+) -> Matchup:
+    """Play `games` games of A against B (seats alternating) and return the `Matchup`
+    (`league eval` prints it). Players are named as the CLI names them: a snapshot id of
+    `run`, `latest`, `random`, `scripted`, `mcts:N`, ... The games are recorded in the
+    run where it can be written. In a game of one team each plays alone, and B's games
+    (`baseline`, unless False) give A's figure something to compare with."""
     from league.evaluation import Arena
 
     arena = Arena.open(run, game, read_only=None)
     arena.address = address
     try:
-        return arena.play(
-            arena.resolve(a),
-            arena.resolve(b),
+        pa, pb = arena.resolve(a), arena.resolve(b)
+        settings = dict(
             games=games,
             greedy=greedy,
             random_opening=random_opening,
             seed=seed,
             workers=workers,
         )
+        stats = arena.play(pa, pb, **settings)
+        alone = arena.play(pb, pa, **settings) if arena.one_team and baseline else None
     finally:
         arena.close()
+    recorded = arena.records if arena.registry is not None else None
+    return Matchup(str(pa), str(pb), arena.spec.name, stats, alone, recorded)
+
+
+def evaluate(a: str, b: str, **options: Any) -> Any:
+    """A's `MatchStats` against B (`score`, `interval`, `wins`, `draws`, `losses`, ...):
+    `matchup` without the rest; the same options."""
+    return matchup(a, b, baseline=False, **options).stats
 
 
 def tournament(
@@ -148,21 +186,57 @@ def tournament(
     bots: Sequence[str] = (),
     workers: int | None = 0,
     address: str | None = None,
+    plots: bool = False,
+    video: bool = False,
 ) -> Any:
     """Round-robin the `top` newest snapshots of `run` and the bots (random, the game's
     scripted bot, `bots`), store the games in the run, and return the leaderboard
-    (`rows`: player, rating and its interval; random = 0). A game of one team is ranked
-    by mean return instead."""
-    from league.evaluation import Arena, return_ranking
+    (`rows`: player, rating and its interval; random = 0; `game`). A game of one team is
+    ranked by mean return instead. `plots`: draw it under the run's `plots/` (the board's
+    `plots` lists the files); `video`: attach a clip of the newest snapshot against the
+    one before it to the run's TensorBoard (the board's `clip` says what)."""
+    from league.evaluation import Arena, plot_leaderboard, plot_returns, return_ranking
     from league.evaluation import tournament as round_robin
 
     arena = Arena.open(run, None)
     arena.address = address
     try:
         rank = return_ranking if arena.one_team else round_robin
-        return rank(arena, top=top, games=games, seed=seed, workers=workers, bots=tuple(bots))
+        board = rank(arena, top=top, games=games, seed=seed, workers=workers, bots=tuple(bots))
+        board.game = arena.spec.name
+        if plots:
+            plot = plot_returns if arena.one_team else plot_leaderboard
+            board.plots = [str(p) for p in plot(board, Path(run) / "plots")]
+        if video:
+            board.clip = _tournament_clip(arena, seed)
     finally:
         arena.close()
+    return board
+
+
+def _tournament_clip(arena: Any, seed: int) -> str | None:
+    """Attach a clip of the newest main snapshot against the one before it (same agent) to
+    the run's TensorBoard; return what was attached (None: no such pair)."""
+    from league.play import add_clip_to_tensorboard, record_clip
+    from league.store import TENSORBOARD_DIR
+    from league.store.events import EventWriter  # a failure names the event file
+    from matchmaking import MAIN
+
+    # The main agent's progress, not an exploiter's: exploiters are reset and retargeted.
+    newest = arena.registry.latest_snapshot(kind=MAIN)
+    if newest is None:
+        return None
+    before = [s for s in arena.registry.snapshots(agent=newest["agent"]) if s["id"] < newest["id"]]
+    if not before:
+        return None
+    a, b = arena.resolve(str(newest["id"])), arena.resolve(str(before[-1]["id"]))
+    clip = record_clip(arena.spec, arena.info, arena.factory, arena.weights, a, b, seed=seed)
+    writer = EventWriter(str(arena.registry.run_dir / TENSORBOARD_DIR))
+    try:
+        add_clip_to_tensorboard(writer, "tournament/replay", clip, newest["iteration"], fps=8)
+    finally:
+        writer.close()
+    return f"{clip.title}: {clip.summary} (TensorBoard tag tournament/replay)"
 
 
 @dataclass

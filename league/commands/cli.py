@@ -13,7 +13,7 @@ from typing import Any
 
 from league.config import ConfigError, Override
 from league.signals import exit_code, raise_on_stop, stop_behind
-from matchmaking import LATEST, MAIN
+from matchmaking import LATEST
 
 EXIT_USAGE = 2
 PLAYER_HELP = (
@@ -137,46 +137,37 @@ def cmd_games(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    """Play A against B and report A's results."""
-    from league.evaluation import Arena
+    """Play A against B and report A's results (`league.api.matchup`)."""
+    from league import api
 
-    arena = Arena.open(args.run, args.game, read_only=None)  # a read-only run: not recorded
-    arena.address = args.address
-    try:
-        a, b = arena.resolve(args.a), arena.resolve(args.b)
-        # Spawning workers costs seconds: below a few thousand games one process is faster.
-        workers = _workers(args, 0 if args.games < 5000 else 2)
-        settings = dict(
-            games=args.games,
-            greedy=args.greedy,
-            random_opening=args.random_opening,
-            seed=args.seed,
-            workers=workers,
-        )
-        stats = arena.play(a, b, **settings)
-        # One team: B never sits against A; it plays the game alone too, for comparison.
-        baseline = arena.play(b, a, **settings) if arena.one_team else None
-    finally:
-        arena.close()
-    out = {"a": str(a), "b": str(b), "game": arena.spec.name, **stats.to_json()}
-    if baseline is not None:
-        out |= {"mode": "cooperative", "baseline": {"player": str(b), **baseline.to_json()}}
-    if arena.registry is not None:
-        out["recorded"] = arena.records
-        if not arena.records:
-            print(f"{args.run} is read-only: these games are not recorded", file=sys.stderr)
+    # Spawning workers costs seconds: below a few thousand games one process is faster.
+    result = api.matchup(
+        args.a,
+        args.b,
+        run=args.run,
+        game=args.game,
+        games=args.games,
+        greedy=args.greedy,
+        random_opening=args.random_opening,
+        seed=args.seed,
+        workers=_workers(args, 0 if args.games < 5000 else 2),
+        address=args.address,
+    )
+    if result.recorded is False:
+        print(f"{args.run} is read-only: these games are not recorded", file=sys.stderr)
     if args.json:
-        print(json.dumps(out))
+        print(json.dumps(result.to_json()))
         return 0
-    if baseline is not None:
+    stats = result.stats
+    if result.baseline is not None:
         print(
-            f"{arena.spec.name} has one team (cooperative): each player plays it alone\n"
-            f"{stats.return_line(a)}\n{baseline.return_line(b)}"
+            f"{result.game} has one team (cooperative): each player plays it alone\n"
+            f"{stats.return_line(result.a)}\n{result.baseline.return_line(result.b)}"
         )
         return 0
     low, high = stats.interval
     print(
-        f"{a} vs {b} on {arena.spec.name}: {stats.wins} wins, {stats.draws} draws, "
+        f"{result.a} vs {result.b} on {result.game}: {stats.wins} wins, {stats.draws} draws, "
         f"{stats.losses} losses in {stats.games} games\n"
         f"score {stats.score:.3f} (95% CI {low:.3f}-{high:.3f}), mean length "
         f"{stats.mean_length:.1f}, {stats.distinct_games} distinct games"
@@ -358,61 +349,32 @@ def _print_returns(board: Any, title: str) -> None:
 
 def cmd_tournament(args: argparse.Namespace) -> int:
     """Round-robin the latest snapshots and the bots; print and plot the leaderboard (a
-    game of one team: rank them by mean return)."""
-    from league.evaluation import Arena, plot_leaderboard, plot_returns, return_ranking, tournament
+    game of one team: rank them by mean return). `league.api.tournament`."""
+    from league import api
+    from league.evaluation import ReturnBoard
 
-    arena = Arena.open(args.run, None)
-    arena.address = args.address
-    try:
-        rank = return_ranking if arena.one_team else tournament
-        board = rank(
-            arena,
-            top=args.top,
-            games=args.games,
-            seed=args.seed,
-            workers=_workers(args, 0),
-            bots=tuple(args.bots or ()),
-        )
-        plot = plot_returns if arena.one_team else plot_leaderboard
-        plots = plot(board, Path(args.run) / "plots")
-        clip = _tournament_clip(arena, args.seed) if args.video else None
-    finally:
-        arena.close()
+    board = api.tournament(
+        args.run,
+        top=args.top,
+        games=args.games,
+        seed=args.seed,
+        bots=args.bots or (),
+        workers=_workers(args, 0),
+        address=args.address,
+        plots=True,
+        video=args.video,
+    )
     if args.json:
-        print(json.dumps({**board.to_json(), "plots": [str(p) for p in plots], "clip": clip}))
+        print(json.dumps({**board.to_json(), "plots": board.plots, "clip": board.clip}))
         return 0
-    if clip:
-        print(f"clip: {clip}")
-    if arena.one_team:
-        _print_returns(board, f"mean return ({arena.spec.name}, one team: each player alone)")
+    if board.clip:
+        print(f"clip: {board.clip}")
+    if isinstance(board, ReturnBoard):
+        _print_returns(board, f"mean return ({board.game}, one team: each player alone)")
     else:
-        _print_board(board, f"leaderboard ({arena.spec.name}, random = 0)")
-    print("plots: " + ", ".join(str(p) for p in plots))
+        _print_board(board, f"leaderboard ({board.game}, random = 0)")
+    print("plots: " + ", ".join(board.plots))
     return 0
-
-
-def _tournament_clip(arena: Any, seed: int) -> str | None:
-    """Attach a clip of the newest main snapshot against the one before it (same agent) to
-    the run's TensorBoard; return what was attached (None: no such pair)."""
-    from league.play import add_clip_to_tensorboard, record_clip
-    from league.store import TENSORBOARD_DIR
-    from league.store.events import EventWriter  # a failure names the event file
-
-    # The main agent's progress, not an exploiter's: exploiters are reset and retargeted.
-    newest = arena.registry.latest_snapshot(kind=MAIN)
-    if newest is None:
-        return None
-    before = [s for s in arena.registry.snapshots(agent=newest["agent"]) if s["id"] < newest["id"]]
-    if not before:
-        return None
-    a, b = arena.resolve(str(newest["id"])), arena.resolve(str(before[-1]["id"]))
-    clip = record_clip(arena.spec, arena.info, arena.factory, arena.weights, a, b, seed=seed)
-    writer = EventWriter(str(arena.registry.run_dir / TENSORBOARD_DIR))
-    try:
-        add_clip_to_tensorboard(writer, "tournament/replay", clip, newest["iteration"], fps=8)
-    finally:
-        writer.close()
-    return f"{clip.title}: {clip.summary} (TensorBoard tag tournament/replay)"
 
 
 def cmd_exploit(args: argparse.Namespace) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +64,12 @@ class Leaderboard:
     rows: list[dict[str, Any]]
     players: list[str]
     payoff: np.ndarray
+    game: str = ""
+    """The game's name (set by `league.api.tournament`)."""
+    plots: list[str] = field(default_factory=list)
+    """The PNG files drawn of it (`league.api.tournament(plots=True)`)."""
+    clip: str | None = None
+    """The clip attached to TensorBoard (`league.api.tournament(video=True)`)."""
 
     def to_json(self) -> dict[str, Any]:
         """Return the leaderboard and payoff matrix as JSON-able data."""
@@ -205,6 +211,12 @@ class ReturnBoard:
     playing the game alone; rows carry the 95% interval of the mean."""
 
     rows: list[dict[str, Any]]
+    game: str = ""
+    """The game's name (set by `league.api.tournament`)."""
+    plots: list[str] = field(default_factory=list)
+    """The PNG files drawn of it (`league.api.tournament(plots=True)`)."""
+    clip: str | None = None
+    """The clip attached to TensorBoard (`league.api.tournament(video=True)`)."""
 
     def to_json(self) -> dict[str, Any]:
         """Return the ranking as JSON-able data."""

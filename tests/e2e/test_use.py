@@ -169,10 +169,10 @@ def test_an_exported_policy_scores_as_the_snapshot_does(tmp_path):
     assert proc.returncode == 2 and "only a snapshot of the run can be exported" in proc.stderr
 
 
-def test_the_readme_shows_the_onnx_example_as_it_is():
+def test_the_docs_show_the_onnx_example_as_it_is():
     example = (ROOT / "examples" / "onnx_connect_four.py").read_text()
     body = example[example.index("import argparse") :]
-    assert body.strip() in (ROOT / "README.md").read_text()
+    assert body.strip() in (ROOT / "docs" / "using-agents.md").read_text()
 
 
 def _images(tb_dir) -> dict[str, list]:
