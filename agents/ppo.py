@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import time
 from typing import Any, ClassVar
 
 import numpy as np
@@ -87,7 +88,9 @@ class PPO:
         set_lr(self.optimizer, params.lr)
         if self.magnet is not None and self.updates % cfg.magnet_every == 0:
             self.magnet.load_state_dict(self.policy.state_dict())  # the policy as it is now
+        gae_start = time.perf_counter()
         adv, ret = batch.gae(gamma=params.gamma, lam=cfg.gae_lambda)
+        gae_seconds = time.perf_counter() - gae_start
         n = len(batch)
         steps = self.policy.chunk_length
         t = self._tensors(batch, adv, ret)
@@ -126,6 +129,7 @@ class PPO:
             "losses/explained_variance": explained,
             "losses/early_stop": stopped_early,
             "losses/sample_reuse": rows_used / n,
+            "perf/gae_seconds": gae_seconds,
         } | ({"losses/magnet_kl": float(np.mean(stats["mkl"]))} if self.magnet else {})
 
     def _tensors(self, batch: Batch, adv: np.ndarray, ret: np.ndarray) -> dict[str, torch.Tensor]:

@@ -17,6 +17,7 @@ network of its own anyway; with a CNN the critic reads the features the policy l
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar, NamedTuple
 
@@ -211,7 +212,9 @@ class TRPO:
 
     def update(self, batch: Batch, params: StepParams) -> dict[str, float]:
         """Take one trust-region policy step and fit the value function; return metrics."""
+        gae_start = time.perf_counter()
         adv, ret = batch.gae(gamma=params.gamma, lam=self.config.gae_lambda)
+        gae_seconds = time.perf_counter() - gae_start
         data = self._tensors(batch, adv, ret)
         torso_dtype = self.policy.torso_dtype
         self.policy.torso_dtype = torch.float32
@@ -223,7 +226,8 @@ class TRPO:
         self.updates += 1
         stats["explained_variance"] = explained_variance(ret, batch.value)
         stats["sample_reuse"] = 1.0  # one policy step over the whole batch
-        return {f"losses/{key}": float(value) for key, value in stats.items()}
+        metrics = {f"losses/{key}": float(value) for key, value in stats.items()}
+        return metrics | {"perf/gae_seconds": gae_seconds}
 
     def _tensors(self, batch: Batch, adv: np.ndarray, ret: np.ndarray) -> _Data:
         dev = self.device

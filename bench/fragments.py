@@ -65,8 +65,8 @@ def measure(path: Path, overrides: list[str], iterations: int) -> dict:
             trainer.train(iterations=iterations, on_iteration=lambda m: seen.append(dict(m)))
     return {
         "overrides": overrides,
-        "iteration_seconds": [round(m["charts/iteration_seconds"], 2) for m in seen],
-        "collect_seconds": [round(m["charts/collect_seconds"], 2) for m in seen],
+        "iteration_seconds": [round(m["perf/iteration_seconds"], 2) for m in seen],
+        "collect_seconds": [round(m["perf/collect_seconds"], 2) for m in seen],
         "env_steps": seen[-1]["charts/env_steps"],
         "episodes_finished": trainer.counters.episodes,
         "total_seconds": round(time.monotonic() - start, 1),

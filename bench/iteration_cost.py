@@ -54,8 +54,8 @@ def main() -> None:
         json.dumps(
             {
                 "overrides": args.overrides,
-                "collect_seconds": round(mean("charts/collect_seconds"), 3),
-                "learn_seconds": round(mean("charts/learn_seconds"), 3),
+                "collect_seconds": round(mean("perf/collect_seconds"), 3),
+                "learn_seconds": round(mean("perf/learn_seconds"), 3),
                 "env_steps_per_s": round(mean("charts/SPS")),
                 "env_steps_per_iteration": round(env_steps / len(rows)),
             }

@@ -208,12 +208,14 @@ def training_rate(
     game: str, workers: int, seconds: float, overrides: list[str], *, asynchronous: bool = False
 ) -> tuple[float, int, dict[str, float]]:
     """Return end-to-end PPO env steps/s, the peak PSS (bytes) while training, and the
-    mean per-iteration stage timings (collect and learn seconds, env steps)."""
+    mean per-iteration stage timings: collect and learn seconds, env steps, and every
+    `perf/*` stage the trainer reports (broadcast, the workers' env, inference and
+    bookkeeping seconds, GAE, snapshots, evaluation)."""
     config = _config(game, workers, [*overrides, f"train.async={str(asynchronous).lower()}"])
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = new_run(config.model_copy(update={"name": "bench"}), Path(tmp))
         trainer = Trainer(config, run_dir)
-        stages: list[tuple[float, float, float]] = []
+        stages: list[dict[str, float]] = []
         with contextlib.ExitStack() as stack:
             stack.callback(trainer.close)
             peak = stack.enter_context(peak_pss())
@@ -223,15 +225,15 @@ def training_rate(
                 before = trainer.counters.env_steps
                 m = trainer.iterate()
                 stages.append(
-                    (
-                        m["charts/collect_seconds"],
-                        m["charts/learn_seconds"],
-                        trainer.counters.env_steps - before,
-                    )
+                    {
+                        "collect_s": m["perf/collect_seconds"],
+                        "learn_s": m["perf/learn_seconds"],
+                        "env_steps": trainer.counters.env_steps - before,
+                    }
+                    | {k.removeprefix("perf/"): v for k, v in m.items() if k.startswith("perf/")}
                 )
             rate = (trainer.counters.env_steps - steps0) / (time.monotonic() - start)
-    mean = [statistics.mean(col) for col in zip(*stages, strict=True)]
-    return rate, peak[0], dict(zip(("collect_s", "learn_s", "env_steps"), mean, strict=True))
+    return rate, peak[0], {k: statistics.mean(s[k] for s in stages) for k in stages[0]}
 
 
 def async_model(collect_s: float, learn_s: float, env_steps: float) -> dict[str, dict]:
@@ -324,10 +326,12 @@ def main() -> None:
             "stage_seconds_sync": (
                 stages := {
                     k: statistics.median(t[k] for t in stage_samples[game])
-                    for k in ("collect_s", "learn_s", "env_steps")
+                    for k in stage_samples[game][0]
                 }
             ),
-            "async_model": async_model(**stages),
+            "async_model": async_model(
+                **{k: stages[k] for k in ("collect_s", "learn_s", "env_steps")}
+            ),
         }
         if w:
             results["games"][game][f"sampling_{w}_over_1"] = (

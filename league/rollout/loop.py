@@ -16,6 +16,7 @@ import contextlib
 import dataclasses
 import logging
 import math
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -147,6 +148,10 @@ class Episode:
         }
 
 
+STAGES = ("env", "inference", "bookkeeping")
+"""A rollout's stages, as `RolloutResult.timings` names them."""
+
+
 @dataclass
 class RolloutResult:
     """What one rollout produced."""
@@ -160,6 +165,10 @@ class RolloutResult:
     """Env copies that raised and were rebuilt (their partial episodes dropped)."""
     abandoned: int = 0
     """Episodes under way that were dropped because a player of theirs left the pool."""
+    timings: dict[str, float] = field(default_factory=dict)
+    """Seconds the rollout spent per stage, summed over the workers (`STAGES`): stepping
+    and observing the envs, the policies' forward passes, and the rest (streams, reward
+    shaping, episode books, batch building)."""
 
     @property
     def learn_steps(self) -> int:
@@ -180,6 +189,7 @@ class RolloutResult:
             agent_steps=sum(r.agent_steps for r in results),
             env_errors=sum(r.env_errors for r in results),
             abandoned=sum(r.abandoned for r in results),
+            timings={k: sum(r.timings.get(k, 0.0) for r in results) for k in STAGES},
         )
 
 
@@ -299,6 +309,7 @@ def rollout(
     collects the rewards of the moves that follow it until it acts again. An env
     that raises is rebuilt and its partial episode dropped (`env_errors`).
     """
+    start = time.perf_counter()
     loop = _Loop(games if isinstance(games, Games) else Games(games), pool, request, rng)
     for i in range(len(loop.envs)):
         if i not in loop.running and loop.wanted():
@@ -309,7 +320,11 @@ def rollout(
         for i, acts in actions.items():
             loop.step(i, acts)
     loop.bootstrap_truncated()
-    return loop.result()
+    result = loop.result()
+    spent = loop.timings
+    spent["bookkeeping"] = time.perf_counter() - start - spent["env"] - spent["inference"]
+    result.timings = spent
+    return result
 
 
 class _Loop:
@@ -342,6 +357,8 @@ class _Loop:
         self.cut: dict[str, list[tuple[_Stream, np.ndarray, int, np.ndarray | None]]] = {}
         self.finished: list[Episode] = []
         self.shipped = self.env_steps = self.agent_steps = self.env_errors = 0
+        self.timings = {"env": 0.0, "inference": 0.0}
+        """Seconds in the envs (step, observe) and in forward passes so far."""
         self.abandoned = self._abandon_unplayable()
 
     def _abandon_unplayable(self) -> int:
@@ -377,7 +394,9 @@ class _Loop:
             opening=max(r.random_opening, matchup.opening),
         )
         g.started += 1
+        t = time.perf_counter()
         self.guarded(i, lambda: self.envs[i].reset(seed=int(self.rng.integers(2**31))))
+        self.timings["env"] += time.perf_counter() - t
 
     def guarded(self, i: int, call: Callable[[], Any]) -> Any:
         """Run an env call; on an exception rebuild the env and drop its episode.
@@ -419,7 +438,9 @@ class _Loop:
         groups: dict[tuple[PlayerId, str, bool], list[_Acting]] = {}
         for i, run in list(self.running.items()):
             env = self.envs[i]
+            t = time.perf_counter()
             observed = self.guarded(i, lambda env=env: [(a, *env.observe(a)) for a in env.acting()])
+            self.timings["env"] += time.perf_counter() - t
             for agent, obs, mask in observed or ():
                 team = info.team_of[agent]
                 opening = run.in_opening(team)
@@ -441,7 +462,9 @@ class _Loop:
             member = np.array([self.info.member_of[it.agent] for it in items], dtype=np.int64)
             mask = _masks(items, spaces.n_actions) if spaces.discrete else None
             state = self._states(items, actor.state_size)
+            t = time.perf_counter()
             out = ask(actor, [self.envs[it.env] for it in items], obs, member, mask, state)
+            self.timings["inference"] += time.perf_counter() - t
             # Python scalars once per batch: indexing numpy per agent is slow.
             chosen = out.action.tolist() if spaces.discrete else out.action
             logp, value = out.logp.tolist(), out.value.tolist()
@@ -505,7 +528,9 @@ class _Loop:
         run = self.running.get(i)
         if run is None or not actions:
             return
+        t = time.perf_counter()
         res = self.guarded(i, lambda: self.envs[i].step(actions))
+        self.timings["env"] += time.perf_counter() - t
         if res is None:
             return
         self.env_steps += 1

@@ -115,21 +115,26 @@ class LearningLoop:
         from them and count them; return the games and the iteration's metrics."""
         c = self.counters
         params, shaping = self.step_params(), self.schedules.shaping(c.iteration)
-        t = time.monotonic()
+        t0 = time.perf_counter()
+        self.broadcast()
+        t1 = time.perf_counter()
         result = self.collect(matchmaker, shaping, fresh=fresh)
-        collect_s, t = time.monotonic() - t, time.monotonic()
+        t2 = time.perf_counter()
         metrics = self.learn(result.batches)
-        learn_s = time.monotonic() - t
+        t3 = time.perf_counter()
         metrics |= self.count(result)
         metrics |= {
             "charts/gamma": params.gamma,
             "charts/lr": params.lr,
             "charts/ent_coef": params.ent_coef,
             "charts/tau": shaping.tau,
-            "charts/SPS": result.env_steps / max(collect_s + learn_s, 1e-9),
-            "charts/collect_seconds": collect_s,
-            "charts/learn_seconds": learn_s,
+            "charts/SPS": result.env_steps / max(t3 - t0, 1e-9),
+            "perf/broadcast_seconds": t1 - t0,
+            "perf/collect_seconds": t2 - t1,
+            "perf/learn_seconds": t3 - t2,
         }
+        for stage, seconds in result.timings.items():
+            metrics[f"perf/worker_{stage}_seconds"] = seconds
         return result, metrics | self.reward_metrics(result.batches, shaping)
 
     def step_params(self, key: str | None = None) -> StepParams:
@@ -144,12 +149,8 @@ class LearningLoop:
     def collect(
         self, matchmaker: Matchmaker, shaping: ShapingParams, *, fresh: bool = False
     ) -> RolloutResult:
-        """Send the learners' newest weights to the runner and play the iteration."""
+        """Play the iteration with the weights last broadcast."""
         c, tcfg = self.counters, self.train
-        self.runner.set_latest(
-            {key: cpu_weights(learner.policy) for key, learner in self.learners.items()},
-            c.iteration,
-        )
         return self.runner.run(
             RolloutRequest(
                 matchmaker,
@@ -160,6 +161,13 @@ class LearningLoop:
                 fragment_length=tcfg.fragment_length,
                 fresh=fresh,
             )
+        )
+
+    def broadcast(self) -> None:
+        """Send the learners' newest weights to the runner."""
+        self.runner.set_latest(
+            {key: cpu_weights(learner.policy) for key, learner in self.learners.items()},
+            self.counters.iteration,
         )
 
     def learn(self, batches: dict[str, Batch]) -> dict[str, float]:
@@ -176,7 +184,10 @@ class LearningLoop:
             params = self.step_params(key)
             prefix = self.metric("losses", key)
             for name, value in self.learners[key].update(batch, params).items():
-                metrics[name.replace("losses", prefix, 1)] = value
+                if name.startswith("perf/"):  # seconds: the learners' together
+                    metrics[name] = metrics.get(name, 0.0) + value
+                else:
+                    metrics[name.replace("losses", prefix, 1)] = value
             if len(self.learners) > 1:
                 metrics[f"league/lr/{key}"] = params.lr
             lag = c.iteration - batch.version

@@ -163,8 +163,7 @@ class Trainer:
         once. However the run ends (but an abort), the final policy is registered as a
         snapshot and a checkpoint is written.
         """
-        total = iterations or self.config.train.iterations
-        budget = self.config.train.max_minutes
+        total, budget = iterations or self.config.train.iterations, self.config.train.max_minutes
         start_seconds, t0 = self.counters.seconds, time.monotonic()
         metrics: dict[str, float] = {}
         aborted = False
@@ -179,7 +178,7 @@ class Trainer:
                     it_start = time.monotonic()
                     metrics = self.iterate()
                     self.counters.seconds = start_seconds + (time.monotonic() - t0)
-                    metrics["charts/iteration_seconds"] = time.monotonic() - it_start
+                    metrics["perf/iteration_seconds"] = time.monotonic() - it_start
                     self._log(metrics)
                     if self.counters.iteration % self.config.train.checkpoint_every == 0:
                         self.checkpoint()
@@ -211,21 +210,24 @@ class Trainer:
         """One iteration: collect and learn, book the games, freeze, snapshot, rate, evaluate."""
         c, tcfg, agents = self.counters, self.config.train, self.agents
         result, metrics = self.loop.iterate(agents.matchmaker())
+        t0 = time.perf_counter()
         metrics |= agents.book(result.episodes)
         agents.freeze_exploiters(self.rng)
-        if c.iteration % tcfg.snapshot_every == 0:
-            previous = dict(c.last_snapshot)
-            added = agents.snapshot()
-            if tcfg.rating_games:
-                metrics |= self.evaluator.rate(
-                    added, previous, games=tcfg.rating_games, iteration=c.iteration
-                )
-            if tcfg.video_every and (c.iteration // tcfg.snapshot_every) % tcfg.video_every == 0:
-                self.clip(added, previous)
+        previous, (snapshots, due) = dict(c.last_snapshot), divmod(c.iteration, tcfg.snapshot_every)
+        added = agents.snapshot() if due == 0 else {}
+        t1 = time.perf_counter()  # the books and new snapshots (scored exactly in a tree)
+        if added and tcfg.rating_games:
+            metrics |= self.evaluator.rate(
+                added, previous, games=tcfg.rating_games, iteration=c.iteration
+            )
+        if added and tcfg.video_every and snapshots % tcfg.video_every == 0:
+            self.clip(added, previous)
         for role in agents.roles:
             metrics[agents.metric("league/pool_size", role)] = len(agents.samplers[role])
         if tcfg.eval_every and c.iteration % tcfg.eval_every == 0:
             metrics |= self.evaluator.vs_random(tcfg.eval_episodes, c.iteration)
+        metrics["perf/snapshot_seconds"] = t1 - t0
+        metrics["perf/evaluation_seconds"] = time.perf_counter() - t1
         return metrics
 
     # ---------------------------------------------------------------- state
@@ -249,7 +251,8 @@ class Trainer:
             add_clip_to_tensorboard(self.writer, tag, clip, self.counters.iteration, fps=8)
 
     def checkpoint(self) -> Path:
-        """Write the full training state atomically."""
+        """Write the full training state atomically (its cost: `perf/checkpoint_seconds`)."""
+        start = time.perf_counter()
         self.loop.count_restarts()
         state = {
             "counters": self.counters.to_state(),
@@ -258,6 +261,8 @@ class Trainer:
         }
         path = self.run_dir / CHECKPOINT_FILE
         save_checkpoint(path, state)
+        spent = time.perf_counter() - start
+        self.writer.add_scalar("perf/checkpoint_seconds", spent, self.counters.iteration)
         return path
 
     def _restore(self) -> None:
@@ -291,8 +296,7 @@ class Trainer:
         """Return the end-of-run summary (what `--json` prints).
 
         `stopped_by` names the signal that stopped the run early (SIGINT, SIGTERM), if
-        any; `aborted`, that a second one stopped it mid-iteration. A stopped run says
-        how to continue it.
+        any; `aborted`, that a second one stopped it mid-iteration; `resume`, how to go on.
         """
         self.loop.count_restarts()
         c = self.counters
