@@ -7,6 +7,15 @@ For connect_four_v3 and simple_tag_v3, interleaved, `--repeats` times (medians):
       synchronous and asynchronous mode (`train.async`);
 plus the peak memory (PSS summed over the driver and every Ray process) during (c), and
 a model of what asynchronous mode gains with a learner N times faster (`async_model`).
+
+The compute-bound limit (`compute_bound`): each compute stage measured alone on one
+core, per env step: the env (1 / the 1-process raw rate), the forward passes (one
+batched `act` over `train.envs` rows, per acting agent) and the learning (a PPO update
+of `steps_per_iteration` synthetic rows at the learner's precision, per row, times the
+rows learned per env step in (c)); the limit is the cores over their sum, and
+`ratio_to_compute_bound` gives (c) against it. (c) also reports every `perf/*` stage
+of the trainer (`stage_seconds_sync`): the workers' env, inference and bookkeeping
+seconds, the weight broadcast, GAE, snapshots and evaluation.
 With `--lstm SIZE`, (b) on 2 workers and (c) synchronous run again with a recurrent
 policy (`model.recurrent: {kind: lstm, size: SIZE}`), interleaved with the feed-forward
 cases, and `lstm_cost` gives each recurrent rate over its feed-forward one. `--no-async`
@@ -36,6 +45,7 @@ import argparse
 import contextlib
 import json
 import multiprocessing as mp
+import os
 import platform
 import statistics
 import tempfile
@@ -229,11 +239,80 @@ def training_rate(
                         "collect_s": m["perf/collect_seconds"],
                         "learn_s": m["perf/learn_seconds"],
                         "env_steps": trainer.counters.env_steps - before,
+                        "learn_steps": m["charts/learn_steps"],
                     }
                     | {k.removeprefix("perf/"): v for k, v in m.items() if k.startswith("perf/")}
                 )
             rate = (trainer.counters.env_steps - steps0) / (time.monotonic() - start)
     return rate, peak[0], {k: statistics.mean(s[k] for s in stages) for k in stages[0]}
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the block with `n` torch threads (one core's worth with n=1)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def stage_costs(game: str, workers: int, overrides: list[str], repeats: int = 20) -> dict:
+    """Seconds of one core per sample for the two compute stages besides the env, each
+    measured alone: one batched forward pass per acting agent at the batch a worker uses
+    (`train.envs`), and one learned sample (a PPO update of `steps_per_iteration`
+    synthetic rows with the config's epochs and minibatches, at the learner's
+    precision, divided by the rows)."""
+    from learner_step import synthetic_batch  # bench/ is on sys.path
+
+    from agents import PPO, StepParams, resolve_device, resolve_precision
+
+    config = _config(game, workers, overrides)
+    info = builtin_game(game).info()
+    role = sorted(set(info.roles.values()))[0]
+    factory = PolicyFactory.from_config(info, config.model)
+    rng = np.random.default_rng(0)
+    out = {}
+    with torch_threads(1):
+        policy = factory(role)
+        batch = synthetic_batch(info, role, config.train.envs, rng)
+        mask = batch.mask if info.role_spaces[role].discrete else None
+        policy.act(batch.obs, batch.member, mask)  # warm-up
+        start = time.perf_counter()
+        for _ in range(repeats):
+            policy.act(batch.obs, batch.member, mask)
+        out["inference_s"] = (time.perf_counter() - start) / (repeats * config.train.envs)
+        device = resolve_device(config.device)
+        learner_policy = factory(role)
+        learner_policy.torso_dtype = resolve_precision(config.precision, device)
+        learner = PPO(learner_policy, config.learner.ppo, device=device)
+        rows = synthetic_batch(info, role, config.train.steps_per_iteration, rng)
+        params = StepParams(gamma=0.99, lr=3e-4, ent_coef=0.01)
+        learner.update(rows, params)  # warm-up: kernels for these shapes
+        start = time.perf_counter()
+        learner.update(rows, params)
+        out["learn_s"] = (time.perf_counter() - start) / len(rows)
+    # A turn-based game has one acting agent per env step; a simultaneous one, all.
+    out["acting_per_env_step"] = 1 if info.api == "aec" else len(info.agents)
+    return out
+
+
+def compute_bound(raw_1proc: float, costs: dict, learned_per_env_step: float) -> dict:
+    """The env steps/s the machine's cores allow if nothing but the compute stages cost:
+    the cores over one env step's summed seconds (env, inference, learning)."""
+    per_step = {
+        "env": 1.0 / raw_1proc,
+        "inference": costs["inference_s"] * costs["acting_per_env_step"],
+        "learn": costs["learn_s"] * learned_per_env_step,
+    }
+    cores = os.cpu_count() or 1
+    return {
+        "cores": cores,
+        "seconds_per_env_step": per_step,
+        "learned_per_env_step": learned_per_env_step,
+        "limit": cores / sum(per_step.values()),
+    }
 
 
 def async_model(collect_s: float, learn_s: float, env_steps: float) -> dict[str, dict]:
@@ -275,6 +354,7 @@ def main() -> None:
     samples: dict[str, dict[str, list[float]]] = {g: {} for g in args.games}
     peaks: dict[str, list[int]] = {g: [] for g in args.games}
     stage_samples: dict[str, list[dict[str, float]]] = {g: [] for g in args.games}
+    acting: dict[str, int] = {}
     rest = (args.seconds, args.overrides)
     for rep in range(args.repeats):
         for game in args.games:
@@ -287,6 +367,10 @@ def main() -> None:
             cases[f"sampling_{label}"] = lambda g=game: sampling_rate(g, w, *rest)
             for case, fn in cases.items():
                 samples[game].setdefault(case, []).append(fn())
+            costs = stage_costs(game, w, args.overrides)
+            samples[game].setdefault("inference_s", []).append(costs["inference_s"])
+            samples[game].setdefault("learn_s", []).append(costs["learn_s"])
+            acting[game] = costs["acting_per_env_step"]
             rate, peak, timing = training_rate(game, w, *rest)
             samples[game].setdefault(f"ppo_{label}", []).append(rate)
             stage_samples[game].append(timing)
@@ -303,7 +387,9 @@ def main() -> None:
                 peaks[game].append(peak)
             print(
                 f"repeat {rep + 1}: {game} "
-                + ", ".join(f"{k}={v[-1]:.0f}" for k, v in samples[game].items()),
+                + ", ".join(
+                    f"{k}={v[-1]:.0f}" for k, v in samples[game].items() if not k.endswith("_s")
+                ),
                 flush=True,
             )
     results = {
@@ -317,11 +403,22 @@ def main() -> None:
     }
     for game in args.games:
         med = {k: statistics.median(v) for k, v in samples[game].items()}
+        costs = {k: med.pop(k) for k in ("inference_s", "learn_s")}
         limit = med["raw_2proc"]
+        learned = sum(t["learn_steps"] for t in stage_samples[game]) / sum(
+            t["env_steps"] for t in stage_samples[game]
+        )
+        bound = compute_bound(
+            med["raw_1proc"], {**costs, "acting_per_env_step": acting[game]}, learned
+        )
         results["games"][game] = {
             "median_env_steps_per_s": med,
             "samples": samples[game],
             "ratio_to_2proc_limit": {k: v / limit for k, v in med.items()},
+            "compute_bound": bound,
+            "ratio_to_compute_bound": {
+                k: v / bound["limit"] for k, v in med.items() if k.startswith("ppo_")
+            },
             f"peak_pss_gib_{label}": max(peaks[game]) / 2**30,
             "stage_seconds_sync": (
                 stages := {

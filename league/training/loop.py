@@ -129,6 +129,7 @@ class LearningLoop:
             "charts/ent_coef": params.ent_coef,
             "charts/tau": shaping.tau,
             "charts/SPS": result.env_steps / max(t3 - t0, 1e-9),
+            "charts/learn_steps": float(result.learn_steps),
             "perf/broadcast_seconds": t1 - t0,
             "perf/collect_seconds": t2 - t1,
             "perf/learn_seconds": t3 - t2,
