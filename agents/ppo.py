@@ -159,14 +159,7 @@ class PPO:
         parts (clipped surrogate, value loss, entropy, approximate KL, clip fraction)."""
         cfg, steps = self.config, self.policy.chunk_length
         idx = t["rows"][picked].reshape(-1)
-        mask = t.get("mask")
-        dist, value = self.policy(
-            t["obs"][idx],
-            t["member"][idx],
-            None if mask is None else mask[idx],
-            t["state"][picked],
-            steps,
-        )
+        dist, value = _forward(self.policy, t, picked)
         logp = ActorCritic.log_prob(dist, t["action"][idx])
         ent = ActorCritic.entropy(dist)
         if steps > 1:  # leave the padding rows out
@@ -207,19 +200,10 @@ class PPO:
     ) -> torch.Tensor:
         """Mean KL(policy || magnet) over the real rows of the sequences `picked`."""
         assert self.magnet is not None
-        steps = self.policy.chunk_length
-        idx = t["rows"][picked].reshape(-1)
-        mask = t.get("mask")
         with torch.no_grad():
-            magnet, _ = self.magnet(
-                t["obs"][idx],
-                t["member"][idx],
-                None if mask is None else mask[idx],
-                t["state"][picked],
-                steps,
-            )
+            magnet, _ = _forward(self.magnet, t, picked)
         kl = ActorCritic.kl(dist, magnet)
-        if steps > 1:
+        if self.policy.chunk_length > 1:
             kl = kl[t["real"][picked].reshape(-1)]
         return kl.mean()
 
@@ -240,3 +224,17 @@ class PPO:
         self._rng.bit_generator.state = state["rng"]
         if self.magnet is not None and "magnet" in state:
             self.magnet.load_state_dict(state["magnet"])
+
+
+def _forward(net: ActorCritic, t: dict[str, torch.Tensor], picked: torch.Tensor) -> Any:
+    """`net`'s distribution and value over the rows of the sequences `picked`, each
+    sequence unrolled from its stored state."""
+    idx = t["rows"][picked].reshape(-1)
+    mask = t.get("mask")
+    return net(
+        t["obs"][idx],
+        t["member"][idx],
+        None if mask is None else mask[idx],
+        t["state"][picked],
+        net.chunk_length,
+    )
