@@ -179,6 +179,18 @@ def keep_handlers() -> Iterator[None]:
     previous: dict[int, Callable[..., Any] | int | None] = {
         signum: signal.getsignal(signum) for signum in STOP_SIGNALS
     }
+    real_signal = signal.signal
+
+    def ours_stay(signum: int, handler: Any) -> Any:
+        # Ray's SIGTERM handler (`sys.exit(15)`) is never installed: a SIGTERM during
+        # its start-up that landed in it inside a callback whose exceptions Python only
+        # prints (logging's at-fork hook) was lost without a trace (CI: an evaluation
+        # ran on for 180 s). League's handler records it (`_raised`) wherever it lands.
+        if signum in STOP_SIGNALS:
+            return signal.getsignal(signum)
+        return real_signal(signum, handler)
+
+    signal.signal = ours_stay
     try:
         yield
     except SystemExit as exit_:
@@ -186,6 +198,7 @@ def keep_handlers() -> Iterator[None]:
             raise Stopped(int(exit_.code)) from None
         raise
     finally:
+        signal.signal = real_signal
         for signum, handler in previous.items():
             if handler is not None:
                 signal.signal(signum, handler)

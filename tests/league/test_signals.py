@@ -31,3 +31,31 @@ def test_a_stop_lost_in_a_callback_is_raised_again_by_the_next_wait(stop_handler
     assert stopped.value.signum == signal.SIGTERM
     with signals.deferred_stop():  # a training loop's own flag decides there
         signals.raise_lost_stop()
+
+
+def test_ray_cannot_replace_the_stop_handlers_while_it_starts():
+    # Ray's own SIGTERM handler would turn a SIGTERM during its start-up into a
+    # SystemExit that a fork hook may swallow without a trace: it is never installed.
+    import signal as sig
+
+    from league.signals import keep_handlers, raise_on_stop
+
+    real = sig.signal
+    before = {s: sig.getsignal(s) for s in (sig.SIGTERM, sig.SIGINT, sig.SIGUSR1)}
+    try:
+        raise_on_stop()
+        ours = sig.getsignal(sig.SIGTERM)
+
+        def rays(signum, frame):  # pragma: no cover - never called
+            raise SystemExit(signum)
+
+        with keep_handlers():
+            assert sig.signal(sig.SIGTERM, rays) is ours
+            assert sig.getsignal(sig.SIGTERM) is ours
+            sig.signal(sig.SIGUSR1, rays)  # other signals are Ray's to set
+            assert sig.getsignal(sig.SIGUSR1) is rays
+        assert sig.getsignal(sig.SIGTERM) is ours
+        assert sig.signal is real  # and Ray's later calls reach the real one
+    finally:
+        for s, handler in before.items():
+            sig.signal(s, handler)
