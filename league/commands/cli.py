@@ -140,18 +140,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     """Play A against B and report A's results (`league.api.matchup`)."""
     from league import api
 
+    options = ("run", "game", "games", "greedy", "random_opening", "seed", "address")
     # Spawning workers costs seconds: below a few thousand games one process is faster.
+    workers = _workers(args, 0 if args.games < 5000 else 2)
     result = api.matchup(
-        args.a,
-        args.b,
-        run=args.run,
-        game=args.game,
-        games=args.games,
-        greedy=args.greedy,
-        random_opening=args.random_opening,
-        seed=args.seed,
-        workers=_workers(args, 0 if args.games < 5000 else 2),
-        address=args.address,
+        args.a, args.b, workers=workers, **{key: getattr(args, key) for key in options}
     )
     if result.recorded is False:
         print(f"{args.run} is read-only: these games are not recorded", file=sys.stderr)
