@@ -169,8 +169,8 @@ def keep_handlers() -> Iterator[None]:
 
     `ray.init` sets a Python SIGTERM handler that calls `sys.exit(15)`, and its core
     worker a native one that dumps a stack and aborts (turned off here through
-    `RAY_DISABLE_FAILURE_SIGNAL_HANDLER`). Afterwards the handlers in place before are
-    restored; a SIGTERM that arrived meanwhile is raised as `Stopped`.
+    `RAY_DISABLE_FAILURE_SIGNAL_HANDLER`). Within, Ray cannot replace League's handlers
+    for SIGINT and SIGTERM; afterwards the handlers in place before are restored.
     """
     os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
     if not _in_main_thread():
@@ -193,10 +193,6 @@ def keep_handlers() -> Iterator[None]:
     signal.signal = ours_stay
     try:
         yield
-    except SystemExit as exit_:
-        if exit_.code in STOP_SIGNALS:  # Ray's handler, during its start-up
-            raise Stopped(int(exit_.code)) from None
-        raise
     finally:
         signal.signal = real_signal
         for signum, handler in previous.items():
