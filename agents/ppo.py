@@ -130,7 +130,7 @@ class PPO:
             "losses/early_stop": stopped_early,
             "losses/sample_reuse": rows_used / n,
             "perf/gae_seconds": gae_seconds,
-        } | ({"losses/magnet_kl": float(np.mean(stats["mkl"]))} if self.magnet else {})
+        } | ({"losses/magnet_kl": float(np.mean(stats["mkl"]))} if self.magnet is not None else {})
 
     def _tensors(self, batch: Batch, adv: np.ndarray, ret: np.ndarray) -> dict[str, torch.Tensor]:
         """The batch's columns the loss reads, on the learner's device: each sequence's
