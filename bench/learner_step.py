@@ -5,12 +5,13 @@ Builds the learner of a shipped config (connect four by default) and runs
 epoch, KL early stop off, so every update is `--steps` gradient steps of exactly
 `minibatch_size` rows. The precisions are interleaved `--repeats` times and the
 median milliseconds per gradient step are printed (2 torch threads, as the driver).
-`--device cuda` (or `auto`) runs the learner on the GPU; the clock then stops only
+`--compile` adds float32 with the policy under `torch.compile` (inductor) and the
+seconds its compilation took. `--device cuda` (or `auto`) runs the learner on the GPU; the clock then stops only
 after `torch.cuda.synchronize()`, so queued kernels are counted.
 
     python bench/learner_step.py [--config configs/connect_four.yaml] [--repeats 5]
                                  [--steps 20] [--device cpu|cuda|auto]
-                                 [--set key.path=value ...]
+                                 [--set key.path=value ...] [--compile]
 """
 
 from __future__ import annotations
@@ -70,6 +71,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
     parser.add_argument("--set", dest="overrides", action="append", default=[])
+    parser.add_argument(
+        "--compile", action="store_true", help="also time float32 with torch.compile"
+    )
     args = parser.parse_args()
     torch.set_num_threads(2)
     device = resolve_device(args.device)
@@ -85,13 +89,18 @@ def main() -> None:
     settings = config.learner.ppo.model_copy(update={"epochs": 1, "target_kl": None})
     params = StepParams(gamma=0.99, lr=3e-4, ent_coef=0.01)
     batch = synthetic_batch(info, role, mb * args.steps, np.random.default_rng(0))
-    learners = {}
-    for name in ("float32", "bfloat16"):
+    learners, compile_s = {}, None
+    for name in ("float32", "bfloat16", *(["float32_compiled"] if args.compile else [])):
         policy = PolicyFactory.from_config(info, config.model)(role)
-        policy.torso_dtype = getattr(torch, name)
+        policy.torso_dtype = getattr(torch, name.removesuffix("_compiled"))
+        start = time.perf_counter()
+        if name.endswith("_compiled"):
+            policy.compile()  # in place: the state dict keeps its keys
         learners[name] = PPO(policy, settings, device=device)
         learners[name].update(batch, params)  # warm-up: kernels for this shape are built here
         sync()
+        if name.endswith("_compiled"):
+            compile_s = time.perf_counter() - start
     samples: dict[str, list[float]] = {name: [] for name in learners}
     for _ in range(args.repeats):
         for name, learner in learners.items():
@@ -113,6 +122,14 @@ def main() -> None:
                 "minibatch_size": mb,
                 "ms_per_step_median": {k: round(v, 2) for k, v in med.items()},
                 "speed-up": round(med["float32"] / med["bfloat16"], 2),
+                **(
+                    {
+                        "compiled_speed_up": round(med["float32"] / med["float32_compiled"], 2),
+                        "compile_and_first_update_s": round(compile_s, 1),
+                    }
+                    if compile_s is not None
+                    else {}
+                ),
                 "samples_ms": {k: [round(x, 2) for x in v] for k, v in samples.items()},
             },
             indent=2,

@@ -25,56 +25,21 @@ inside the file: ONNX `metadata_props` key `league`, TorchScript extra file
 
 from __future__ import annotations
 
-import copy
 import json
 import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
 from agents import ActorCritic
+from agents.graph import ActingGraph, example_inputs, onnx_bytes, signature
 from envs import GameSpec
 from league.evaluation import EvalError
 
 FORMATS = ("onnx", "torchscript")
 METADATA_KEY = "league"
 """The ONNX metadata key, and the TorchScript extra file `league.json`, of the description."""
-
-
-class _Graph(nn.Module):
-    """The acting policy as a function of tensors only (float32, no Q head)."""
-
-    def __init__(self, policy: ActorCritic) -> None:
-        super().__init__()
-        self.policy = copy.deepcopy(policy).cpu().float().eval()
-        self.policy.torso_dtype = torch.float32
-        self.policy.q = None
-
-    def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        names = signature(self.policy)[0]
-        return self.policy.outputs(**dict(zip(names, inputs, strict=True)))
-
-
-def signature(policy: ActorCritic) -> tuple[list[str], list[str]]:
-    """The input and output names of the exported graph of `policy`."""
-    sp = policy.spaces
-    inputs = ["obs", "member", "mask"] if sp.discrete else ["obs", "member"]
-    outputs = ["probs", "value"] if sp.n_actions else ["mean", "std", "value"]
-    if policy.recurrent:
-        return [*inputs, "state"], [*outputs, "state_out"]
-    return inputs, outputs
-
-
-def example_inputs(policy: ActorCritic, batch: int = 2) -> tuple[torch.Tensor, ...]:
-    """Inputs of the right shapes and dtypes (all actions legal) to trace the graph with."""
-    sp = policy.spaces
-    obs = torch.zeros((batch, *sp.obs_shape), dtype=torch.float32)
-    member = torch.zeros(batch, dtype=torch.int64)
-    mask = (torch.ones((batch, sp.n_actions), dtype=torch.bool),) if sp.discrete else ()
-    state = (torch.zeros((batch, policy.state_size)),) if policy.recurrent else ()
-    return obs, member, *mask, *state
 
 
 def describe(policy: ActorCritic, spec: GameSpec, player: str, fmt: str) -> dict[str, Any]:
@@ -104,15 +69,12 @@ def export_policy(
     """Write `policy` to `out` as `fmt`; return the description stored with it."""
     if fmt not in FORMATS:
         raise EvalError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
-    graph = _Graph(policy)
-    inputs, outputs = signature(policy)
     meta = describe(policy, spec, player, fmt)
     out.parent.mkdir(parents=True, exist_ok=True)
-    example = example_inputs(policy)
     if fmt == "torchscript":
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # TorchScript's deprecation notice
-            traced = torch.jit.trace(graph, example)
+            traced = torch.jit.trace(ActingGraph(policy), example_inputs(policy))
             torch.jit.save(traced, str(out), _extra_files={"league.json": json.dumps(meta)})
         return meta
     try:
@@ -122,19 +84,7 @@ def export_policy(
             "--format onnx needs the export extra: pip install 'league[export]'"
         ) from None
     tmp = out.with_name(out.name + ".tmp")
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            graph,
-            example,
-            str(tmp),
-            input_names=inputs,
-            output_names=outputs,
-            dynamic_axes={name: {0: "batch"} for name in (*inputs, *outputs)},
-            opset_version=17,
-            dynamo=False,
-        )
-    model = onnx.load(str(tmp))
+    model = onnx.load_from_string(onnx_bytes(policy))
     entry = model.metadata_props.add()
     entry.key, entry.value = METADATA_KEY, json.dumps(meta)
     onnx.save(model, str(tmp))

@@ -15,6 +15,7 @@ import torch
 from agents import ALGORITHMS, ActorCritic, ActOutput
 from envs import GameEnv, GameInfo, Spaces
 from envs.mcts import mcts_action
+from league.rollout.frozen import FREEZE_AFTER, FrozenPolicy, can_freeze, choose
 from league.user_code import UserCodeError, load_callable
 from matchmaking import RANDOM, SCRIPTED, PlayerId, mcts_simulations
 
@@ -23,10 +24,26 @@ if TYPE_CHECKING:
 
 
 class PolicyPlayer:
-    """Act with a network (sampling by default, argmax when greedy)."""
+    """Act with a network (sampling by default, argmax when greedy).
 
-    def __init__(self, policy: ActorCritic, *, version: int, greedy: bool = False) -> None:
+    A frozen snapshot's player (`rng` given, weights never changing) draws its actions
+    with `rng` and moves to ONNX Runtime after `FREEZE_AFTER` calls where it can
+    (`league.rollout.frozen`).
+    """
+
+    def __init__(
+        self,
+        policy: ActorCritic,
+        *,
+        version: int,
+        greedy: bool = False,
+        rng: np.random.Generator | None = None,
+    ) -> None:
         self.policy, self.version, self.greedy = policy, version, greedy
+        self.rng = rng if rng is not None and can_freeze(policy) else None
+        """Draws a frozen snapshot's actions (None: the network stays eager)."""
+        self.calls = 0
+        self.frozen: FrozenPolicy | None = None
 
     @property
     def state_size(self) -> int:
@@ -41,7 +58,16 @@ class PolicyPlayer:
         state: np.ndarray | None = None,
     ) -> ActOutput:
         """Pick actions for a batch of agents (stepping their recurrent `state`)."""
-        return self.policy.act(obs, member, mask, state, greedy=self.greedy)
+        if self.rng is None:
+            return self.policy.act(obs, member, mask, state, greedy=self.greedy)
+        if self.frozen is None:
+            self.calls += 1
+            if self.calls > FREEZE_AFTER:
+                self.frozen = FrozenPolicy(self.policy, self.rng)
+        if self.frozen is not None:
+            return self.frozen.act(obs, member, mask, state, greedy=self.greedy)
+        out = self.policy.act(obs, member, mask, state, greedy=True)
+        return choose(out.probs, out.value, out.state, self.rng, self.greedy)
 
 
 class BotError(RuntimeError):
@@ -331,7 +357,7 @@ class PlayerPool:
         spare = self._spare.get(player.role)
         policy = spare.pop() if spare else self.factory(player.role)
         policy.load_state_dict(self.weights[player])
-        actor = PolicyPlayer(policy, version=int(player.snapshot), greedy=self.greedy)
+        actor = PolicyPlayer(policy, version=int(player.snapshot), greedy=self.greedy, rng=self.rng)
         self._cache[player] = actor
         return actor
 
