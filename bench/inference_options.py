@@ -209,8 +209,10 @@ def main() -> None:
                     act(obs, member, mask)
                 samples[name].append((time.perf_counter() - start) / (args.calls * b))
         per_sample = {n: statistics.median(v) for n, v in samples.items()}
-        rebuilds = {n: (0.0 if n in ("eager", "inference_mode", "channels_last") else rebuild[n])
-                    for n in chosen}
+        rebuilds = {
+            n: (0.0 if n in ("eager", "inference_mode", "channels_last") else rebuild[n])
+            for n in chosen
+        }
         results[f"batch_{b}"] = {
             "us_per_sample": {n: round(v * 1e6, 2) for n, v in per_sample.items()},
             "speed_up": {n: round(per_sample["eager"] / v, 2) for n, v in per_sample.items()}

@@ -6,8 +6,9 @@ epoch, KL early stop off, so every update is `--steps` gradient steps of exactly
 `minibatch_size` rows. The precisions are interleaved `--repeats` times and the
 median milliseconds per gradient step are printed (2 torch threads, as the driver).
 `--compile` adds float32 with the policy under `torch.compile` (inductor) and the
-seconds its compilation took. `--device cuda` (or `auto`) runs the learner on the GPU; the clock then stops only
-after `torch.cuda.synchronize()`, so queued kernels are counted.
+seconds its compilation took. `--device cuda` (or `auto`) runs the learner on the GPU;
+the clock then stops only after `torch.cuda.synchronize()`, so queued kernels are
+counted.
 
     python bench/learner_step.py [--config configs/connect_four.yaml] [--repeats 5]
                                  [--steps 20] [--device cpu|cuda|auto]
