@@ -11,8 +11,8 @@ A worker asks its policy for a batch of actions every step: `ActorCritic.act` un
   (the observations already arrive channels-last: [B, H, W, C] permuted);
 - `jit_frozen`: the policy's `outputs` traced, frozen and optimised for inference
   (`torch.jit.optimize_for_inference`), the action drawn from its probabilities;
-- `onnxruntime`: the exported ONNX graph (`league export`'s) in ONNX Runtime on one
-  thread, the action drawn in numpy;
+- `onnxruntime`: `FrozenPolicy`, what a frozen snapshot acts with: the exported ONNX
+  graph (`league export`'s) in ONNX Runtime on one thread, the action drawn in numpy;
 - `compiled`: `torch.compile` of the policy's `outputs` (inductor, C++ on a CPU).
 
 Options that rebuild a graph from the weights pay that rebuild every time the learner
@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import io
 import json
 import statistics
 import time
@@ -43,20 +42,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from agents.graph import ActingGraph
 from league.config import load_config
 from league.game_config import resolve_game
 from league.rollout import PolicyFactory
+from league.rollout.frozen import FrozenPolicy, draw
 
 ROOT = Path(__file__).resolve().parents[1]
 Act = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 """(obs, member, mask) -> action probabilities [B, A] (an action is drawn from them)."""
-
-
-def _draw(probs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """One action per row by inverse CDF (what sampling costs outside the graph)."""
-    cdf = probs.cumsum(axis=1)
-    u = rng.random((len(probs), 1)) * cdf[:, -1:]
-    return (u > cdf).sum(axis=1)
 
 
 def build_options(example: tuple[np.ndarray, ...]) -> dict[str, Callable[..., Act]]:
@@ -81,56 +75,15 @@ def build_options(example: tuple[np.ndarray, ...]) -> dict[str, Callable[..., Ac
         tensors = tuple(torch.as_tensor(x) for x in example)
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            traced = torch.jit.trace(_Outputs(p).eval(), tensors, check_trace=False)
-            graph = torch.jit.optimize_for_inference(torch.jit.freeze(traced))
-
-        def act(o, m, k):
-            with torch.no_grad():
-                probs = graph(torch.as_tensor(o), torch.as_tensor(m), torch.as_tensor(k))[0]
-            probs = probs.numpy()
-            _draw(probs, rng)
-            return probs
-
-        return act
+            traced = torch.jit.trace(ActingGraph(p).eval(), tensors, check_trace=False)
+            return _graph_act(torch.jit.optimize_for_inference(torch.jit.freeze(traced)), rng)
 
     def onnxruntime(p):
-        import onnxruntime as ort
-
-        buf = io.BytesIO()
-        tensors = tuple(torch.as_tensor(x) for x in example)
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                _Outputs(p).eval(),
-                tensors,
-                buf,
-                input_names=["obs", "member", "mask"],
-                output_names=["probs", "value"],
-                dynamic_axes={n: {0: "batch"} for n in ("obs", "member", "mask", "probs", "value")},
-                dynamo=False,
-            )
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = opts.inter_op_num_threads = 1
-        session = ort.InferenceSession(buf.getvalue(), opts, providers=["CPUExecutionProvider"])
-
-        def act(o, m, k):
-            probs = session.run(["probs"], {"obs": o, "member": m, "mask": k})[0]
-            _draw(probs, rng)
-            return probs
-
-        return act
+        frozen = FrozenPolicy(p, rng)  # what snapshot opponents act with
+        return lambda o, m, k: frozen.act(o, m, k).probs
 
     def compiled(p):
-        fn = torch.compile(_Outputs(p).eval(), dynamic=False)
-
-        def act(o, m, k):
-            with torch.no_grad():
-                probs = fn(torch.as_tensor(o), torch.as_tensor(m), torch.as_tensor(k))[0]
-            probs = probs.numpy()
-            _draw(probs, rng)
-            return probs
-
-        return act
+        return _graph_act(torch.compile(ActingGraph(p).eval(), dynamic=False), rng)
 
     return {
         "eager": eager,
@@ -142,15 +95,17 @@ def build_options(example: tuple[np.ndarray, ...]) -> dict[str, Callable[..., Ac
     }
 
 
-class _Outputs(torch.nn.Module):
-    """The policy's `outputs` (probabilities, value) as a module to trace or compile."""
+def _graph_act(graph: Callable, rng: np.random.Generator) -> Act:
+    """Act with a traced or compiled graph of the policy: its probabilities, one action
+    drawn from them as a frozen snapshot draws it."""
 
-    def __init__(self, policy) -> None:
-        super().__init__()
-        self.policy = policy
+    def act(o, m, k):
+        with torch.no_grad():
+            probs = graph(torch.as_tensor(o), torch.as_tensor(m), torch.as_tensor(k))[0].numpy()
+        draw(probs, rng)
+        return probs
 
-    def forward(self, obs, member, mask):
-        return self.policy.outputs(obs, member, mask)
+    return act
 
 
 def main() -> None:
