@@ -5,8 +5,8 @@ eager PyTorch's cost per call, not per sample, dominates: on connect four's netw
 call of 1 to 4 rows took 1.4 ms eager and 0.35 ms in ONNX Runtime, and such calls were
 40% of a worker's inference time in a default run (`bench/inference_options.py`,
 BENCHMARKS.md). Building a session costs about 0.15 s, paid once per snapshot: its
-weights never change. The learning policies stay eager (their weights change every
-iteration, and their large batches gain little).
+weights never change; it holds about 4-7 MB for that network. The learning policies
+stay eager (their weights change every iteration, and their large batches gain little).
 
 Only Discrete action spaces are frozen (their actions are drawn here from the graph's
 probabilities); without `onnxruntime` (the `export` extra) every snapshot stays eager.
@@ -45,7 +45,7 @@ class FrozenPolicy:
         self.session = ort.InferenceSession(
             onnx_bytes(policy), options, providers=["CPUExecutionProvider"]
         )
-        self.inputs, self.outputs = signature(policy)
+        self.outputs = signature(policy)[1]
         self.n_actions, self.state_size = policy.spaces.n_actions, policy.state_size
         self.rng = rng
 
