@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -166,35 +167,69 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _stop_processes_naming(marks: tuple[str, ...]) -> None:
+    """SIGTERM every process whose command line names one of `marks`, then SIGKILL what is
+    left after 10 s. Unlike `ray stop`, this leaves other Ray clusters on the machine (a
+    parallel test worker's) running."""
+    import signal
+    import time
+
+    def naming() -> list[int]:
+        pids = []
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                line = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if any(mark in line for mark in marks) and int(cmdline.parent.name) != os.getpid():
+                pids.append(int(cmdline.parent.name))
+        return pids
+
+    for sig, wait in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+        for pid in naming():
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + wait
+        while naming() and time.monotonic() < deadline:
+            time.sleep(0.2)
+
+
 @pytest.fixture(scope="session")
 def ray_cluster():
     """Start a real Ray cluster on loopback once per session: a head and a second node.
 
     The test process joins it with `ray.init(address)`; CLI subprocesses join with
-    `--address`. Stopped at the end of the session.
+    `--address`. Stopped at the end of the session: only its own processes (every one
+    names its temp directory or its address), so that the other test worker's runs live.
     """
+    import tempfile
+
     import ray
 
     os.environ["RAY_AUTH_MODE"] = "disabled"  # loopback test cluster: no token set-up
     ray_bin = str(Path(sys.executable).parent / "ray")
     port = _free_port()
     address = f"127.0.0.1:{port}"
+    temp_dir = tempfile.mkdtemp(prefix="lgt-", dir="/tmp")  # short: Unix socket paths
     common = ["--node-ip-address=127.0.0.1", "--disable-usage-stats"]
-    subprocess.run(
-        [
-            ray_bin,
-            "start",
-            "--head",
-            f"--port={port}",
-            "--num-cpus=2",
-            "--include-dashboard=false",
-            *common,
-        ],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
     try:
+        subprocess.run(
+            [
+                ray_bin,
+                "start",
+                "--head",
+                f"--port={port}",
+                "--num-cpus=2",
+                "--include-dashboard=false",
+                f"--temp-dir={temp_dir}",
+                *common,
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
         subprocess.run(
             [ray_bin, "start", f"--address={address}", "--num-cpus=1", *common],
             check=True,
@@ -205,4 +240,5 @@ def ray_cluster():
         yield address
     finally:
         ray.shutdown()
-        subprocess.run([ray_bin, "stop", "--force"], capture_output=True, timeout=120)
+        _stop_processes_naming((temp_dir, address))
+        shutil.rmtree(temp_dir, ignore_errors=True)
