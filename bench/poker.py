@@ -4,11 +4,13 @@ Trains one run per config and seed for the same wall-clock budget, one after the
 and reads each snapshot's exact exploitability (NashConv / 2, chips; logged by training
 for every snapshot of a game with a game tree) against env steps and seconds. At the
 end of each run it also scores the population: the exploitability of the Nash mixture
-over the exact payoff matrix of the run's snapshots, and of their uniform mixture.
+over the exact payoff matrix of the run's snapshots, and of their uniform mixture, and
+the mixtures of its last k snapshots only (an average of the late iterates).
 
     python bench/poker.py [--game leduc_poker] [--minutes 10] [--seeds 0 1]
         [--configs selfplay five pfsp league nash] [--runs-dir DIR] [--reuse]
         [--out bench/results/poker_leduc.json] [--set key.path=value ...]
+    python bench/poker.py --tails RUN_DIR [RUN_DIR ...]   # late mixtures of finished runs
 
 Run it alone on the machine: the budget is wall-clock time.
 """
@@ -20,10 +22,12 @@ import json
 import tempfile
 from pathlib import Path
 
+import numpy as np
 from throughput import machine  # bench/ is on sys.path when this script runs
 
 from league.config import load_config
-from league.evaluation.exact import exploitability_report
+from league.evaluation.arena import Arena
+from league.evaluation.exact import exact_game, exploitability_report, league_snapshots
 from league.store import Registry, new_run
 from league.training import Trainer
 
@@ -57,6 +61,9 @@ def train(game: str, name: str, overrides: list[str], args: argparse.Namespace) 
         summary = trainer.train()
     finally:
         trainer.close()
+    if summary.get("interrupted"):
+        # A run a signal stopped early is not a run of the budget: record nothing.
+        raise SystemExit(f"{name}: stopped by {summary['stopped_by']}; {summary['resume']}")
     return {k: summary[k] for k in ("run_dir", "iterations", "env_steps", "seconds")}
 
 
@@ -74,6 +81,27 @@ def curve(run_dir: Path) -> list[dict]:
             }
             for s in reg.snapshots(kind="main")
         ]
+
+
+TAILS = (1, 2, 5, 10, 20, 40, 80)
+"""How many of a run's last snapshots `tail_mixtures` averages."""
+
+
+def tail_mixtures(run_dir: Path) -> dict[str, float]:
+    """The exact exploitability of the uniform mixture of the run's last k league
+    snapshots (each weighted by its own reach), for each k of TAILS the run has."""
+    arena = Arena.open(run_dir, None, read_only=True)
+    try:
+        exact, registry = exact_game(arena), arena.registry
+        ids = league_snapshots(registry)[-max(TAILS) :]
+        tables = [exact.table_of(registry.load_snapshot(sid)) for sid in ids]
+    finally:
+        arena.close()
+    return {
+        str(k): exact.exploitability(exact.mixture(tables[-k:], np.full(k, 1.0 / k)))
+        for k in TAILS
+        if k <= len(tables)
+    }
 
 
 def plot(results: dict, out: Path) -> None:
@@ -117,7 +145,12 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--set", dest="overrides", action="append", default=[])
+    parser.add_argument("--tails", type=Path, nargs="+", metavar="RUN_DIR", default=None)
     args = parser.parse_args()
+    if args.tails:
+        tails = {str(run): tail_mixtures(run) for run in args.tails}
+        print(json.dumps(tails, indent=1))
+        return
     args.runs_dir = args.runs_dir or Path(tempfile.mkdtemp(prefix="poker_"))
     out = args.out or ROOT / "bench" / "results" / f"poker_{args.game}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -148,6 +181,7 @@ def main() -> None:
                 "best": min(p["exploitability"] for p in points),
                 "nash_mixture": pop["nash_mixture"]["exploitability"],
                 "uniform_mixture": pop["uniform_mixture"]["exploitability"],
+                "tail_mixtures": tail_mixtures(run_dir),
             }
             results["runs"].append(run)
             print(

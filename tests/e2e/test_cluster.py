@@ -20,6 +20,7 @@ from league.store import Registry, load_checkpoint
 
 pytestmark = [
     pytest.mark.ray,
+    pytest.mark.xdist_group("cluster"),  # one test process builds the two-node cluster once
     pytest.mark.skipif(available() is not None, reason=f"no cluster here: {available()}"),
 ]
 
@@ -32,12 +33,12 @@ def _sets(*extra: str) -> list[str]:
     return [arg for o in overrides for arg in ("--set", o)]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def runs(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("cluster-runs")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def cluster(runs):
     made = Cluster(hide=[runs])
     try:
@@ -47,7 +48,7 @@ def cluster(runs):
         assert not made.left_running(), made.left_running()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def trained(cluster, runs) -> tuple[Path, dict]:
     """A short run whose two rollout workers sit one on each node."""
     out = cluster.league(

@@ -26,7 +26,7 @@ TINY = [
 ]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def spread(tmp_path_factory):
     """A tiny run of mpe2's simple_spread (three agents, one cooperative team), with the
     config `league inspect` writes for it."""

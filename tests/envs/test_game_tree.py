@@ -80,7 +80,7 @@ def _decision_states(state: pyspiel.State):
         yield from _decision_states(state.child(action))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def kuhn_cfr() -> np.ndarray:
     """A near-Nash Kuhn table: 1000 iterations of OpenSpiel's tabular CFR."""
     game = pyspiel.load_game("kuhn_poker")

@@ -27,7 +27,7 @@ def test_readme_python_example_runs(tmp_path, monkeypatch):
     assert (tmp_path / "runs" / "demo" / "league.db").exists()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("api")
     summary = api.train(

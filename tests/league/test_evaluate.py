@@ -145,7 +145,7 @@ def test_pairs_are_scheduled_least_played_first():
     assert schedule_pairs(["a", "b"], [], can_meet=lambda a, b: False) == []
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def trained_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("run")
     overrides = [*tiny_overrides("connect_four"), "train.iterations=3", "train.rating_games=4"]

@@ -26,6 +26,10 @@ from matchmaking import PlayerId, VersusMatchmaker
 
 pytestmark = pytest.mark.ray
 
+PLACEMENT = 8
+"""Seconds a worker may take to be placed: enough for a worker process to start while
+the other test process loads both cores, short for a test that waits it out."""
+
 
 @ray.remote(num_cpus=1)
 class Squatter:
@@ -95,7 +99,9 @@ def test_a_worker_that_is_never_placed_is_given_up_and_the_others_play(squatters
     info = spec.info()
     factory = PolicyFactory(info, ModelConfig(hidden=[16]))
     free = _free_cpus()
-    runner = RayRunner(spec, info, workers=free + 1, envs=2, factory=factory, placement_timeout=2)
+    runner = RayRunner(
+        spec, info, workers=free + 1, envs=2, factory=factory, placement_timeout=PLACEMENT
+    )
     try:
         matchmaker = VersusMatchmaker(info, PlayerId.of_bot("random"), PlayerId.of_bot("random"))
         result = runner.run(RolloutRequest(matchmaker, seed=0, episodes=12))
@@ -119,12 +125,14 @@ def test_a_worker_that_cannot_be_placed_with_stop_raises_naming_the_resources(sq
         workers=free + 1,
         envs=2,
         factory=factory,
-        placement_timeout=2,
+        placement_timeout=PLACEMENT,
         on_lost_worker="stop",
     )
     try:
         matchmaker = VersusMatchmaker(info, PlayerId.of_bot("random"), PlayerId.of_bot("random"))
-        with pytest.raises(WorkersLost, match=r"could not be placed within 2 s.*CPU.*free"):
+        with pytest.raises(
+            WorkersLost, match=rf"could not be placed within {PLACEMENT} s.*CPU.*free"
+        ):
             runner.run(RolloutRequest(matchmaker, seed=0, episodes=12))
     finally:
         runner.close()
@@ -135,7 +143,9 @@ def test_a_lost_worker_that_cannot_be_replaced_leaves_the_run_going_on_the_rest(
     tmp_path, squatters, mode
 ):
     workers = _free_cpus()
-    config = _config("carry-on", workers, "train.placement_timeout=2", mode, "train.iterations=6")
+    config = _config(
+        "carry-on", workers, f"train.placement_timeout={PLACEMENT}", mode, "train.iterations=6"
+    )
     run_dir = new_run(config, tmp_path)
     trainer = Trainer(config, run_dir)
     seen = []
@@ -148,7 +158,7 @@ def test_a_lost_worker_that_cannot_be_replaced_leaves_the_run_going_on_the_rest(
         # 4); once its replacement waits for a CPU, its deadline passes before the next
         # iteration, which gives it up.
         if trainer.counters.iteration >= 2 and trainer.runner._placing:
-            time.sleep(2.5)
+            time.sleep(PLACEMENT + 0.5)
 
     try:
         summary = trainer.train(on_iteration=on_iteration)
@@ -162,7 +172,9 @@ def test_a_lost_worker_that_cannot_be_replaced_leaves_the_run_going_on_the_rest(
 
 def test_with_on_lost_worker_stop_the_run_stops_with_a_checkpoint_and_resumes(tmp_path, squatters):
     workers = _free_cpus()
-    config = _config("stop", workers, "train.placement_timeout=2", "train.on_lost_worker=stop")
+    config = _config(
+        "stop", workers, f"train.placement_timeout={PLACEMENT}", "train.on_lost_worker=stop"
+    )
     run_dir = new_run(config, tmp_path)
     trainer = Trainer(config, run_dir)
     try:
@@ -175,7 +187,7 @@ def test_with_on_lost_worker_stop_the_run_stops_with_a_checkpoint_and_resumes(tm
     finally:
         trainer.close()
     message = str(lost.value)
-    assert "rollout worker 0 could not be placed within 2 s" in message
+    assert f"rollout worker 0 could not be placed within {PLACEMENT} s" in message
     assert "train.on_lost_worker is stop" in message
     assert f"league train --resume {run_dir}" in message
     counters = load_checkpoint(run_dir / "checkpoint.safetensors")["counters"]
