@@ -174,16 +174,10 @@ def _stop_processes_naming(marks: tuple[str, ...]) -> None:
     import signal
     import time
 
+    from netns import processes_naming
+
     def naming() -> list[int]:
-        pids = []
-        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-            try:
-                line = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
-            if any(mark in line for mark in marks) and int(cmdline.parent.name) != os.getpid():
-                pids.append(int(cmdline.parent.name))
-        return pids
+        return [pid for pid in processes_naming(marks) if pid != os.getpid()]
 
     for sig, wait in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
         for pid in naming():

@@ -28,6 +28,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PORT = 6379
 
+
+def processes_naming(marks: tuple[str, ...]) -> dict[int, str]:
+    """The processes (pid: command line) whose command line names one of `marks`."""
+    found = {}
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError):
+            line = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            if any(mark in line for mark in marks):
+                found[int(cmdline.parent.name)] = line.strip()
+    return found
+
+
 _WAIT_FOR_NODES = """
 import json, sys, time, ray
 ray.init(address=sys.argv[1], log_to_driver=False)
@@ -221,13 +233,7 @@ class Cluster:
         """The command lines of processes of this cluster still running (none after
         `close`): every Ray process names the head's address or the temp directory."""
         marks = (self.address, str(self.temp_dir), self.head_ns, self.node_ns)
-        left = []
-        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-            with contextlib.suppress(OSError):
-                line = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
-                if any(mark in line for mark in marks):
-                    left.append(line.strip())
-        return left
+        return list(processes_naming(marks).values())
 
     def close(self) -> None:
         """Stop both nodes (every process in their namespaces) and delete the namespaces."""
