@@ -134,7 +134,7 @@ def rate_panel(games: int, opening: int, workers: int) -> dict[str, Any]:
             pairs[f"{a} vs {b}"] = {"score": stats.score, "games": stats.games}
             print(f"{a} vs {b}: {stats.score:.3f} ({time.monotonic() - t:.0f} s)", flush=True)
     out = {
-        "machine": _machine(),
+        "machine": _bench("machine")(),
         "games_per_pair": games,
         "opening": opening,
         "ratings": round_robin_ratings(results),
@@ -180,11 +180,13 @@ def _train(overrides: list[str], seed: int) -> tuple[str, dict[str, Any]]:
     return summary["run_dir"], summary
 
 
-def _machine() -> str:
+def _bench(name: str):
+    """A function of bench/throughput.py (imported late: it imports Ray's side of the
+    project, which the panel's scoring does not need)."""
     sys.path.insert(0, str(ROOT / "bench"))
-    from throughput import machine
+    import throughput
 
-    return machine()
+    return getattr(throughput, name)
 
 
 def main() -> None:
@@ -212,10 +214,11 @@ def main() -> None:
     ratings = json.loads(RATINGS_FILE.read_text())["ratings"]
     summary = None
     if args.train:
-        t = time.monotonic()
+        before, t = _bench("calibration")(), time.monotonic()
         run, summary = _train(args.overrides, args.seed)
         summary = {k: summary[k] for k in ("iterations", "env_steps", "seconds", "precision")}
         summary["wall_seconds"] = round(time.monotonic() - t, 1)
+        summary["calibration"] = {"before": before, "after": _bench("calibration")()}
     elif args.run:
         run = args.run
     else:
@@ -240,7 +243,7 @@ def main() -> None:
         low, high = row["rating_95ci"]
         print(f"{player}: rating {row['rating']:.0f} ({low:.0f} to {high:.0f}); {line}", flush=True)
     out = {
-        "machine": _machine(),
+        "machine": _bench("machine")(),
         "run": str(run),
         "seed": args.seed,
         "overrides": args.overrides,

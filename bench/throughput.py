@@ -180,6 +180,51 @@ def machine(config=None) -> str:
     )
 
 
+def calibration(seconds: float = 1.0, clock=time.perf_counter) -> dict[str, float]:
+    """How fast this machine is right now, on work that no project code changes: float32
+    matrix products on one torch thread (GFLOP/s) and a pure-Python loop (million
+    iterations a second), each the best of three timings of at least `seconds` / 9 (the
+    whole takes one to two times `seconds`).
+
+    Machines of one kind differ from hour to hour (the same Leduc run made 515 and 920
+    iterations in 10 minutes in two sessions), so every timed benchmark records this
+    before and after its runs: figures from two sessions compare only where it agrees."""
+
+    def best_rate(work: float, fn) -> float:
+        reps, times = 1, []
+        while True:  # enough repetitions for a timing of `seconds` / 9
+            t = clock()
+            for _ in range(reps):
+                fn()
+            elapsed = clock() - t
+            if elapsed >= seconds / 9 or reps >= 1 << 20:
+                break
+            reps *= 2
+        for _ in range(3):
+            t = clock()
+            for _ in range(reps):
+                fn()
+            times.append(clock() - t)
+        return work * reps / min(times)
+
+    n = 256
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        gflops = best_rate(2 * n**3 / 1e9, lambda: torch.mm(a, b))
+    finally:
+        torch.set_num_threads(threads)
+
+    def loop() -> int:
+        total = 0
+        for i in range(10_000):
+            total += i & 7
+        return total
+
+    return {"gemm_gflops_1thread": round(gflops, 2), "python_mloops": round(best_rate(0.01, loop), 2)}
+
+
 def ray_pss() -> int:
     """Sum the PSS of this process and every Ray process on the machine."""
     total = 0
