@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from throughput import calibration, machine  # bench/ is on sys.path when this script runs
+from throughput import calibrated, machine  # bench/ is on sys.path when this script runs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -53,11 +53,10 @@ def main() -> None:
     args = parser.parse_args()
     runs = Path(tempfile.mkdtemp(prefix="default_run_"))
     sets = [a for o in args.overrides for a in ("--set", o)]
-    before = calibration()
-    t = time.monotonic()
-    summary = cli("train", "--runs-dir", str(runs), *sets)
-    wall = time.monotonic() - t
-    after = calibration()
+    with calibrated() as speeds:
+        t = time.monotonic()
+        summary = cli("train", "--runs-dir", str(runs), *sets)
+        wall = time.monotonic() - t
     run = summary["run_dir"]
     # The tournament first: the evals below add games of the final snapshot alone (with
     # random openings), which would rate it from other games than the earlier snapshots.
@@ -79,7 +78,7 @@ def main() -> None:
         "machine": machine(),
         "overrides": args.overrides,
         "wall_seconds": round(wall, 1),
-        "calibration": {"before": before, "after": after},
+        "calibration": speeds,
         "train": {k: summary[k] for k in ("iterations", "env_steps", "seconds", "precision")},
         "final": final,
         "vs_random": scores["random"],

@@ -35,7 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from throughput import calibration, machine  # bench/ is on sys.path when this script runs
+from throughput import calibrated, machine  # bench/ is on sys.path when this script runs
 
 from league.config import load_config
 from league.evaluation import Arena
@@ -62,15 +62,15 @@ def train(name: str, overrides: list[str], minutes: float, runs_dir: Path, reuse
         ROOT / "configs" / "connect_four.yaml",
         [*overrides, "train.iterations=1000000", f"train.max_minutes={minutes}"],
     ).model_copy(update={"name": name})
-    before = calibration()
     trainer = Trainer(config, new_run(config, runs_dir))
-    try:
-        summary = trainer.train()
-    finally:
-        trainer.close()
+    with calibrated() as speeds:
+        try:
+            summary = trainer.train()
+        finally:
+            trainer.close()
     return {
         **{k: summary[k] for k in ("run_dir", "iterations", "env_steps", "seconds", "agents")},
-        "calibration": {"before": before, "after": calibration()},
+        "calibration": speeds,
     }
 
 

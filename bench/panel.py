@@ -214,11 +214,12 @@ def main() -> None:
     ratings = json.loads(RATINGS_FILE.read_text())["ratings"]
     summary = None
     if args.train:
-        before, t = _bench("calibration")(), time.monotonic()
-        run, summary = _train(args.overrides, args.seed)
+        with _bench("calibrated")() as speeds:
+            t = time.monotonic()
+            run, summary = _train(args.overrides, args.seed)
         summary = {k: summary[k] for k in ("iterations", "env_steps", "seconds", "precision")}
         summary["wall_seconds"] = round(time.monotonic() - t, 1)
-        summary["calibration"] = {"before": before, "after": _bench("calibration")()}
+        summary["calibration"] = speeds
     elif args.run:
         run = args.run
     else:

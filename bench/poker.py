@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from throughput import calibration, machine  # bench/ is on sys.path when this script runs
+from throughput import calibrated, machine  # bench/ is on sys.path when this script runs
 
 from league.config import load_config
 from league.evaluation.arena import Arena
@@ -56,18 +56,18 @@ def train(game: str, name: str, overrides: list[str], args: argparse.Namespace) 
         ROOT / "configs" / f"{game}.yaml",
         [*overrides, "train.iterations=1000000", f"train.max_minutes={args.minutes}"],
     ).model_copy(update={"name": name})
-    before = calibration()
     trainer = Trainer(config, new_run(config, args.runs_dir))
-    try:
-        summary = trainer.train()
-    finally:
-        trainer.close()
+    with calibrated() as speeds:
+        try:
+            summary = trainer.train()
+        finally:
+            trainer.close()
     if summary.get("interrupted"):
         # A run a signal stopped early is not a run of the budget: record nothing.
         raise SystemExit(f"{name}: stopped by {summary['stopped_by']}; {summary['resume']}")
     return {
         **{k: summary[k] for k in ("run_dir", "iterations", "env_steps", "seconds")},
-        "calibration": {"before": before, "after": calibration()},
+        "calibration": speeds,
     }
 
 

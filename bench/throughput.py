@@ -191,21 +191,16 @@ def calibration(seconds: float = 1.0, clock=time.perf_counter) -> dict[str, floa
     before and after its runs: figures from two sessions compare only where it agrees."""
 
     def best_rate(work: float, fn) -> float:
-        reps, times = 1, []
-        while True:  # enough repetitions for a timing of `seconds` / 9
+        def timed(reps: int) -> float:
             t = clock()
             for _ in range(reps):
                 fn()
-            elapsed = clock() - t
-            if elapsed >= seconds / 9 or reps >= 1 << 20:
-                break
+            return clock() - t
+
+        reps = 1  # doubled until one timing takes `seconds` / 9
+        while timed(reps) < seconds / 9 and reps < 1 << 20:
             reps *= 2
-        for _ in range(3):
-            t = clock()
-            for _ in range(reps):
-                fn()
-            times.append(clock() - t)
-        return work * reps / min(times)
+        return work * reps / min(timed(reps) for _ in range(3))
 
     n = 256
     a, b = torch.randn(n, n), torch.randn(n, n)
@@ -222,7 +217,16 @@ def calibration(seconds: float = 1.0, clock=time.perf_counter) -> dict[str, floa
             total += i & 7
         return total
 
-    return {"gemm_gflops_1thread": round(gflops, 2), "python_mloops": round(best_rate(0.01, loop), 2)}
+    loops = best_rate(0.01, loop)
+    return {"gemm_gflops_1thread": round(gflops, 2), "python_mloops": round(loops, 2)}
+
+
+@contextlib.contextmanager
+def calibrated() -> Iterator[dict[str, dict[str, float]]]:
+    """Record `calibration()` before and after the block, as {"before": ..., "after": ...}."""
+    speeds = {"before": calibration()}
+    yield speeds
+    speeds["after"] = calibration()
 
 
 def ray_pss() -> int:

@@ -10,7 +10,7 @@ import torch
 from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "bench"))
-import throughput  # noqa: E402
+import throughput
 
 
 def test_calibration_rates_are_positive_and_leave_the_threads_as_they_were():
@@ -28,3 +28,10 @@ def test_calibration_divides_the_work_by_the_fastest_timing():
     # One repetition a timing (0.5 s >= 0.1 / 9 at once): work / 0.5 s.
     assert rates["gemm_gflops_1thread"] == round(2 * 256**3 / 1e9 / 0.5, 2)
     assert rates["python_mloops"] == round(0.01 / 0.5, 2)
+
+
+def test_calibrated_measures_before_and_after_the_block():
+    with throughput.calibrated() as speeds:
+        assert set(speeds) == {"before"}
+    assert set(speeds) == {"before", "after"}
+    assert set(speeds["after"]) == {"gemm_gflops_1thread", "python_mloops"}
