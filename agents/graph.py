@@ -55,8 +55,13 @@ def example_inputs(policy: ActorCritic, batch: int = 2) -> tuple[torch.Tensor, .
     return obs, member, *mask, *state
 
 
-def onnx_bytes(policy: ActorCritic) -> bytes:
-    """The policy's graph as a serialised ONNX model (opset `ONNX_OPSET`)."""
+def onnx_bytes(policy: ActorCritic, *, fold: bool = True) -> bytes:
+    """The policy's graph as a serialised ONNX model (opset `ONNX_OPSET`).
+
+    `fold=False` keeps the exporter from folding constants, so that every parameter the
+    graph reads stays an initializer named as in `ActingGraph`'s state dict
+    (`policy.<name>`): a session can then be built with other weights of the same
+    network (`league.rollout.frozen.GraphTemplate`)."""
     inputs, outputs = signature(policy)
     buf = io.BytesIO()
     with warnings.catch_warnings(), torch.no_grad():
@@ -69,6 +74,7 @@ def onnx_bytes(policy: ActorCritic) -> bytes:
             output_names=outputs,
             dynamic_axes={name: {0: "batch"} for name in (*inputs, *outputs)},
             opset_version=ONNX_OPSET,
+            do_constant_folding=fold,
             dynamo=False,
         )
     return buf.getvalue()

@@ -11,8 +11,12 @@ A worker asks its policy for a batch of actions every step: `ActorCritic.act` un
   (the observations already arrive channels-last: [B, H, W, C] permuted);
 - `jit_frozen`: the policy's `outputs` traced, frozen and optimised for inference
   (`torch.jit.optimize_for_inference`), the action drawn from its probabilities;
-- `onnxruntime`: `FrozenPolicy`, what a frozen snapshot acts with: the exported ONNX
-  graph (`league export`'s) in ONNX Runtime on one thread, the action drawn in numpy;
+- `onnxruntime`: `FrozenPolicy` built from the policy alone: the graph exported and
+  a session built for each new set of weights (what frozen snapshots did until session
+  28), the action drawn in numpy;
+- `onnxruntime_template`: `FrozenPolicy` from the role's `GraphTemplate`, exported once:
+  what every player acts with now, a learning policy getting a new session (not a new
+  export) for each broadcast;
 - `compiled`: `torch.compile` of the policy's `outputs` (inductor, C++ on a CPU).
 
 Options that rebuild a graph from the weights pay that rebuild every time the learner
@@ -46,7 +50,7 @@ from agents.graph import ActingGraph
 from league.config import load_config
 from league.game_config import resolve_game
 from league.rollout import PolicyFactory
-from league.rollout.frozen import FrozenPolicy, draw
+from league.rollout.frozen import FrozenPolicy, GraphTemplate, draw
 
 ROOT = Path(__file__).resolve().parents[1]
 Act = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
@@ -79,7 +83,15 @@ def build_options(example: tuple[np.ndarray, ...]) -> dict[str, Callable[..., Ac
             return _graph_act(torch.jit.optimize_for_inference(torch.jit.freeze(traced)), rng)
 
     def onnxruntime(p):
-        frozen = FrozenPolicy(p, rng)  # what snapshot opponents act with
+        frozen = FrozenPolicy(p, rng)  # exported afresh
+        return lambda o, m, k: frozen.act(o, m, k).probs
+
+    templates: list[GraphTemplate] = []
+
+    def onnxruntime_template(p):
+        if not templates:  # exported once: the first (warm-up) build pays for it
+            templates.append(GraphTemplate(p))
+        frozen = FrozenPolicy(p, rng, templates[0])
         return lambda o, m, k: frozen.act(o, m, k).probs
 
     def compiled(p):
@@ -91,6 +103,7 @@ def build_options(example: tuple[np.ndarray, ...]) -> dict[str, Callable[..., Ac
         "channels_last": channels_last,
         "jit_frozen": jit_frozen,
         "onnxruntime": onnxruntime,
+        "onnxruntime_template": onnxruntime_template,
         "compiled": compiled,
     }
 

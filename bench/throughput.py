@@ -61,7 +61,7 @@ import torch
 
 from envs import ShapingParams, builtin_game
 from league.config import load_config
-from league.rollout import PolicyFactory, RolloutRequest, SerialRunner
+from league.rollout import PlayerPool, PolicyFactory, RolloutRequest, SerialRunner
 from league.store import new_run
 from league.training import Trainer
 from matchmaking import OpponentSampler, SelfPlayMatchmaker
@@ -310,7 +310,9 @@ def torch_threads(n: int) -> Iterator[None]:
 def stage_costs(game: str, workers: int, overrides: list[str], repeats: int = 20) -> dict:
     """Seconds of one core per sample for the two compute stages besides the env, each
     measured alone: one batched forward pass per acting agent at the batch a worker uses
-    (`train.envs`), and one learned sample (a PPO update of `steps_per_iteration`
+    (`train.envs`), by the learning policy as a worker's pool holds it (`PlayerPool`:
+    ONNX Runtime where it can; `broadcast_rebuild_s`, what taking new weights then costs
+    once an iteration, is reported beside it), and one learned sample (a PPO update of `steps_per_iteration`
     synthetic rows with the config's epochs and minibatches, at the learner's
     precision, divided by the rows)."""
     from learner_step import synthetic_batch  # bench/ is on sys.path
@@ -324,13 +326,20 @@ def stage_costs(game: str, workers: int, overrides: list[str], repeats: int = 20
     rng = np.random.default_rng(0)
     out = {}
     with torch_threads(1):
-        policy = factory(role)
+        # The learning policy as a worker holds it (in ONNX Runtime where it can be).
+        pool = PlayerPool(factory, info=info, rng=rng)
+        pool.set_latest(role, factory(role).state_dict(), version=0)
+        player = pool.latest[role]
         batch = synthetic_batch(info, role, config.train.envs, rng)
         mask = batch.mask if info.role_spaces[role].discrete else None
-        policy.act(batch.obs, batch.member, mask)  # warm-up
+        player.act(batch.obs, batch.member, mask)  # warm-up (exports the graph)
+        start = time.perf_counter()
+        pool.set_latest(role, factory(role).state_dict(), version=1)
+        player.act(batch.obs, batch.member, mask)
+        out["broadcast_rebuild_s"] = time.perf_counter() - start
         start = time.perf_counter()
         for _ in range(repeats):
-            policy.act(batch.obs, batch.member, mask)
+            player.act(batch.obs, batch.member, mask)
         out["inference_s"] = (time.perf_counter() - start) / (repeats * config.train.envs)
         device = resolve_device(config.device)
         learner_policy = factory(role)

@@ -15,7 +15,7 @@ import torch
 from agents import ALGORITHMS, ActorCritic, ActOutput
 from envs import GameEnv, GameInfo, Spaces
 from envs.mcts import mcts_action
-from league.rollout.frozen import FREEZE_AFTER, FrozenPolicy, can_freeze, choose
+from league.rollout.frozen import FREEZE_AFTER, FrozenPolicy, GraphTemplate, can_freeze, choose
 from league.user_code import UserCodeError, load_callable
 from matchmaking import RANDOM, SCRIPTED, PlayerId, mcts_simulations
 
@@ -26,9 +26,12 @@ if TYPE_CHECKING:
 class PolicyPlayer:
     """Act with a network (sampling by default, argmax when greedy).
 
-    A frozen snapshot's player (`rng` given, weights never changing) draws its actions
-    with `rng` and moves to ONNX Runtime after `FREEZE_AFTER` calls where it can
-    (`league.rollout.frozen`).
+    A player given an `rng` draws its actions with it and, where it can, acts through
+    ONNX Runtime (`league.rollout.frozen`) after `freeze_after` eager calls with its
+    current weights: a snapshot after `FREEZE_AFTER` (its weights never change), a
+    learning policy at once (`load` hands it new weights every iteration). `template`
+    gives the network's exported graph. Without an `rng` the network acts eagerly,
+    drawing with torch's generator.
     """
 
     def __init__(
@@ -38,10 +41,16 @@ class PolicyPlayer:
         version: int,
         greedy: bool = False,
         rng: np.random.Generator | None = None,
+        template: Callable[[], GraphTemplate] | None = None,
+        freeze_after: int = FREEZE_AFTER,
     ) -> None:
         self.policy, self.version, self.greedy = policy, version, greedy
         self.rng = rng if rng is not None and can_freeze(policy) else None
-        """Draws a frozen snapshot's actions (None: the network stays eager)."""
+        """Draws the actions of a player that can freeze (None: it stays eager)."""
+        self.template = template if template is not None else functools.partial(
+            GraphTemplate, policy
+        )
+        self.freeze_after = freeze_after
         self.calls = 0
         self.frozen: FrozenPolicy | None = None
 
@@ -49,6 +58,11 @@ class PolicyPlayer:
     def state_size(self) -> int:
         """Floats of recurrent state per agent (0: feed-forward)."""
         return self.policy.state_size
+
+    def load(self, state: Mapping[str, torch.Tensor], version: int) -> None:
+        """Take new weights (a learning policy's, broadcast each iteration)."""
+        self.policy.load_state_dict(state)
+        self.version, self.calls, self.frozen = version, 0, None
 
     def act(
         self,
@@ -62,8 +76,8 @@ class PolicyPlayer:
             return self.policy.act(obs, member, mask, state, greedy=self.greedy)
         if self.frozen is None:
             self.calls += 1
-            if self.calls > FREEZE_AFTER:
-                self.frozen = FrozenPolicy(self.policy, self.rng)
+            if self.calls > self.freeze_after:
+                self.frozen = FrozenPolicy(self.policy, self.rng, self.template())
         if self.frozen is not None:
             return self.frozen.act(obs, member, mask, state, greedy=self.greedy)
         out = self.policy.act(obs, member, mask, state, greedy=True)
@@ -313,17 +327,21 @@ class PlayerPool:
         self._spare: dict[str, list[ActorCritic]] = {}
         """Role -> networks of evicted snapshots, to load the next snapshot's weights into."""
         self._bots: dict[tuple[str, str], RandomPlayer | FunctionPlayer | SearchPlayer] = {}
+        self._templates: dict[str, GraphTemplate] = {}
 
     def set_latest(self, learner: str, state: Mapping[str, torch.Tensor], version: int) -> None:
         """Load a learner's current weights (`learner`: its key, `role` or `role/agent`)."""
         if learner not in self.latest:
             role = PlayerId.of_learner(learner).role
             self.latest[learner] = PolicyPlayer(
-                self.factory(role), version=version, greedy=self.greedy
+                self.factory(role),
+                version=version,
+                greedy=self.greedy,
+                rng=self.rng,
+                template=functools.partial(self.template, role),
+                freeze_after=0,
             )
-        player = self.latest[learner]
-        player.policy.load_state_dict(state)
-        player.version = version
+        self.latest[learner].load(state, version)
 
     def set_snapshots(self, weights: Mapping[PlayerId, Mapping[str, torch.Tensor]]) -> None:
         """Hand in the snapshots that may be played (weights by player); forget all others."""
@@ -357,9 +375,22 @@ class PlayerPool:
         spare = self._spare.get(player.role)
         policy = spare.pop() if spare else self.factory(player.role)
         policy.load_state_dict(self.weights[player])
-        actor = PolicyPlayer(policy, version=int(player.snapshot), greedy=self.greedy, rng=self.rng)
+        actor = PolicyPlayer(
+            policy,
+            version=int(player.snapshot),
+            greedy=self.greedy,
+            rng=self.rng,
+            template=functools.partial(self.template, player.role),
+        )
         self._cache[player] = actor
         return actor
+
+    def template(self, role: str) -> GraphTemplate:
+        """The exported graph of a role's network (exported on first use: every
+        snapshot and learning policy of the role acts through sessions built from it)."""
+        if role not in self._templates:
+            self._templates[role] = GraphTemplate(self.factory(role))
+        return self._templates[role]
 
     def _evict(self, player: PlayerId) -> None:
         """Drop a snapshot from the cache, keeping its network for the next one."""

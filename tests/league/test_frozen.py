@@ -1,4 +1,5 @@
-"""Frozen snapshots act through ONNX Runtime with the eager network's maths."""
+"""Players act through ONNX Runtime with the eager network's maths: frozen snapshots,
+and learning policies with a session rebuilt for each broadcast of new weights."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from envs import builtin_game
 from league.config import load_config
 from league.rollout import PolicyFactory
 from league.rollout import frozen as frozen_mod
-from league.rollout.frozen import FREEZE_AFTER, FrozenPolicy, can_freeze, draw
+from league.rollout.frozen import FREEZE_AFTER, FrozenPolicy, GraphTemplate, can_freeze, draw
 from league.rollout.players import PlayerPool, PolicyPlayer
 from matchmaking import PlayerId
 
@@ -86,7 +87,7 @@ def test_draw_follows_the_probabilities_and_never_an_impossible_action():
     assert draw(edge, Top()).tolist() == [2]
 
 
-def test_a_snapshot_player_freezes_after_its_first_calls_and_the_learner_never_does():
+def test_a_snapshot_player_freezes_after_its_first_calls_and_one_without_rng_never_does():
     policy, info = _policy()
     obs, member, mask = _inputs(policy, 4)
     want = policy.act(obs, member, mask).probs
@@ -97,23 +98,68 @@ def test_a_snapshot_player_freezes_after_its_first_calls_and_the_learner_never_d
     out = snapshot.act(obs, member, mask)
     assert snapshot.frozen is not None
     np.testing.assert_allclose(out.probs, want, atol=TOL)
-    learner = PolicyPlayer(policy, version=3)
+    eager = PolicyPlayer(policy, version=3)
     for _ in range(FREEZE_AFTER + 2):
-        learner.act(obs, member, mask)
-    assert learner.frozen is None
+        eager.act(obs, member, mask)
+    assert eager.frozen is None
 
 
-def test_the_pool_freezes_snapshots_not_the_latest_policy():
+@pytest.mark.parametrize(
+    "overrides",
+    [(), ("model.recurrent={kind: lstm, size: 16}", "model.action_head=dense")],
+    ids=["cnn", "lstm"],
+)
+def test_a_template_builds_sessions_for_other_weights_of_the_same_network(overrides):
+    policy, info = _policy(*overrides)
+    template = GraphTemplate(policy)
+    # Every weight the acting graph reads is an initializer the session takes anew:
+    # none was folded into a constant that would keep the first weights.
+    graph_params = {k for k, _ in policy.named_parameters() if not k.startswith("q.")}
+    assert graph_params <= set(template.params)
+    torch.manual_seed(1)
+    other = PolicyFactory.from_config(
+        info, load_config(ROOT / "configs" / "connect_four.yaml", list(overrides)).model
+    )("main")
+    obs, member, mask = _inputs(policy, 6)
+    state = np.random.default_rng(2).normal(size=(6, policy.state_size)).astype(np.float32)
+    state = state if policy.state_size else None
+    for net in (other, policy):
+        want = net.act(obs, member, mask, state, greedy=True)
+        got = FrozenPolicy(net, np.random.default_rng(0), template).act(
+            obs, member, mask, state, greedy=True
+        )
+        np.testing.assert_allclose(got.probs, want.probs, atol=TOL)
+        np.testing.assert_allclose(got.value, want.value, atol=TOL)
+        if state is not None:
+            np.testing.assert_allclose(got.state, want.state, atol=TOL)
+    # The two networks differ (their values; fresh policies are near uniform).
+    first = policy.act(obs, member, mask, state).value
+    assert np.abs(other.act(obs, member, mask, state).value - first).max() > 1e-3
+
+
+def test_the_pool_freezes_the_latest_policy_at_once_and_again_for_new_weights():
     policy, info = _policy()
     factory = PolicyFactory.from_config(
         info, load_config(ROOT / "configs" / "connect_four.yaml").model
     )
     pool = PlayerPool(factory, info=info, rng=np.random.default_rng(0))
+    obs, member, mask = _inputs(policy, 5)
     pool.set_latest("main", policy.state_dict(), version=5)
+    latest = pool.latest["main"]
+    out = latest.act(obs, member, mask)
+    assert latest.frozen is not None
+    np.testing.assert_allclose(out.probs, policy.act(obs, member, mask).probs, atol=TOL)
+    # The learner broadcasts new weights: the next call acts with them.
+    torch.manual_seed(3)
+    newer = factory("main")
+    pool.set_latest("main", newer.state_dict(), version=6)
+    assert pool.latest["main"] is latest and latest.frozen is None and latest.version == 6
+    out = latest.act(obs, member, mask)
+    np.testing.assert_allclose(out.probs, newer.act(obs, member, mask).probs, atol=TOL)
+    # Snapshots of the role act through sessions of the same exported graph.
     snap = PlayerId.of_snapshot("main", 2)
     pool.set_snapshots({snap: policy.state_dict()})
-    assert pool.get(snap, "main").rng is not None
-    assert pool.latest["main"].rng is None
+    assert pool.get(snap, "main").template() is latest.template() is pool.template("main")
 
 
 def test_without_onnxruntime_every_snapshot_stays_eager(monkeypatch):
