@@ -312,9 +312,9 @@ def stage_costs(game: str, workers: int, overrides: list[str], repeats: int = 20
     measured alone: one batched forward pass per acting agent at the batch a worker uses
     (`train.envs`), by the learning policy as a worker's pool holds it (`PlayerPool`:
     ONNX Runtime where it can; `broadcast_rebuild_s`, what taking new weights then costs
-    once an iteration, is reported beside it), and one learned sample (a PPO update of `steps_per_iteration`
-    synthetic rows with the config's epochs and minibatches, at the learner's
-    precision, divided by the rows)."""
+    once an iteration, is reported beside it), and one learned sample (a PPO update of
+    `steps_per_iteration` synthetic rows with the config's epochs and minibatches, at
+    the learner's precision, divided by the rows)."""
     from learner_step import synthetic_batch  # bench/ is on sys.path
 
     from agents import PPO, StepParams, resolve_device, resolve_precision

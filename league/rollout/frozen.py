@@ -35,8 +35,8 @@ or two (a league exploiter's rarely drawn opponents) never pays for a session.""
 def can_freeze(policy: ActorCritic) -> bool:
     """Whether `policy` can act through ONNX Runtime here."""
     sp = policy.spaces
-    found = importlib.util.find_spec
-    return sp.discrete and not sp.multi and all(found(m) is not None for m in ("onnx", "onnxruntime"))
+    found = all(importlib.util.find_spec(m) is not None for m in ("onnx", "onnxruntime"))
+    return sp.discrete and not sp.multi and found
 
 
 class GraphTemplate:

@@ -47,8 +47,8 @@ class PolicyPlayer:
         self.policy, self.version, self.greedy = policy, version, greedy
         self.rng = rng if rng is not None and can_freeze(policy) else None
         """Draws the actions of a player that can freeze (None: it stays eager)."""
-        self.template = template if template is not None else functools.partial(
-            GraphTemplate, policy
+        self.template = (
+            template if template is not None else functools.partial(GraphTemplate, policy)
         )
         self.freeze_after = freeze_after
         self.calls = 0
