@@ -428,6 +428,8 @@ def main() -> None:
             costs = stage_costs(game, w, args.overrides)
             samples[game].setdefault("inference_s", []).append(costs["inference_s"])
             samples[game].setdefault("learn_s", []).append(costs["learn_s"])
+            rebuild = costs["broadcast_rebuild_s"]
+            samples[game].setdefault("broadcast_rebuild_s", []).append(rebuild)
             acting[game] = costs["acting_per_env_step"]
             rate, peak, timing = training_rate(game, w, *rest)
             samples[game].setdefault(f"ppo_{label}", []).append(rate)
@@ -461,7 +463,7 @@ def main() -> None:
     }
     for game in args.games:
         med = {k: statistics.median(v) for k, v in samples[game].items()}
-        costs = {k: med.pop(k) for k in ("inference_s", "learn_s")}
+        costs = {k: med.pop(k) for k in ("inference_s", "learn_s", "broadcast_rebuild_s")}
         limit = med["raw_2proc"]
         learned = sum(t["learn_steps"] for t in stage_samples[game]) / sum(
             t["env_steps"] for t in stage_samples[game]
@@ -473,6 +475,7 @@ def main() -> None:
             "median_env_steps_per_s": med,
             "samples": samples[game],
             "ratio_to_2proc_limit": {k: v / limit for k, v in med.items()},
+            "broadcast_rebuild_s": costs["broadcast_rebuild_s"],
             "compute_bound": bound,
             "ratio_to_compute_bound": {
                 k: v / bound["limit"] for k, v in med.items() if k.startswith("ppo_")
