@@ -28,8 +28,8 @@ from agents import ActorCritic, ActOutput
 from agents.graph import onnx_bytes, signature
 
 FREEZE_AFTER = 8
-"""Calls a snapshot makes in eager PyTorch before it is frozen: one played for a game
-or two (a league exploiter's rarely drawn opponents) never pays for a session."""
+"""Calls a snapshot makes in eager PyTorch before it is frozen: a session (about 10 ms,
+the cost of some 8 small eager calls) is paid only by a snapshot that plays on."""
 
 
 def can_freeze(policy: ActorCritic) -> bool:
