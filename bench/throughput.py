@@ -307,6 +307,10 @@ def torch_threads(n: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+STAGE_COSTS = ("inference_s", "learn_s", "broadcast_rebuild_s")
+"""What `stage_costs` measures, in seconds, sampled once a repeat."""
+
+
 def stage_costs(game: str, workers: int, overrides: list[str], repeats: int = 20) -> dict:
     """Seconds of one core per sample for the two compute stages besides the env, each
     measured alone: one batched forward pass per acting agent at the batch a worker uses
@@ -426,10 +430,8 @@ def main() -> None:
             for case, fn in cases.items():
                 samples[game].setdefault(case, []).append(fn())
             costs = stage_costs(game, w, args.overrides)
-            samples[game].setdefault("inference_s", []).append(costs["inference_s"])
-            samples[game].setdefault("learn_s", []).append(costs["learn_s"])
-            rebuild = costs["broadcast_rebuild_s"]
-            samples[game].setdefault("broadcast_rebuild_s", []).append(rebuild)
+            for key in STAGE_COSTS:
+                samples[game].setdefault(key, []).append(costs[key])
             acting[game] = costs["acting_per_env_step"]
             rate, peak, timing = training_rate(game, w, *rest)
             samples[game].setdefault(f"ppo_{label}", []).append(rate)
@@ -463,7 +465,7 @@ def main() -> None:
     }
     for game in args.games:
         med = {k: statistics.median(v) for k, v in samples[game].items()}
-        costs = {k: med.pop(k) for k in ("inference_s", "learn_s", "broadcast_rebuild_s")}
+        costs = {k: med.pop(k) for k in STAGE_COSTS}
         limit = med["raw_2proc"]
         learned = sum(t["learn_steps"] for t in stage_samples[game]) / sum(
             t["env_steps"] for t in stage_samples[game]
