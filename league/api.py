@@ -1,36 +1,141 @@
 """League as a Python library: train, evaluate, rank, and act with a trained player.
 
-For a notebook or a sweep, without shelling out to the CLI (`league train` is built on
-`train`)::
+For a notebook or a sweep, without shelling out to the CLI (every `league` command is
+built on a function here)::
 
     from league import api
 
-    summary = api.train("connect_four", name="demo", overrides=["train.iterations=20"])
-    run = summary["run_dir"]
-    stats = api.evaluate("latest", "scripted", run=run, games=100)
+    summary = api.train("connect_four", name="demo", progress=True)  # RunSummary
+    stats = api.evaluate("latest", "scripted", run=summary.run_dir, games=100)
     print(f"{stats.score:.2f} ({stats.interval[0]:.2f}-{stats.interval[1]:.2f})")
-    board = api.tournament(run, top=3, games=10)
-    player = api.load_player(run, "latest")
+    board = api.tournament(summary.run_dir, top=3, games=10)  # Leaderboard
+    player = api.load_player(summary.run_dir, "latest")
     action = player.act(env.observe(env.agent_selection))  # a PettingZoo observation
 
-Errors a user can fix raise `ConfigError`, `GameError`, `RunError`, `EvalError` (the CLI
-prints them as one line).
+Errors a user can fix raise `ConfigError`, `GameError`, `RunError` or `EvalError`, all
+importable from here (the CLI prints them as one line). A run directory is code, like a
+notebook: opening one created by another user or machine whose config names code
+outside League needs `trust_code` (`LEAGUE_TRUST_CODE=1`).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
-from league.config import Config, find_config, load_config
+from envs import GameError
+from league.config import Config, ConfigError
+from league.evaluation import EvalError, Leaderboard, MatchStats, ReturnBoard
+from league.store import RunError
 from matchmaking import LATEST
 
-__all__ = ["Matchup", "Player", "evaluate", "load_player", "matchup", "tournament", "train"]
+if TYPE_CHECKING:
+    from league.evaluation import Arena
+    from league.play import MatchResult
+
+__all__ = [
+    "ConfigError",
+    "EvalError",
+    "ExploitResult",
+    "Exploitability",
+    "ExportResult",
+    "GameError",
+    "Leaderboard",
+    "MatchStats",
+    "MatchupResult",
+    "Player",
+    "ReplayResult",
+    "ReturnBoard",
+    "RunError",
+    "RunExists",
+    "RunSummary",
+    "evaluate",
+    "exploit",
+    "exploitability",
+    "export",
+    "load_player",
+    "matchup",
+    "play",
+    "replay",
+    "table",
+    "tournament",
+    "train",
+]
+
+
+class RunExists(RunError):
+    """`train` was asked for a new run where a run already is."""
+
+    def __init__(self, run_dir: Path) -> None:
+        super().__init__(
+            f"{run_dir} already holds a run; resume it with api.train(resume={str(run_dir)!r}) "
+            "or pick another name"
+        )
+        self.run_dir = run_dir
+
+
+# ---------------------------------------------------------------- train
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What a training run did (`league train --json` prints `to_json()`)."""
+
+    run_dir: Path
+    game: str
+    mode: str
+    """`self-play`, or `cooperative` for a game of one team."""
+    learner: str
+    iterations: int
+    env_steps: int
+    agent_steps: int
+    episodes: int
+    seconds: float
+    gamma: float
+    snapshots: int
+    last_snapshot: dict[str, int]
+    """Each league agent's newest snapshot id."""
+    agents: dict[str, dict[str, Any]]
+    """Each league agent's kind, freezes, resets and learned steps."""
+    workers: int
+    device: str
+    precision: str
+    env_errors: int
+    worker_restarts: int
+    workers_lost: int
+    asynchronous: bool
+    stale_fragments: int
+    abandoned_episodes: int
+    interrupted: bool
+    stopped_by: str | None
+    """The signal that stopped the run early (SIGINT, SIGTERM), else None."""
+    aborted: bool
+    """A second signal stopped it mid-iteration: the last checkpoint is kept."""
+    resume: str | None
+    """How to continue a stopped run."""
+    metrics: dict[str, float] = field(default_factory=dict)
+    """The last iteration's metrics (TensorBoard's scalars)."""
+
+    @staticmethod
+    def from_json(data: dict[str, Any]) -> RunSummary:
+        """The summary from the trainer's JSON-able dict."""
+        values = {k: v for k, v in data.items() if k != "async"}
+        return RunSummary(
+            **{**values, "run_dir": Path(data["run_dir"]), "asynchronous": data["async"]}
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The summary as `league train --json` prints it."""
+        out = dataclasses.asdict(self)
+        out["run_dir"] = str(self.run_dir)
+        out["async"] = out.pop("asynchronous")
+        return {**{k: v for k, v in out.items() if k != "metrics"}, "metrics": out["metrics"]}
 
 
 def train(
@@ -42,81 +147,75 @@ def train(
     resume: str | Path | None = None,
     address: str | None = None,
     progress: bool = False,
-) -> dict[str, Any]:
-    """Train a new run, or continue `resume` (a run directory), and return its summary
-    (what `league train --json` prints; `summary["run_dir"]` is the run).
+    trust_code: bool | None = None,
+) -> RunSummary:
+    """Train a new run, or continue `resume` (a run directory); return its `RunSummary`.
 
     `config`: a YAML file, a shipped config's name or a built-in game's, or a `Config`
-    (None: connect four's);
-    `overrides`: `key.path=value` strings as `--set` takes them (applied to the run's
-    saved config when resuming); `address`: a Ray cluster to join; `progress`: show the
-    progress line on stderr. A stop (Ctrl-C, SIGTERM) ends the run cleanly, with a
-    checkpoint: `summary["stopped_by"]` names it.
+    (None: connect four's); `overrides`: `key.path=value` strings as `--set` takes them
+    (applied to the run's saved config when resuming); `address`: a Ray cluster to join;
+    `progress`: show what it is doing on stderr (in a notebook: a line every few
+    iterations); `trust_code`: open a run created elsewhere that names user code. A stop
+    (Ctrl-C, SIGTERM) ends the run cleanly, with a checkpoint: `stopped_by` names it.
     """
-    from league.commands.progress import Progress
-    from league.store import load_run_config, stopped_writing
+    from league.progress import Progress
+    from league.run import Run
+    from league.store import stopped_writing
+    from league.store.run_dir import RunExistsError
     from league.training import Trainer
 
-    if resume is not None:
-        run_dir = Path(resume)
-        cfg = load_run_config(run_dir, list(overrides))
-    else:
-        cfg, run_dir = _new_run(config, list(overrides), name, Path(runs_dir))
-    try:
-        trainer = Trainer(cfg, run_dir, resume=resume is not None, address=address)
-    except OSError as err:  # a full disk: one line naming the file, and what the run kept
-        raise stopped_writing(err, run_dir) from err
-    total = cfg.train.iterations
-    bar = Progress(total, trainer.counters.iteration, enabled=progress)
+    bar = Progress(enabled=progress)
+    with bar:
+        bar.status("loading the game")
+        if resume is not None:
+            run = Run.open(resume, overrides=overrides, trust_code=trust_code)
+        else:
+            try:
+                run = Run.create(config, overrides=overrides, name=name, runs_dir=runs_dir)
+            except RunExistsError as err:
+                raise RunExists(err.run_dir) from None
+        assert run.dir is not None
+        bar.status("starting the workers")
+        try:
+            trainer = Trainer(run, resume=resume is not None, address=address)
+        except OSError as err:  # a full disk: one line naming the file, and what the run kept
+            run.close()
+            raise stopped_writing(err, run.dir) from err
+        except BaseException:
+            run.close()
+            raise
+        bar.start(run.config.train.iterations, trainer.counters.iteration)
 
-    def on_iteration(metrics: dict[str, float]) -> None:
-        bar.update(trainer.counters.iteration, trainer.counters.env_steps, metrics)
+        def on_iteration(metrics: dict[str, float]) -> None:
+            bar.update(trainer.counters.iteration, trainer.counters.env_steps, metrics)
 
-    try:
-        with bar:
-            return trainer.train(iterations=total, on_iteration=on_iteration)
-    except OSError as err:
-        raise stopped_writing(err, run_dir) from err
-    finally:
-        trainer.close()
-
-
-def _new_run(
-    config: str | Path | Config | None, overrides: list[Any], name: str | None, runs_dir: Path
-) -> tuple[Config, Path]:
-    """Load and check a config, then create its run directory (nothing is created for a
-    config that fails its checks)."""
-    from league.game_config import check_fits, pin_teams, resolve_game
-    from league.store import new_run
-
-    if isinstance(config, Config):
-        cfg, source = config, "the config"
-        if overrides:
-            raise TypeError("overrides apply to a config file or name, not a Config")
-    else:
-        path = find_config(None if config is None else str(config))
-        cfg, source = load_config(path, overrides), str(path)
-    if name:
-        cfg = cfg.model_copy(update={"name": name})
-    spec = resolve_game(cfg, source=source)
-    cfg = pin_teams(cfg, spec)  # the run keeps the teams inferred now
-    check_fits(cfg, spec, source=source)
-    return cfg, new_run(cfg, runs_dir)
+        try:
+            summary = trainer.train(
+                iterations=run.config.train.iterations, on_iteration=on_iteration
+            )
+        except OSError as err:
+            raise stopped_writing(err, run.dir) from err
+        finally:
+            trainer.close()
+    return RunSummary.from_json(summary)
 
 
-@dataclass
-class Matchup:
+# ---------------------------------------------------------------- matches
+
+
+@dataclass(frozen=True)
+class MatchupResult:
     """A's results against B, with what `league eval` reports beside them."""
 
     a: str
     """Player A as resolved (`latest` becomes `role@id`)."""
     b: str
     game: str
-    stats: Any
-    """A's `MatchStats`."""
-    baseline: Any = None
-    """A game of one team (B never sits against A): B's `MatchStats` playing it alone,
-    for comparison (None otherwise)."""
+    stats: MatchStats
+    """A's results."""
+    baseline: MatchStats | None = None
+    """A game of one team (B never sits against A): B's results playing it alone, for
+    comparison (None otherwise)."""
     recorded: bool | None = None
     """Whether the games were stored in the run (False: it is read-only; None: no run)."""
 
@@ -144,37 +243,65 @@ def matchup(
     workers: int | None = 0,
     address: str | None = None,
     baseline: bool = True,
-) -> Matchup:
-    """Play `games` games of A against B (seats alternating) and return the `Matchup`
-    (`league eval` prints it). Players are named as the CLI names them: a snapshot id of
-    `run`, `latest`, `random`, `scripted`, `mcts:N`, ... The games are recorded in the
-    run where it can be written. In a game of one team each plays alone, and B's games
-    (`baseline`, unless False) give A's figure something to compare with."""
+) -> MatchupResult:
+    """Play `games` games of A against B (seats alternating) and return the
+    `MatchupResult` (`league eval` prints it). Players are named as the CLI names them:
+    a snapshot id of `run`, `latest`, `random`, `scripted`, `mcts:N`, ... The games are
+    recorded in the run where it can be written. In a game of one team each plays alone,
+    and B's games (`baseline`, unless False) give A's figure something to compare with."""
     from league.evaluation import Arena
 
-    arena = Arena.open(run, game, read_only=None)
-    arena.address = address
+    arena = Arena.open(run, game, read_only=None, address=address)
     try:
         pa, pb = arena.resolve(a), arena.resolve(b)
-        settings = dict(
-            games=games,
-            greedy=greedy,
-            random_opening=random_opening,
-            seed=seed,
-            workers=workers,
-        )
-        stats = arena.play(pa, pb, **settings)
-        alone = arena.play(pb, pa, **settings) if arena.one_team and baseline else None
+
+        def play(x: Any, y: Any) -> MatchStats:
+            return arena.play(
+                x,
+                y,
+                games=games,
+                greedy=greedy,
+                random_opening=random_opening,
+                seed=seed,
+                workers=workers,
+            )
+
+        stats = play(pa, pb)
+        alone = play(pb, pa) if arena.one_team and baseline else None
+        recorded = arena.records if arena.registry is not None else None
     finally:
         arena.close()
-    recorded = arena.records if arena.registry is not None else None
-    return Matchup(str(pa), str(pb), arena.spec.name, stats, alone, recorded)
+    return MatchupResult(str(pa), str(pb), arena.spec.name, stats, alone, recorded)
 
 
-def evaluate(a: str, b: str, **options: Any) -> Any:
+def evaluate(
+    a: str,
+    b: str,
+    *,
+    run: str | Path | None = None,
+    game: str | None = None,
+    games: int = 100,
+    greedy: bool = False,
+    random_opening: int = 0,
+    seed: int = 0,
+    workers: int | None = 0,
+    address: str | None = None,
+) -> MatchStats:
     """A's `MatchStats` against B (`score`, `interval`, `wins`, `draws`, `losses`, ...):
     `matchup` without the rest; the same options."""
-    return matchup(a, b, baseline=False, **options).stats
+    return matchup(
+        a,
+        b,
+        run=run,
+        game=game,
+        games=games,
+        greedy=greedy,
+        random_opening=random_opening,
+        seed=seed,
+        workers=workers,
+        address=address,
+        baseline=False,
+    ).stats
 
 
 def tournament(
@@ -188,25 +315,30 @@ def tournament(
     address: str | None = None,
     plots: bool = False,
     video: bool = False,
-) -> Any:
+) -> Leaderboard | ReturnBoard:
     """Round-robin the `top` newest snapshots of `run` and the bots (random, the game's
-    scripted bot, `bots`), store the games in the run, and return the leaderboard
+    scripted bot, `bots`), store the games in the run, and return the `Leaderboard`
     (`rows`: player, rating and its interval; random = 0; `game`). A game of one team is
-    ranked by mean return instead. `plots`: draw it under the run's `plots/` (the board's
-    `plots` lists the files); `video`: attach a clip of the newest snapshot against the
-    one before it to the run's TensorBoard (the board's `clip` says what)."""
+    ranked by mean return instead (`ReturnBoard`). `plots`: draw it under the run's
+    `plots/` (the board's `plots` lists the files); `video`: attach a clip of the newest
+    snapshot against the one before it to the run's TensorBoard (the board's `clip`)."""
     from league.evaluation import Arena, plot_leaderboard, plot_returns, return_ranking
     from league.evaluation import tournament as round_robin
 
-    arena = Arena.open(run, None)
-    arena.address = address
+    arena = Arena.open(run, None, address=address)
+    board: Leaderboard | ReturnBoard
     try:
-        rank = return_ranking if arena.one_team else round_robin
-        board = rank(arena, top=top, games=games, seed=seed, workers=workers, bots=tuple(bots))
+        if arena.one_team:
+            board = return_ranking(arena, top=top, games=games, seed=seed, workers=workers)
+        else:
+            board = round_robin(
+                arena, top=top, games=games, seed=seed, workers=workers, bots=tuple(bots)
+            )
         board.game = arena.spec.name
-        if plots:
-            plot = plot_returns if arena.one_team else plot_leaderboard
-            board.plots = [str(p) for p in plot(board, Path(run) / "plots")]
+        if isinstance(board, ReturnBoard) and plots:
+            board.plots = [str(p) for p in plot_returns(board, Path(run) / "plots")]
+        elif isinstance(board, Leaderboard) and plots:
+            board.plots = [str(p) for p in plot_leaderboard(board, Path(run) / "plots")]
         if video:
             board.clip = _tournament_clip(arena, seed)
     finally:
@@ -214,7 +346,7 @@ def tournament(
     return board
 
 
-def _tournament_clip(arena: Any, seed: int) -> str | None:
+def _tournament_clip(arena: Arena, seed: int) -> str | None:
     """Attach a clip of the newest main snapshot against the one before it (same agent) to
     the run's TensorBoard; return what was attached (None: no such pair)."""
     from league.play import add_clip_to_tensorboard, record_clip
@@ -222,21 +354,303 @@ def _tournament_clip(arena: Any, seed: int) -> str | None:
     from league.store.events import EventWriter  # a failure names the event file
     from matchmaking import MAIN
 
+    registry = arena.registry
+    assert registry is not None
     # The main agent's progress, not an exploiter's: exploiters are reset and retargeted.
-    newest = arena.registry.latest_snapshot(kind=MAIN)
+    newest = registry.latest_snapshot(kind=MAIN)
     if newest is None:
         return None
-    before = [s for s in arena.registry.snapshots(agent=newest["agent"]) if s["id"] < newest["id"]]
+    before = [s for s in registry.snapshots(agent=newest["agent"]) if s["id"] < newest["id"]]
     if not before:
         return None
     a, b = arena.resolve(str(newest["id"])), arena.resolve(str(before[-1]["id"]))
     clip = record_clip(arena.spec, arena.info, arena.factory, arena.weights, a, b, seed=seed)
-    writer = EventWriter(str(arena.registry.run_dir / TENSORBOARD_DIR))
+    writer = EventWriter(str(registry.run_dir / TENSORBOARD_DIR))
     try:
         add_clip_to_tensorboard(writer, "tournament/replay", clip, newest["iteration"], fps=8)
     finally:
         writer.close()
     return f"{clip.title}: {clip.summary} (TensorBoard tag tournament/replay)"
+
+
+def table(run: str | Path) -> Leaderboard:
+    """The run's leaderboard from its stored evaluation games (`league table`): every
+    snapshot, those without rated games marked unrated (`rating` None), with its exact
+    exploitability where the game has a tree."""
+    from league.evaluation import leaderboard
+    from league.run import Run
+
+    with Run.open(run, read_only=True) as opened:
+        assert opened.registry is not None
+        return leaderboard(opened.registry, every_snapshot=True)
+
+
+# ---------------------------------------------------------------- best responses
+
+
+@dataclass(frozen=True)
+class Exploitability:
+    """Exact exploitability (NashConv / 2) of snapshots, in a game with a game tree."""
+
+    game: str
+    snapshots: list[dict[str, Any]]
+    """Per snapshot: `id`, `exploitability`, and with `all` its `nash` weight and
+    `vs_nash` score."""
+    nash_mixture: float | None = None
+    """The exploitability of the population's Nash mixture (with `all`)."""
+    uniform_mixture: float | None = None
+    """The exploitability of the population's uniform mixture (with `all`)."""
+
+    def to_json(self) -> dict[str, Any]:
+        """As `league exploitability --json` prints it."""
+        from league.evaluation.exact import EXPLOITABILITY
+
+        out: dict[str, Any] = {"game": self.game, "snapshots": self.snapshots}
+        for name in ("nash_mixture", "uniform_mixture"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = {EXPLOITABILITY: value}
+        return out
+
+
+def exploitability(run: str | Path, players: Sequence[str] = (LATEST,)) -> Exploitability:
+    """The exact exploitability of `players` (snapshot ids, `latest`, or `all`: every
+    league snapshot, with the Nash and uniform mixtures of them)."""
+    from league.evaluation.exact import EXPLOITABILITY, exploitability_report
+
+    out = exploitability_report(run, players)
+    mixtures = {
+        name: out[name][EXPLOITABILITY] if name in out else None
+        for name in ("nash_mixture", "uniform_mixture")
+    }
+    return Exploitability(out["game"], list(out["snapshots"]), **mixtures)
+
+
+@dataclass(frozen=True)
+class ExploitResult:
+    """A best response's training and its final score against its target."""
+
+    data: dict[str, Any]
+    """What `league exploit --json` prints: `target`, `best_response`, `iterations`,
+    `env_steps`, `score`, `score_95ci`, `games`, `curve`, `stopped_by`, `resume`."""
+
+    @property
+    def score(self) -> float | None:
+        """The final score against the target (None: stopped before it was played)."""
+        score = self.data["score"]
+        return None if score is None else float(score)
+
+    @property
+    def stopped_by(self) -> str | None:
+        """The signal that stopped it early, if any."""
+        stopped: str | None = self.data["stopped_by"]
+        return stopped
+
+    def to_json(self) -> dict[str, Any]:
+        """As `league exploit --json` prints it."""
+        return dict(self.data)
+
+
+def exploit(
+    run: str | Path,
+    target: str = LATEST,
+    *,
+    iterations: int | None = None,
+    games: int = 200,
+    score_every: int | None = None,
+    workers: int | None = 0,
+    seed: int = 0,
+    random_opening: int = 0,
+    on_iteration: Callable[[dict[str, Any]], None] | None = None,
+    address: str | None = None,
+    resume: bool = False,
+) -> ExploitResult:
+    """Train a best response to `target` (a snapshot id or `latest`) for `iterations`
+    iterations of the run's size, scoring it every `score_every`; `resume` continues the
+    run's unfinished one. The higher its final score, the more exploitable the target."""
+    from league.training.exploit import exploit as best_response
+
+    return ExploitResult(
+        best_response(
+            run,
+            target,
+            iterations=iterations,
+            games=games,
+            score_every=score_every,
+            workers=workers,
+            seed=seed,
+            random_opening=random_opening,
+            on_iteration=on_iteration,
+            address=address,
+            resume=resume,
+        )
+    )
+
+
+# ---------------------------------------------------------------- using a trained agent
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """A file written by `export`, and what it holds."""
+
+    out: Path
+    format: str
+    player: str
+    """The snapshot (`role@id`), or a mixture's name."""
+    meta: dict[str, Any]
+    """The description stored with it (the game, inputs and outputs, or a table's
+    information states and exploitability)."""
+
+    def to_json(self) -> dict[str, Any]:
+        """As `league export --json` prints it."""
+        return {"out": str(self.out), **self.meta}
+
+    def line(self) -> str:
+        """The file in one line."""
+        meta = self.meta
+        if self.format == "table":
+            what = (
+                f"{meta['player']} of {meta['game']}, {meta['states']} information states, "
+                f"exploitability {meta['exploitability']:.4f}"
+            )
+        else:
+            what = (
+                f"{self.player} of {meta['game']}, inputs {', '.join(meta['inputs'])} -> "
+                f"outputs {', '.join(meta['outputs'])}"
+            )
+        return f"wrote {self.out} ({self.format}): {what}"
+
+
+def export(
+    run: str | Path, player: str = LATEST, *, out: str | Path, format: str = "onnx"
+) -> ExportResult:
+    """Write a snapshot of `run` as `format`: `onnx` or `torchscript` (a policy that runs
+    without League), or `table` (JSON action probabilities per information state, in a
+    game with a game tree; `player` may then be `mixture:nash` or `mixture:uniform`)."""
+    out = Path(out)
+    if format == "table":
+        from league.evaluation.exact import export_table
+
+        return ExportResult(out, format, player, export_table(run, player, out))
+    from league.export import export_policy
+
+    if player.startswith("mixture:"):
+        raise EvalError(f"{player}: a mixture of snapshots exports only as --format table")
+    loaded = load_player(run, player)
+    meta = export_policy(loaded.policy, loaded.spec, loaded.name, fmt=format, out=out)
+    return ExportResult(out, format, loaded.name, meta)
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    """One match written as an animation (`league replay`)."""
+
+    out: Path
+    a: str
+    b: str
+    game: str
+    frames: int
+    length: int
+    result: str
+    title: str
+
+    def to_json(self) -> dict[str, Any]:
+        """As `league replay --json` prints it."""
+        out = dataclasses.asdict(self)
+        del out["title"]
+        return {**out, "out": str(self.out)}
+
+
+def replay(
+    a: str,
+    b: str,
+    *,
+    out: str | Path,
+    run: str | Path | None = None,
+    game: str | None = None,
+    seed: int = 0,
+    greedy: bool = False,
+    fps: float = 8.0,
+) -> ReplayResult:
+    """Play A against B once and write the match as a GIF or an MP4."""
+    from league.evaluation import Arena
+    from league.play import record_clip, write_animation
+
+    arena = Arena.open(run, game, read_only=True)
+    try:
+        pa, pb = arena.resolve(a), arena.resolve(b)
+        clip = record_clip(
+            arena.spec, arena.info, arena.factory, arena.weights, pa, pb, seed=seed, greedy=greedy
+        )
+        written = write_animation(clip.frames, Path(out), fps=fps)
+    finally:
+        arena.close()
+    return ReplayResult(
+        written,
+        str(pa),
+        str(pb),
+        arena.spec.name,
+        len(clip.frames),
+        clip.match.length,
+        clip.summary,
+        clip.title,
+    )
+
+
+@dataclass(frozen=True)
+class HumanGame:
+    """A game a person played at the terminal (`league play`)."""
+
+    match: MatchResult | None
+    """The match (None: the person quit)."""
+    seat: str | None
+    """The person's team."""
+    opponent: str
+    recorded_in: Path | None
+    """The run the game was stored in (None: no run, or it is read-only)."""
+    read_only: bool
+    quit_reason: str = ""
+
+
+def play(
+    opponent: str | None = None,
+    *,
+    run: str | Path | None = None,
+    game: str | None = None,
+    seat: int = 0,
+    seed: int = 0,
+    greedy: bool = False,
+    stdin: TextIO,
+    stdout: TextIO,
+) -> HumanGame:
+    """A person plays a turn-based game against `opponent` (default: the run's latest
+    snapshot, else the game's scripted bot, else random), moves read from `stdin`; the
+    game is recorded in the run where it can be written."""
+    from league.evaluation import Arena
+    from league.play import Quit, play_human
+    from matchmaking import HUMAN, RANDOM, SCRIPTED
+
+    arena = Arena.open(run, game, read_only=None)  # a read-only run: not recorded
+    try:
+        if opponent is None:
+            scripted = SCRIPTED if arena.spec.bot is not None else RANDOM
+            opponent = LATEST if arena.registry is not None else scripted
+        player = arena.resolve(opponent)
+        try:
+            match = play_human(
+                arena, player, seat=seat, seed=seed, greedy=greedy, stdin=stdin, stdout=stdout
+            )
+        except Quit as why:
+            return HumanGame(None, None, str(player), None, False, str(why))
+        mine = next(t for t, p in match.players.items() if p.bot == HUMAN)
+        registry = arena.registry
+        if registry is not None and arena.records:
+            registry.add_matches([match.match_row(mine)])
+            return HumanGame(match, mine, str(player), registry.run_dir, False)
+        return HumanGame(match, mine, str(player), None, registry is not None)
+    finally:
+        arena.close()
 
 
 @dataclass
@@ -250,6 +664,8 @@ class Player:
     greedy: bool
     states: dict[str | None, np.ndarray] = field(default_factory=dict)
     """A recurrent policy's memory, per agent (cleared by `reset`)."""
+    spec: Any = None
+    """The game (`envs.GameSpec`)."""
 
     def reset(self) -> None:
         """Forget the episode (call it before each new one; only a recurrent policy
@@ -288,18 +704,21 @@ class Player:
 def load_player(run: str | Path, name: str = LATEST, *, greedy: bool = True) -> Player:
     """A snapshot of `run` (`latest`: the main agent's newest, or a snapshot id) ready to
     act; `greedy` takes the most likely action, else it samples as in training."""
-    from league.evaluation import Arena, EvalError
+    from league.evaluation import Arena
 
     arena = Arena.open(run, None, read_only=True)
     try:
         player = arena.resolve(name)
         if not player.is_snapshot:
-            raise EvalError(f"{name!r} is not a snapshot of {run}: load_player loads snapshots")
+            raise EvalError(
+                f"{name!r} is not a snapshot of {run}: only a snapshot of the run can be "
+                "loaded or exported"
+            )
         policy = arena.factory(player.role)
         policy.load_state_dict(arena.weights[player])
         policy.eval()
         with contextlib.suppress(AttributeError):
             policy.requires_grad_(False)
-        return Player(str(player), policy, dict(arena.info.member_of), greedy)
+        return Player(str(player), policy, dict(arena.info.member_of), greedy, spec=arena.spec)
     finally:
         arena.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -35,26 +36,32 @@ def cmd_train(args: argparse.Namespace) -> int:
     ):
         if value is not None:  # a bad value is reported against the flag the user typed
             overrides.append(Override(f"{key}={value}", flag=f"{flag} {value}"))
-    summary = api.train(
-        args.config,
-        overrides=overrides,
-        name=args.name,
-        runs_dir=args.runs_dir,
-        resume=args.resume,
-        address=args.address,
-        progress=not args.json,
-    )
+    try:
+        result = api.train(
+            args.config,
+            overrides=overrides,
+            name=args.name,
+            runs_dir=args.runs_dir,
+            resume=args.resume,
+            address=args.address,
+            progress=not args.json,
+        )
+    except api.RunExists as err:  # the CLI's way to resume
+        raise api.RunError(
+            f"{err.run_dir} already holds a run; resume it with --resume {err.run_dir} "
+            "or pick another --name"
+        ) from None
+    summary = result.to_json()
     _report(summary, as_json=args.json, title="run summary")
-    if not summary["stopped_by"]:
+    if not result.stopped_by:
         return 0
     if not args.json:
-        kept = "the last checkpoint" if summary["aborted"] else "a checkpoint of this moment"
+        kept = "the last checkpoint" if result.aborted else "a checkpoint of this moment"
         print(
-            f"stopped by {summary['stopped_by']}; {kept} is kept. "
-            f"Continue with: {summary['resume']}",
+            f"stopped by {result.stopped_by}; {kept} is kept. Continue with: {result.resume}",
             file=sys.stderr,
         )
-    return exit_code(signal.Signals[summary["stopped_by"]])
+    return exit_code(signal.Signals[result.stopped_by])
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
@@ -169,120 +176,62 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_play(args: argparse.Namespace) -> int:
-    """A person plays a turn-based game against an agent (moves read from stdin)."""
-    from league.evaluation import Arena
-    from league.play import Quit, play_human, verdict
+    """A person plays a turn-based game against an agent, moves read from stdin
+    (`league.api.play`)."""
+    from league import api
+    from league.play import verdict
     from matchmaking import HUMAN
 
-    arena = Arena.open(args.run, args.game, read_only=None)  # a read-only run: not recorded
-    try:
-        name = args.player or _default_opponent(arena)
-        opponent = arena.resolve(name)
-        try:
-            match = play_human(
-                arena,
-                opponent,
-                seat=args.seat,
-                seed=args.seed,
-                greedy=args.greedy,
-                stdin=sys.stdin,
-                stdout=sys.stdout,
-            )
-        except Quit as why:
-            print(f"{why}: the game is not recorded")
-            return 0
-        mine = next(t for t, p in match.players.items() if p.bot == HUMAN)
-        print(f"{verdict(match, mine)} in {match.length} moves")
-        if arena.registry is not None and arena.records:
-            arena.registry.add_matches([match.match_row(mine)])
-            print(f"recorded in {arena.registry.run_dir} as {HUMAN} vs {opponent}")
-        elif arena.registry is not None:
-            print(f"{arena.registry.run_dir} is read-only: the game is not recorded")
-    finally:
-        arena.close()
+    game = api.play(
+        args.player,
+        run=args.run,
+        game=args.game,
+        seat=args.seat,
+        seed=args.seed,
+        greedy=args.greedy,
+        stdin=sys.stdin,
+        stdout=sys.stdout,
+    )
+    if game.match is None:
+        print(f"{game.quit_reason}: the game is not recorded")
+        return 0
+    assert game.seat is not None
+    print(f"{verdict(game.match, game.seat)} in {game.match.length} moves")
+    if game.recorded_in is not None:
+        print(f"recorded in {game.recorded_in} as {HUMAN} vs {game.opponent}")
+    elif game.read_only:
+        print(f"{args.run} is read-only: the game is not recorded")
     return 0
 
 
-def _default_opponent(arena: Any) -> str:
-    """A run's latest snapshot; without a run the game's scripted bot, else random."""
-    from league.evaluation import LATEST
-
-    if arena.registry is not None:
-        return LATEST
-    return "scripted" if arena.spec.bot is not None else "random"
-
-
 def cmd_replay(args: argparse.Namespace) -> int:
-    """Play A against B once and write the match as a GIF or MP4."""
-    from league.evaluation import Arena
-    from league.play import record_clip, write_animation
+    """Play A against B once and write the match as a GIF or MP4 (`league.api.replay`)."""
+    from league import api
 
-    arena = Arena.open(args.run, args.game, read_only=True)
-    try:
-        a, b = arena.resolve(args.a), arena.resolve(args.b)
-        clip = record_clip(
-            arena.spec,
-            arena.info,
-            arena.factory,
-            arena.weights,
-            a,
-            b,
-            seed=args.seed,
-            greedy=args.greedy,
-        )
-        out = write_animation(clip.frames, Path(args.out), fps=args.fps)
-    finally:
-        arena.close()
-    summary = {
-        "out": str(out),
-        "a": str(a),
-        "b": str(b),
-        "game": arena.spec.name,
-        "frames": len(clip.frames),
-        "length": clip.match.length,
-        "result": clip.summary,
-    }
+    result = api.replay(
+        args.a,
+        args.b,
+        out=args.out,
+        run=args.run,
+        game=args.game,
+        seed=args.seed,
+        greedy=args.greedy,
+        fps=args.fps,
+    )
     if args.json:
-        print(json.dumps(summary))
+        print(json.dumps(result.to_json()))
     else:
-        print(f"{clip.title}: {clip.summary} in {clip.match.length} steps; wrote {out}")
+        print(f"{result.title}: {result.result} in {result.length} steps; wrote {result.out}")
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    """Write a snapshot as an ONNX or TorchScript policy that runs without League."""
-    from league.evaluation import Arena, EvalError
-    from league.export import export_policy
+    """Write a snapshot as an ONNX or TorchScript policy that runs without League, or as a
+    table (`league.api.export`)."""
+    from league import api
 
-    if args.format == "table":
-        from league.evaluation.exact import export_table
-
-        meta = export_table(args.run, args.player, Path(args.out))
-        line = (
-            f"{meta['player']} of {meta['game']}, {meta['states']} information states, "
-            f"exploitability {meta['exploitability']:.4f}"
-        )
-    else:
-        if args.player.startswith("mixture:"):
-            raise EvalError(f"{args.player}: a mixture of snapshots exports only as --format table")
-        arena = Arena.open(args.run, None, read_only=True)
-        try:
-            player = arena.resolve(args.player)
-            if not player.is_snapshot:
-                raise EvalError(f"only a snapshot of the run can be exported, not the bot {player}")
-            policy = arena.factory(player.role)
-            policy.load_state_dict(arena.weights[player])
-            meta = export_policy(
-                policy, arena.spec, str(player), fmt=args.format, out=Path(args.out)
-            )
-        finally:
-            arena.close()
-        line = (
-            f"{player} of {meta['game']}, inputs {', '.join(meta['inputs'])} -> outputs "
-            f"{', '.join(meta['outputs'])}"
-        )
-    meta = {"out": args.out, **meta}
-    print(json.dumps(meta) if args.json else f"wrote {args.out} ({args.format}): {line}")
+    result = api.export(args.run, args.player, out=args.out, format=args.format)
+    print(json.dumps(result.to_json()) if args.json else result.line())
     return 0
 
 
@@ -296,15 +245,16 @@ def _print_board(board: Any, title: str) -> None:
     for col in [*columns, "env steps", *(["exploitability"] if exact else [])]:
         table.add_column(col, justify="left" if col in ("player", "kind") else "right")
     for i, row in enumerate(board.rows, 1):
-        lo, hi = row["rating_95ci"]
+        rated = row["rating"] is not None
+        lo, hi = row["rating_95ci"] if rated else (0.0, 0.0)
         cells = [
-            str(i),
+            str(i) if rated else "-",
             row["player"],
             row["kind"] or "",
-            f"{row['rating']:.0f}",
-            f"{lo:.0f} .. {hi:.0f}",
-            f"{row['nash']:.3f}",
-            f"{row['vs_nash']:.3f}",
+            f"{row['rating']:.0f}" if rated else "unrated",
+            f"{lo:.0f} .. {hi:.0f}" if rated else "",
+            f"{row['nash']:.3f}" if rated else "",
+            f"{row['vs_nash']:.3f}" if rated else "",
             str(row["games"]),
             "" if row["env_steps"] is None else f"{row['env_steps']:,}",
         ]
@@ -372,7 +322,7 @@ def cmd_tournament(args: argparse.Namespace) -> int:
 
 def cmd_exploit(args: argparse.Namespace) -> int:
     """Train a best response against a frozen snapshot; report its final score."""
-    from league.training.exploit import exploit
+    from league import api
 
     def progress(point: dict[str, Any]) -> None:
         if not args.json:
@@ -382,7 +332,7 @@ def cmd_exploit(args: argparse.Namespace) -> int:
                 flush=True,
             )
 
-    out = exploit(
+    out = api.exploit(
         args.run,
         args.target,
         iterations=args.iterations,
@@ -394,7 +344,7 @@ def cmd_exploit(args: argparse.Namespace) -> int:
         on_iteration=progress,
         address=args.address,
         resume=args.resume,
-    )
+    ).to_json()
     code = exit_code(signal.Signals[out["stopped_by"]]) if out["stopped_by"] else 0
     if args.json:
         print(json.dumps(out))
@@ -423,37 +373,37 @@ def cmd_exploit(args: argparse.Namespace) -> int:
 
 
 def cmd_exploitability(args: argparse.Namespace) -> int:
-    """Print the exact exploitability of snapshots (and of the population's mixtures)."""
-    from league.evaluation.exact import EXPLOITABILITY, exploitability_report
+    """Print the exact exploitability of snapshots (and of the population's mixtures):
+    `league.api.exploitability`."""
+    from league import api
 
-    out = exploitability_report(args.run, args.players)
+    result = api.exploitability(args.run, args.players)
     if args.json:
-        print(json.dumps(out))
+        print(json.dumps(result.to_json()))
         return 0
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"exact exploitability ({out['game']}, NashConv / 2)")
+    table = Table(title=f"exact exploitability ({result.game}, NashConv / 2)")
     for col in ("player", "exploitability", "Nash weight", "vs Nash"):
         table.add_column(col, justify="left" if col == "player" else "right")
-    for row in out["snapshots"]:
+    for row in result.snapshots:
         extra = [f"{row[k]:.3f}" if k in row else "" for k in ("nash", "vs_nash")]
-        table.add_row(str(row["id"]), f"{row[EXPLOITABILITY]:.4f}", *extra)
+        table.add_row(str(row["id"]), f"{row['exploitability']:.4f}", *extra)
     for name in ("nash_mixture", "uniform_mixture"):
-        if name in out:
-            table.add_row(name.replace("_", " "), f"{out[name][EXPLOITABILITY]:.4f}", "", "")
+        value = getattr(result, name)
+        if value is not None:
+            table.add_row(name.replace("_", " "), f"{value:.4f}", "", "")
     Console().print(table)
     return 0
 
 
 def cmd_table(args: argparse.Namespace) -> int:
-    """Print the leaderboard from the stored evaluation results."""
-    from league.evaluation import leaderboard
-    from league.store import Registry, load_run_config
+    """Print the leaderboard from the stored evaluation results, and every snapshot not
+    rated yet (`league.api.table`)."""
+    from league import api
 
-    load_run_config(Path(args.run))  # a clear error if this is not a run
-    with Registry(args.run, read_only=True) as registry:
-        board = leaderboard(registry)
+    board = api.table(args.run)
     if args.json:
         print(json.dumps(board.to_json()))
     else:
@@ -512,6 +462,12 @@ def build_parser() -> argparse.ArgumentParser:
     for command in sub.choices.values():  # `league train x -v` as well as `league -v train x`
         command.add_argument(
             "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log more"
+        )
+        command.add_argument(
+            "--trust-code",
+            action="store_true",
+            help="open a run created by another user or machine whose config names code "
+            "outside League (a run directory is code; or set LEAGUE_TRUST_CODE=1)",
         )
     return parser
 
@@ -779,6 +735,8 @@ def _run(argv: list[str] | None) -> int:
     """Parse the arguments and run the command; errors a user can fix become one line."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.trust_code:  # read where a run is opened (`league.run.check_trusted`)
+        os.environ["LEAGUE_TRUST_CODE"] = "1"
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",

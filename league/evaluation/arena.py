@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from envs import GameError, GameInfo, GameSpec
 from envs.mcts import check_search_fits
-from league.config import parse_config
-from league.game_config import resolve_game
 from league.rollout import Episode, PolicyFactory, RolloutRequest, Runner, make_runner
 from league.rollout.players import is_bot_file
-from league.store import Registry, load_run_config, read_only_path, refuse_read_only
+from league.run import Run, Weights
+from league.store import Registry, refuse_read_only
 from matchmaking import (
     LATEST,
     MAIN,
@@ -134,20 +131,22 @@ class MatchStats:
 
 @dataclass
 class Arena:
-    """A game, its networks' factory, and the snapshots of an optional run."""
+    """Any two players of a run (or of a bare game) at one table: its runners are kept."""
 
-    spec: GameSpec
-    info: GameInfo
-    factory: PolicyFactory
-    registry: Registry | None = None
-    weights: dict[PlayerId, Mapping[str, torch.Tensor]] = field(default_factory=dict)
+    run: Run
     address: str | None = None
     """The Ray cluster that games played with workers join (None: an embedded one)."""
     _runners: dict[tuple[int | None, int, bool], Runner] = field(default_factory=dict, repr=False)
     """The runners built so far, by (workers, env copies, greedy)."""
 
     @staticmethod
-    def open(run: str | Path | None, game: str | None, *, read_only: bool | None = False) -> Arena:
+    def open(
+        run: str | Path | Run | None,
+        game: str | None,
+        *,
+        read_only: bool | None = False,
+        address: str | None = None,
+    ) -> Arena:
         """Open a run directory (its game and snapshots) or just a built-in game.
 
         `read_only`: False for a command that stores its results in the run (a run that
@@ -155,26 +154,46 @@ class Arena:
         registry is opened read-only, so a read-only run works); None for one whose
         records are a by-product (`eval`, `play`): it writes where it may, else reads.
         """
-        if run is not None:
+        if isinstance(run, Run):
+            opened = run
+        elif run is not None:
             run_dir = Path(run)
-            config = load_run_config(run_dir)
-            if game is not None and game != config.game.name:
-                raise EvalError(f"--game {game} differs from run {run_dir}'s {config.game.name}")
-            if read_only is None:
-                read_only = read_only_path(run_dir) is not None
-            elif not read_only:
+            if read_only is False:
                 refuse_read_only(run_dir, "this command stores its results in the run")
-            registry = Registry(run_dir, read_only=read_only)
+            opened = Run.open(run_dir, read_only=True if read_only else None)
         elif game is not None:
-            config = parse_config({"game": {"name": game}}, source="--game")
-            registry = None
+            opened = Run.of_game(game)
         else:
             raise EvalError("say which game to play: --run RUN_DIR or --game GAME")
-        spec = resolve_game(config, source="--game" if run is None else str(run))
-        info = spec.info()
-        return Arena(
-            spec, info, PolicyFactory.from_config(info, config.model, config.learner.algo), registry
-        )
+        if run is not None and game is not None and game != opened.config.game.name:
+            opened.close()
+            raise EvalError(f"--game {game} differs from run {run}'s {opened.config.game.name}")
+        return Arena(opened, address)
+
+    @property
+    def spec(self) -> GameSpec:
+        """The game."""
+        return self.run.spec
+
+    @property
+    def info(self) -> GameInfo:
+        """What the game's agents, teams and spaces are."""
+        return self.run.info
+
+    @property
+    def factory(self) -> PolicyFactory:
+        """The run's networks."""
+        return self.run.factory
+
+    @property
+    def registry(self) -> Registry | None:
+        """The run's registry (None: a bare game)."""
+        return self.run.registry
+
+    @property
+    def weights(self) -> dict[PlayerId, Weights]:
+        """The frozen players resolved so far, and their weights."""
+        return self.run.frozen
 
     def resolve(self, name: str) -> PlayerId:
         """Turn a player name (snapshot id, latest, random, scripted or another of the
@@ -212,8 +231,7 @@ class Arena:
             except KeyError:
                 raise unknown from None
         player = PlayerId.of_snapshot(row["role"], row["id"])
-        if player not in self.weights:
-            self.weights[player] = self.registry.load_snapshot(row["id"])
+        self.run.weights(player)
         return player
 
     def _bot_names(self) -> str:
@@ -303,5 +321,4 @@ class Arena:
         """Close the runners and the run's registry."""
         while self._runners:
             self._runners.popitem()[1].close()
-        if self.registry is not None:
-            self.registry.close()
+        self.run.close()

@@ -82,14 +82,25 @@ class Leaderboard:
 
 
 def leaderboard(
-    registry: Registry, *, samples: int = 200, show: list[PlayerId] | None = None
+    registry: Registry,
+    *,
+    samples: int = 200,
+    show: list[PlayerId] | None = None,
+    every_snapshot: bool = False,
 ) -> Leaderboard:
     """Fit ratings to every eval match in the registry (random bot anchored at 0).
 
     The table is sorted by rating; the payoff matrix lists snapshots by iteration, then
     the bots. With `show`, only those players are listed (all matches still rate them).
+    With `every_snapshot`, every snapshot of the run is listed: those without rated
+    games after the rated players, unrated (`rating` None), newest first.
     """
     results = results_from_matches(registry.matches("eval"))
+    if every_snapshot and not results and registry.snapshots():
+        if any(len(m["sides"]) == 1 for m in registry.matches()):
+            results = []  # a game of one team: refused below, as without the flag
+        else:
+            return Leaderboard(_unrated(registry, set()), [], np.zeros((0, 0)))
     if not results and any(len(m["sides"]) == 1 for m in registry.matches()):
         raise EvalError(
             f"run {registry.run_dir} plays a game of one team (cooperative): there are no wins "
@@ -131,7 +142,33 @@ def leaderboard(
     for row in rows:
         sid = PlayerId.parse(row["player"]).snapshot
         row[EXPLOITABILITY] = exploitability.get(sid) if sid is not None else None
+    if every_snapshot:
+        rows += _unrated(registry, {r["player"] for r in rows})
     return Leaderboard(rows, order, payoff)
+
+
+def _unrated(registry: Registry, listed: set[str]) -> list[dict[str, Any]]:
+    """Rows for the run's snapshots not in `listed` (no rated game yet), newest first."""
+    exploitability = registry.scores(EXPLOITABILITY)
+    rows = []
+    for snap in reversed(registry.snapshots()):
+        player = str(PlayerId.of_snapshot(snap["role"], snap["id"]))
+        if player in listed:
+            continue
+        rows.append(
+            {
+                "player": player,
+                "rating": None,
+                "rating_95ci": None,
+                "games": 0,
+                "env_steps": snap["env_steps"],
+                **_lineage(player, snap),
+                "nash": None,
+                "vs_nash": None,
+                EXPLOITABILITY: exploitability.get(snap["id"]),
+            }
+        )
+    return rows
 
 
 def _add_nash(rows: list[dict[str, Any]], order: list[str], payoff: np.ndarray) -> None:

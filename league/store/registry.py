@@ -359,7 +359,12 @@ class Registry:
         logger.info("upgraded the snapshots table of %s (agent and kind columns)", self.db_path)
 
     def close(self) -> None:
-        """Close the database connection."""
+        """Close the database connection. A writer that is the last one leaves the
+        database in rollback-journal mode, with no -wal or -shm file beside it (a reader
+        opening it later makes none either); the next writer turns WAL on again."""
+        if not self.read_only:
+            with contextlib.suppress(sqlite3.Error):  # another connection is open: keep WAL
+                self.db.execute("PRAGMA journal_mode = DELETE")
         self.db.close()
 
     def __enter__(self) -> Self:

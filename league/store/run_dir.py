@@ -52,6 +52,17 @@ class RunError(RuntimeError):
     """A run directory cannot be created or resumed."""
 
 
+class RunExistsError(RunError):
+    """A new run was asked for where a run already is."""
+
+    def __init__(self, run_dir: Path) -> None:
+        super().__init__(
+            f"{run_dir} already holds a run; resume it with --resume {run_dir} "
+            "or pick another --name"
+        )
+        self.run_dir = run_dir
+
+
 def read_only_path(run_dir: Path) -> Path | None:
     """The first path of the run that this process may not write (the run directory or
     something its writers change), or None where a writer can work."""
@@ -112,10 +123,7 @@ def new_run(config: Config, runs_dir: Path) -> Path:
     """Create runs/<name> and save the config there; refuse to overwrite a run."""
     run_dir = Path(runs_dir) / str(config.name)
     if (run_dir / CONFIG_FILE).exists():
-        raise RunError(
-            f"{run_dir} already holds a run; resume it with --resume {run_dir} "
-            "or pick another --name"
-        )
+        raise RunExistsError(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / CONFIG_FILE).write_text(dump_config(config))
     return run_dir

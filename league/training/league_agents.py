@@ -12,8 +12,8 @@ import torch
 
 from envs import GameInfo
 from league.config import Config
-from league.rollout import Episode, PolicyFactory, Runner
-from league.store import Registry
+from league.rollout import Episode, Runner
+from league.run import Run
 from league.training.loop import build_learner, metric_name
 from league.training.scoring import SnapshotScorer
 from league.training.state import Counters, cpu_weights, make_sampler, restore_sampler
@@ -33,26 +33,26 @@ logger = logging.getLogger(__name__)
 
 
 class LeagueLearners:
-    """Each league agent's learner, the opponent samplers, and the snapshots they freeze.
-
-    Built before the run's runner and scorer exist; `attach` hands them over before the
-    first snapshot.
-    """
+    """Each league agent's learner, the opponent samplers, and the snapshots they freeze
+    (through `Run.register`, the one place a snapshot is made; the runner's players
+    take the pools' weights from the run: `share_pool`)."""
 
     def __init__(
         self,
-        config: Config,
-        info: GameInfo,
-        factory: PolicyFactory,
+        run: Run,
+        runner: Runner,
+        scorer: SnapshotScorer,
         *,
         device: torch.device,
         precision: torch.dtype,
-        registry: Registry,
         counters: Counters,
     ) -> None:
-        self.config, self.info, self.factory = config, info, factory
+        config, info = run.config, run.info
+        self.run, self.runner, self.scorer = run, runner, scorer
+        self.config, self.info, self.factory = config, info, run.factory
         self.device, self.precision = device, precision
-        self.registry, self.counters = registry, counters
+        assert run.registry is not None, "the run's registry is open"
+        self.registry, self.counters = run.registry, counters
         self.roles = sorted(set(info.roles.values()))
         if len(info.teams) == 1:
             logger.warning(
@@ -62,16 +62,7 @@ class LeagueLearners:
                 len(info.agents),
                 config.learner.algo.upper(),
             )
-        ag = config.league.agents
-        self.league = League.of_roles(
-            self.roles,
-            main_exploiters=ag.main_exploiters,
-            league_exploiters=ag.league_exploiters,
-            shares=dict(ag.shares),
-            mix=ag.main_mix,
-            rule=ag.freeze.rule(ag.league_exploiter_reset),
-            decay=config.league.payoff_decay,
-        )
+        self.league = make_league(config, info)
         # Main agents first (role i keeps seed + i), then the exploiters.
         self.learners = {
             a.key: self._make_learner(i, a.role) for i, a in enumerate(self.league.agents)
@@ -79,15 +70,6 @@ class LeagueLearners:
         for agent in self.league.exploiters:
             self._restart_from_main(agent)
         self.samplers = {role: make_sampler(config.league, role) for role in self.roles}
-        self.runner: Runner | None = None
-        self.scorer: SnapshotScorer | None = None
-
-    def attach(self, runner: Runner, scorer: SnapshotScorer) -> None:
-        """Hand over the runner (whose players learn of each snapshot) and the scorer."""
-        self.runner, self.scorer = runner, scorer
-        runner.add_snapshots(
-            {p: self.registry.load_snapshot(p.snapshot) for p in self.pool_players()}
-        )
 
     def _make_learner(self, i: int, role: str) -> Any:
         """Build agent `i`'s network (its own seed) and learner."""
@@ -100,12 +82,16 @@ class LeagueLearners:
             precision=self.precision,
         )
 
-    def pool_players(self) -> set[PlayerId]:
-        """Every snapshot that some opponent pool or exploiter may draw."""
-        pools = {PlayerId.of_snapshot(r, sid) for r, s in self.samplers.items() for sid in s.pool}
+    def share_pool(self) -> None:
+        """Give the runner's players the weights of every snapshot some opponent pool or
+        exploiter may draw, from the run's frozen players; the run and the runner forget
+        the others (a bounded pool, `league.max_pool`, evicted them; the registry keeps
+        them on disk)."""
+        pool = {PlayerId.of_snapshot(r, sid) for r, s in self.samplers.items() for sid in s.pool}
         if self.league.exploiters:
-            pools |= {f.player for f in self.league.frozen}
-        return pools
+            pool |= {f.player for f in self.league.frozen}
+        self.runner.keep_snapshots(pool)
+        self.runner.add_snapshots(self.run.keep(pool))
 
     def matchmaker(self) -> LeagueMatchmaker:
         """Who plays whom this iteration: each league agent's opponents."""
@@ -176,11 +162,7 @@ class LeagueLearners:
 
     def snapshot(self) -> dict[str, int]:
         """Register each role's main agent's current weights (role -> snapshot id)."""
-        added = {a.role: self.register(a) for a in self.league.agents if a.kind == MAIN}
-        # Snapshots a bounded pool (`league.max_pool`) evicted leave the runner's
-        # memory (and Ray's object store); the registry keeps them on disk.
-        self._runner.keep_snapshots(self.pool_players())
-        return added
+        return {a.role: self.register(a) for a in self.league.agents if a.kind == MAIN}
 
     def snapshot_if_newer(self) -> None:
         """Register the final policy unless the newest snapshot already holds it."""
@@ -195,43 +177,37 @@ class LeagueLearners:
         snapshot its weights continue from) and make it a frozen player of the league
         and of its role's opponent pool."""
         c, policy = self.counters, self.learners[agent.key].policy
-        weights = cpu_weights(policy)
-        sid = self.registry.add_snapshot(
-            role=agent.role,
-            agent=agent.key,
-            kind=agent.kind,
+        player = self.run.register(
+            agent,
+            cpu_weights(policy),
             iteration=c.iteration,
             env_steps=c.env_steps,
-            tensors=weights,
             parent=self.league.lineage.get(agent.key, c.last_snapshot.get(agent.key)),
-            config=self.config.model_dump(mode="json"),
         )
+        sid = player.snapshot
+        assert sid is not None
         self.league.add_frozen(agent, sid)
         sampler = self.samplers[agent.role]
         sampler.add(sid)
-        self._runner.add_snapshots({PlayerId.of_snapshot(agent.role, sid): weights})
+        self.share_pool()
         c.last_snapshot[agent.key] = sid
-        scorer = self._scorer
         tag = self.metric("league/exploitability", agent.key)
-        scorer.score(sid, policy, tag=tag, env_steps=c.env_steps)
+        self.scorer.score(sid, policy, tag=tag, env_steps=c.env_steps)
         if isinstance(sampler, NashSampler):
-            scorer.fill(sampler, sid, iteration=c.iteration)
-        scorer.forget({p.snapshot for p in self.pool_players()})
+            self.scorer.fill(sampler, sid, iteration=c.iteration)
+        self.scorer.forget({p.snapshot for p in self.run.frozen if p.snapshot is not None})
         return sid
 
     def freeze_exploiters(self, rng: np.random.Generator) -> None:
         """Freeze every exploiter that is ready (registry snapshot of its kind, a frozen
         player of the league and of the main agents' history), then reset it or not."""
-        added = False
         for agent in self.league.exploiters:
             if not self.league.ready(agent, self.info.opponent_roles(agent.role)):
                 continue
-            sid, added = self.register(agent), True
+            sid = self.register(agent)
             if self.league.after_freeze(agent, rng):
                 self.reset(agent)
             logger.info("%s froze snapshot %d", agent.player, sid)
-        if added:
-            self._runner.keep_snapshots(self.pool_players())
 
     def reset(self, agent: LeagueAgent) -> None:
         """Restart an exploiter with a fresh optimizer whose learning-rate and entropy
@@ -255,16 +231,6 @@ class LeagueLearners:
     def metric(self, name: str, key: str) -> str:
         """A metric's name for agent `key` (`metric_name`)."""
         return metric_name(name, key, self.learners)
-
-    @property
-    def _runner(self) -> Runner:
-        assert self.runner is not None, "attach() the runner first"
-        return self.runner
-
-    @property
-    def _scorer(self) -> SnapshotScorer:
-        assert self.scorer is not None, "attach() the scorer first"
-        return self.scorer
 
     # ---------------------------------------------------------------- state
 
@@ -308,3 +274,22 @@ def episode_metrics(episodes: list[Episode]) -> dict[str, float]:
         if scores:
             out[f"league/win_rate_vs_{kind}"] = float(np.mean(scores))
     return out
+
+
+def make_league(config: Config, info: GameInfo) -> League:
+    """The league of a run: each role's main agent and the exploiters its config asks for."""
+    ag = config.league.agents
+    return League.of_roles(
+        sorted(set(info.roles.values())),
+        main_exploiters=ag.main_exploiters,
+        league_exploiters=ag.league_exploiters,
+        shares=dict(ag.shares),
+        mix=ag.main_mix,
+        rule=ag.freeze.rule(ag.league_exploiter_reset),
+        decay=config.league.payoff_decay,
+    )
+
+
+def league_keys(config: Config, info: GameInfo) -> list[str]:
+    """The learner keys of a run's league agents (what `metric_name` counts)."""
+    return [a.key for a in make_league(config, info).agents]

@@ -17,27 +17,25 @@ import numpy as np
 import torch
 
 from agents import resolve_device, resolve_precision
-from envs import GameInfo
 from league.config import Config
 from league.evaluation.evaluator import Evaluator
 from league.evaluation.exact import ExactGame
-from league.game_config import check_fits, resolve_game
-from league.rollout import PolicyFactory, WorkersLost, make_runner
+from league.rollout import WorkersLost, make_runner
 from league.rollout.loop import TRACEBACKS
+from league.run import Run
 from league.signals import Abandoned, Stopped, deferred_stop
 from league.store import (
     CHECKPOINT_FILE,
     CONFIG_FILE,
     LOG_FILE,
     TENSORBOARD_DIR,
-    Registry,
     RunLock,
     RunLog,
     load_checkpoint,
     save_checkpoint,
 )
-from league.training.league_agents import LeagueLearners
-from league.training.loop import LearningLoop, Schedules
+from league.training.league_agents import LeagueLearners, league_keys
+from league.training.loop import LearningLoop, Schedules, metric_name
 from league.training.scoring import SnapshotScorer
 from league.training.state import Counters, rng_state, set_rng_state
 from matchmaking import PlayerId
@@ -50,58 +48,51 @@ class Trainer:
     exploiters), opponent samplers, registry, logs."""
 
     def __init__(
-        self, config: Config, run_dir: Path, *, resume: bool = False, address: str | None = None
+        self,
+        run: Run | Config,
+        run_dir: Path | None = None,
+        *,
+        resume: bool = False,
+        address: str | None = None,
     ) -> None:
-        self.config, self.run_dir = config, Path(run_dir)
+        """Train `run` (a `Run`; or a config and its run directory, whose game is resolved
+        here), from its checkpoint with `resume`."""
+        if isinstance(run, Config):
+            assert run_dir is not None, "a config trains in a run directory"
+            run = Run.of_config(run, run_dir, source=str(Path(run_dir) / CONFIG_FILE))
+        assert run.dir is not None
+        self.run, self.config, self.run_dir = run, run.config, run.dir
+        self.spec, self.info, self.factory = run.spec, run.info, run.factory
         self.lock = RunLock(self.run_dir)  # one trainer per run; readers never lock
         self._log_handler: logging.Handler | None = None
         try:
             self._log_handler = RunLog(self.run_dir / LOG_FILE)  # quiet on a full disk
             logging.getLogger().addHandler(self._log_handler)
             TRACEBACKS.addHandler(self._log_handler)
-            self._build()
-            if resume:
-                self._restore()
-            else:
-                self.registry.set_meta("game", self.spec.name)
-                self.registry.set_meta("created", time.time())
-            self._start(address)
+            self._build(resume, address)
         except BaseException:
             self._release()
             raise
 
-    def _build(self) -> None:
-        """Check the game against the config; build the learners and the registry."""
-        config, source = self.config, str(self.run_dir / CONFIG_FILE)
-        self.spec = resolve_game(config, source=source)
-        self.info: GameInfo = self.spec.info()
-        check_fits(config, self.spec, source=source)
+    def _build(self, resume: bool, address: str | None) -> None:
+        """Read the checkpoint (when resuming), then build the runner, the writer, the
+        evaluator and scorer, and the learners around them, once each."""
+        config, run = self.config, self.run
+        self.registry = run.connect()
         self.device = resolve_device(config.device)
         self.precision = resolve_precision(config.precision, self.device)
-        torch.manual_seed(config.seed)
         self.rng = np.random.default_rng(config.seed)
         random.seed(config.seed)
-        self.factory = PolicyFactory.from_config(self.info, config.model, config.learner.algo)
         self.counters = Counters()
-        self.registry = Registry(self.run_dir)
-        self.agents = LeagueLearners(
-            config,
-            self.info,
-            self.factory,
-            device=self.device,
-            precision=self.precision,
-            registry=self.registry,
-            counters=self.counters,
-        )
-        # The league's parts, by the names tests and benchmarks read them.
-        self.learners, self.samplers = self.agents.learners, self.agents.samplers
-        self.league = self.agents.league
-        torch.manual_seed(config.seed)
+        state = self._read_checkpoint() if resume else None
+        if state is None:
+            self.registry.set_meta("game", self.spec.name)
+            if not resume:
+                self.registry.set_meta("created", time.time())
+        else:
+            self.counters.load_state(state["counters"])
         self.schedules = Schedules(config)
-
-    def _start(self, address: str | None) -> None:
-        """Start the runner (its workers), the learning loop, the writer and the scorers."""
-        tcfg = self.config.train
+        tcfg = config.train
         self.runner = make_runner(
             self.spec,
             self.info,
@@ -114,6 +105,47 @@ class Trainer:
             placement_timeout=tcfg.placement_timeout,
             on_lost_worker=tcfg.on_lost_worker,
         )
+        from league.store.events import EventWriter  # a failure names the event file
+
+        self.writer = EventWriter(
+            str(self.run_dir / TENSORBOARD_DIR), purge_step=self.counters.iteration + 1
+        )
+        keys = league_keys(config, self.info)
+        self.evaluator = Evaluator(
+            self.runner,
+            self.info,
+            self.registry,
+            self.rng,
+            scripted=self.spec.bot is not None,
+            metric=lambda name, key: metric_name(name, key, dict.fromkeys(keys)),
+        )
+        self.scorer = SnapshotScorer(
+            ExactGame.of(self.spec, self.factory),
+            self.registry,
+            versus=self.evaluator.versus,
+            nash_games=config.league.nash_games,
+            log=self.writer.add_scalar,
+        )
+        torch.manual_seed(config.seed)
+        self.agents = LeagueLearners(
+            run,
+            self.runner,
+            self.scorer,
+            device=self.device,
+            precision=self.precision,
+            counters=self.counters,
+        )
+        torch.manual_seed(config.seed)
+        if state is not None:
+            self.agents.load_state_dict(state, source=str(self.run_dir))
+            set_rng_state(self.rng, state["rng"])
+            dropped = self.registry.rollback_after(self.counters.iteration)
+            if dropped:
+                logger.info("dropped %d registry rows written after the checkpoint", dropped)
+        self.agents.share_pool()
+        # The league's parts, by the names tests and benchmarks read them.
+        self.learners, self.samplers = self.agents.learners, self.agents.samplers
+        self.league = self.agents.league
         league = self.league
         self.loop = LearningLoop(
             self.runner,
@@ -125,27 +157,16 @@ class Trainer:
             started=lambda key: league.started[key],
             learned=league.learned,
         )
-        from league.store.events import EventWriter  # a failure names the event file
 
-        self.writer = EventWriter(
-            str(self.run_dir / TENSORBOARD_DIR), purge_step=self.counters.iteration + 1
-        )
-        self.evaluator = Evaluator(
-            self.runner,
-            self.info,
-            self.registry,
-            self.rng,
-            scripted=self.spec.bot is not None,
-            metric=self.agents.metric,
-        )
-        self.scorer = SnapshotScorer(
-            ExactGame.of(self.spec, self.factory),
-            self.registry,
-            versus=self.evaluator.versus,
-            nash_games=self.config.league.nash_games,
-            log=self.writer.add_scalar,
-        )
-        self.agents.attach(self.runner, self.scorer)
+    def _read_checkpoint(self) -> dict[str, Any] | None:
+        """The checkpoint's state, or None for a run killed before its first one (its
+        saved config is all there is: it trains from the start)."""
+        path = self.run_dir / CHECKPOINT_FILE
+        if not path.exists():
+            logger.warning("%s has no checkpoint yet: training it from the start", self.run_dir)
+            self.registry.rollback_after(0)
+            return None
+        return load_checkpoint(path)
 
     # ---------------------------------------------------------------- the loop
 
@@ -243,7 +264,7 @@ class Trainer:
                 continue
             a = PlayerId.of_snapshot(role, sid)
             b = PlayerId.of_snapshot(others[0], previous[others[0]])
-            weights = {p: self.registry.load_snapshot(p.snapshot) for p in (a, b)}
+            weights = {p: self.run.weights(p) for p in (a, b)}
             clip = record_clip(
                 self.spec, self.info, self.factory, weights, a, b, seed=self.counters.iteration
             )
@@ -264,22 +285,6 @@ class Trainer:
         spent = time.perf_counter() - start
         self.writer.add_scalar("perf/checkpoint_seconds", spent, self.counters.iteration)
         return path
-
-    def _restore(self) -> None:
-        path = self.run_dir / CHECKPOINT_FILE
-        if not path.exists():
-            # Killed before its first checkpoint: the saved config is all there is.
-            logger.warning("%s has no checkpoint yet: training it from the start", self.run_dir)
-            self.registry.rollback_after(0)
-            self.registry.set_meta("game", self.spec.name)
-            return
-        state = load_checkpoint(path)
-        self.counters.load_state(state["counters"])
-        self.agents.load_state_dict(state, source=str(self.run_dir))
-        set_rng_state(self.rng, state["rng"])
-        dropped = self.registry.rollback_after(self.counters.iteration)
-        if dropped:
-            logger.info("dropped %d registry rows written after the checkpoint", dropped)
 
     # ---------------------------------------------------------------- output
 
@@ -337,7 +342,7 @@ class Trainer:
         """Release the writer, the envs, the database and the run's lock."""
         self.writer.close()
         self.runner.close()
-        self.registry.close()
+        self.run.close()
         self._release()
 
     def _release(self) -> None:

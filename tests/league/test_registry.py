@@ -236,13 +236,18 @@ def test_persistence_across_instances(tmp_path: Path) -> None:
         sid = _add(reg, iteration=4)
         reg.add_matches([_match(4, "eval")])
         reg.set_meta("name", "exp")
-    # A second, concurrent-style connection sees the committed data.
+    # The last writer to close leaves no -wal/-shm files, nor does a reader after it.
+    assert not list(run.glob("league.db-*"))
+    with Registry(run, read_only=True) as reader:
+        assert reader.snapshot(sid)["iteration"] == 4
+    assert not list(run.glob("league.db-*"))
     conn = sqlite3.connect(run / "league.db")
     try:
-        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
     finally:
         conn.close()
-    with Registry(run) as reg:
+    with Registry(run) as reg:  # a writer turns WAL on again
+        assert reg.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert reg.snapshot(sid)["iteration"] == 4
         assert len(reg.matches("eval")) == 1
         assert reg.get_meta("name") == "exp"

@@ -1,15 +1,17 @@
-"""The training progress line that `league train` shows on stderr."""
+"""The training progress line (`league train`, `league.api.train(progress=True)`)."""
 
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 
 class Progress:
     """Training progress on stderr: a live line within 80 columns on a terminal; where
-    stderr is not a terminal (nohup, CI, a log file), one plain line every N iterations."""
+    stderr is not a terminal (a notebook, nohup, CI, a log file), one plain line per
+    stage before the first iteration, then one every N iterations."""
 
-    def __init__(self, total: int, start: int, *, enabled: bool) -> None:
+    def __init__(self, *, enabled: bool) -> None:
         from rich.console import Console
         from rich.progress import (
             BarColumn,
@@ -20,12 +22,11 @@ class Progress:
             TimeRemainingColumn,
         )
 
-        self.total, self.wr = total, "-"
+        self.total, self.wr, self.every = 0, "-", 1
         self.live = enabled and sys.stderr.isatty()
         self.plain = enabled and not self.live
-        self.every = max(1, round(total / 20))
         self.progress = Progress(
-            TextColumn("iter"),
+            TextColumn("{task.description}"),
             MofNCompleteColumn(),
             BarColumn(bar_width=10),
             TextColumn("{task.fields[steps]} steps {task.fields[sps]}/s vs rnd {task.fields[wr]}"),
@@ -36,23 +37,36 @@ class Progress:
             disable=not self.live,
             expand=False,
         )
-        self.task = self.progress.add_task(
-            "train", total=total, completed=start, steps="0", sps="-", wr="-"
-        )
+        self.task = self.progress.add_task("", total=None, steps="0", sps="-", wr="-")
 
     def __enter__(self) -> Progress:
         self.progress.__enter__()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, *exc: Any) -> None:
         self.progress.__exit__(*exc)
+
+    def status(self, what: str) -> None:
+        """Say what is happening before the first iteration ends."""
+        self.progress.update(self.task, description=what)
+        if self.plain:
+            print(f"{what} ...", file=sys.stderr, flush=True)
+
+    def start(self, total: int, start: int) -> None:
+        """The run is built: count its iterations from `start` to `total`."""
+        self.total, self.every = total, max(1, round(total / 20))
+        what = f"iteration {start + 1} (the first takes longest)" if start < total else "done"
+        self.progress.update(self.task, total=total, completed=start)
+        self.status(what)
 
     def update(self, iteration: int, env_steps: int, metrics: dict[str, float]) -> None:
         """Show the iteration just finished."""
         if "league/score_vs_random" in metrics:
             self.wr = f"{metrics['league/score_vs_random']:.2f}"
         steps, sps = _short(env_steps), _short(metrics.get("charts/SPS", 0.0))
-        self.progress.update(self.task, completed=iteration, steps=steps, sps=sps, wr=self.wr)
+        self.progress.update(
+            self.task, description="iter", completed=iteration, steps=steps, sps=sps, wr=self.wr
+        )
         if self.plain and (iteration % self.every == 0 or iteration == self.total):
             print(
                 f"iter {iteration}/{self.total}  {steps} env steps  {sps} steps/s  "
