@@ -403,7 +403,7 @@ class Exploitability:
 
     def to_json(self) -> dict[str, Any]:
         """As `league exploitability --json` prints it."""
-        from league.evaluation.exact import EXPLOITABILITY
+        from league.evaluation.leaderboard import EXPLOITABILITY
 
         out: dict[str, Any] = {"game": self.game, "snapshots": self.snapshots}
         for name in ("nash_mixture", "uniform_mixture"):
@@ -416,7 +416,8 @@ class Exploitability:
 def exploitability(run: str | Path, players: Sequence[str] = (LATEST,)) -> Exploitability:
     """The exact exploitability of `players` (snapshot ids, `latest`, or `all`: every
     league snapshot, with the Nash and uniform mixtures of them)."""
-    from league.evaluation.exact import EXPLOITABILITY, exploitability_report
+    from league.evaluation.exact import exploitability_report
+    from league.evaluation.leaderboard import EXPLOITABILITY
 
     out = exploitability_report(run, players)
     mixtures = {

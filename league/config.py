@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 import yaml
 from pydantic import (
@@ -19,6 +20,9 @@ from pydantic import (
 
 from agents import ALGORITHMS, ACERSettings, Algorithm, PPOSettings, Settings, TRPOSettings
 from matchmaking import DEFAULT_SHARES, FreezeRule, mcts_simulations
+
+AgentKind = Literal["main", "main_exploiter", "league_exploiter"]
+"""The kinds of league agents (`league.agents.shares` keys)."""
 
 
 class ConfigError(ValueError):
@@ -313,8 +317,8 @@ class AgentsConfig(_Strict):
     league_exploiters: int = Field(0, ge=0)
     """League exploiters per role: PFSP over every frozen player; freeze once they beat
     all of them, restart with probability `league_exploiter_reset`."""
-    shares: dict[Literal["main", "main_exploiter", "league_exploiter"], float] = Field(
-        default_factory=lambda: dict(DEFAULT_SHARES)
+    shares: dict[AgentKind, float] = Field(
+        default_factory=lambda: cast("dict[AgentKind, float]", dict(DEFAULT_SHARES))
     )
     """Each kind's share of the episodes a role's team is focal in (its share of the
     rollout budget), split evenly among that kind's agents; renormalised over the kinds
@@ -342,7 +346,7 @@ class AgentsConfig(_Strict):
         for kind, share in self.shares.items():
             if share < 0:
                 raise ValueError(f"shares.{kind} must not be negative, got {share}")
-        counts = {
+        counts: dict[AgentKind, int] = {
             "main": 1,
             "main_exploiter": self.main_exploiters,
             "league_exploiter": self.league_exploiters,
@@ -504,7 +508,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str], *, source: str) -
     return raw
 
 
-def parse_config(raw: Any, *, source: str, overrides: list[str] = ()) -> Config:
+def parse_config(raw: Any, *, source: str, overrides: Sequence[str] = ()) -> Config:
     """Validate a raw dict; errors name the source, the key path and the bad value.
 
     An error at or under a key that an override set is reported against that
@@ -531,7 +535,7 @@ def parse_config(raw: Any, *, source: str, overrides: list[str] = ()) -> Config:
         raise ConfigError("\n".join(lines)) from None
 
 
-def _override_source(key: str, overrides: list[str]) -> str | None:
+def _override_source(key: str, overrides: Sequence[str]) -> str | None:
     """The flag behind an error at `key` (`--set key=value`, or the `Override`'s own flag),
     if an override set it (last one wins)."""
     for item in reversed(overrides):

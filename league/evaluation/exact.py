@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from agents import ActorCritic
 from envs import GameError, GameSpec
 from envs.game_tree import (
     InfoStates,
@@ -66,7 +67,7 @@ class ExactGame:
         except GameError:
             return None
 
-    def table(self, policy: torch.nn.Module) -> np.ndarray:
+    def table(self, policy: ActorCritic) -> np.ndarray:
         """The network's action probabilities at every information state [N, A]."""
 
         def probs(obs: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -97,7 +98,9 @@ class ExactGame:
         """What each table wins on average against each other one, both seats averaged."""
         return expected_payoffs(self.states, list(tables), None if others is None else list(others))
 
-    def mixture(self, tables: Sequence[np.ndarray], weights: Sequence[float]) -> np.ndarray:
+    def mixture(
+        self, tables: Sequence[np.ndarray], weights: Sequence[float] | np.ndarray
+    ) -> np.ndarray:
         """The behaviour policy of playing member k with probability weights[k]."""
         return mixture_table(self.states, list(tables), np.asarray(weights, dtype=np.float64))
 

@@ -240,7 +240,7 @@ def _snapshot_filter(
     if not columns:
         return "", []
     where = " WHERE " + " AND ".join(f"{col} = ?" for col in columns)
-    return where, [given[col] for col in columns]
+    return where, [value for value in given.values() if value is not None]
 
 
 class Registry:
@@ -480,7 +480,8 @@ class Registry:
                     f"INSERT INTO snapshots ({columns}) VALUES ({', '.join('?' * len(row))})",
                     tuple(row.values()),
                 )
-                return int(cursor.lastrowid)
+                assert cursor.lastrowid is not None
+                return cursor.lastrowid
         except BaseException:
             if wrote:  # no row names the new file (a full disk at the commit, a kill...)
                 with contextlib.suppress(OSError):

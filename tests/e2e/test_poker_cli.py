@@ -113,3 +113,26 @@ def test_the_populations_mixture_exports_as_a_table_openspiel_reads(tmp_path):
     ]
     refused = run_cli("export", "mixture:nash", "--run", run, "--out", "x.onnx", check=False)
     assert refused.returncode == 2 and "mixture" in refused.stderr
+
+
+def test_table_lists_every_snapshot_the_unrated_final_one_included(tmp_path):
+    """After `league train kuhn_poker --iterations 6` the table lists the snapshot that
+    `league export latest` writes (the final one, not rated yet), marked unrated, with
+    its exact exploitability."""
+    sets = ["--set", "train.workers=0", "--set", "train.steps_per_iteration=64"]
+    sets += ["--set", "train.envs=4"]
+    args = ["train", "kuhn_poker", "--runs-dir", str(tmp_path), "--name", "k", *sets]
+    cli_json(*args, "--iterations", "6")
+    run = str(tmp_path / "k")
+    with Registry(run, read_only=True) as reg:
+        snapshots = [f"{s['role']}@{s['id']}" for s in reg.snapshots()]
+        stored = reg.scores("exploitability")
+    rows = {r["player"]: r for r in cli_json("table", "--run", run)["leaderboard"]}
+    assert set(snapshots) <= set(rows)
+    exported = cli_json("export", "latest", "--run", run, "--out", str(tmp_path / "k.onnx"))
+    final = rows[snapshots[-1]]
+    assert exported["player"] == snapshots[-1]
+    assert final["rating"] is None and final["games"] == 0
+    assert final["exploitability"] == pytest.approx(stored[int(snapshots[-1].split("@")[1])])
+    human = run_cli("table", "--run", run).stdout
+    assert snapshots[-1] in human and "unrated" in human
