@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The learners on a GPU, in one go: what BENCHMARKS.md "Session 14" reports.
+# The learners on a GPU, in one go: what BENCHMARKS.md "commit 65c0e6c of 2026-12-04" reports.
 #
 # What it runs (every output under $OUT, at most 7 files, so that a remote runner that
 # returns a few files brings them all back):
@@ -26,7 +26,7 @@
 #   OUT=/some/dir bash bench/gpu_check.sh
 # Missing Python packages (pettingzoo, gymnasium, pydantic, pygame-ce, sqlite-utils, ...)
 # may come as wheels in .whl/: they are installed with --target /tmp/site first
-# (BENCHMARKS.md, session 14, has the pip download command and the list).
+# (BENCHMARKS.md, commit 65c0e6c of 2026-12-04, has the pip download command and the list).
 # For a dry run on a CPU-only machine (mechanics only; figures meaningless):
 #   DEVICE=cpu QUICK=1 NO_WHEELS=1 OUT=/tmp/out PY=.venv/bin/python bash bench/gpu_check.sh
 # Knobs: DEVICE (cuda), PY (python3), ITERS (3), STEPS_PER_ITER (1024), EVAL_GAMES (20), QUICK (1: fewer tests,
