@@ -68,7 +68,7 @@ class TeamEvidence:
     def to_json(self) -> dict[str, Any]:
         """The evidence as `league inspect` reports it."""
         return {
-            "episodes": self.episodes,
+            "finished_episodes": self.episodes,
             "env_steps": self.steps,
             "rewarded_steps": dict(self.paid),
             "paid_alike": [list(g) for g in self.alike],

@@ -79,7 +79,11 @@ class TrainConfig(_Strict):
     iterations: int = Field(200, ge=1)
     """Total training iterations (a resumed run continues to this count)."""
     steps_per_iteration: int = Field(4096, ge=1)
-    """Agent-steps of learning experience collected per iteration."""
+    """Agent-steps of learning experience collected per iteration, at least: a rollout
+    stops once this many have shipped, and the fragments under way then ship too, so
+    an iteration holds up to this plus one fragment (`fragment_length`) per learning
+    stream (env copies x learning agents: 20-piston pistonball on 8 copies can ship
+    8 x 20 x 256 = 40,960 at once; lower `fragment_length` for such games)."""
     envs: int = Field(32, ge=1)
     """Env copies stepped together (batched inference), per rollout worker."""
     workers: int | None = Field(None, ge=0)

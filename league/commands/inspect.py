@@ -170,6 +170,9 @@ def starter_config(env_path: str, kwargs: dict[str, Any], report: dict[str, Any]
         game["preprocessing"] = report["proposed_preprocessing"]
     horizon = max(report["episode_length"]["max"] or 0, 10)
     gamma_end = float(min(0.9997, 1.0 - 1.0 / (2 * horizon)))
+    # A game with a game tree (OpenSpiel's poker) pays at its end: no discount, as the
+    # shipped poker configs.
+    gamma = {"start": 1.0, "end": 1.0} if env_path.startswith(OPENSPIEL_PREFIX) else None
     train: dict[str, Any] = {
         "iterations": 100,
         "steps_per_iteration": 2048,
@@ -184,7 +187,8 @@ def starter_config(env_path: str, kwargs: dict[str, Any], report: dict[str, Any]
         "game": game,
         "train": train,
         "model": {"kind": "auto"},
-        "gamma": {
+        "gamma": gamma
+        or {
             "start": min(0.99, gamma_end),
             "end": gamma_end,
             "steps": 100,

@@ -145,18 +145,21 @@ class LeagueLearners:
         return out
 
     def summary(self) -> dict[str, dict[str, Any]]:
-        """Each league agent's kind, freezes, resets and learning so far."""
+        """Each league agent's kind, freezes (a main agent's: its snapshots, taken every
+        `train.snapshot_every`), resets and learning so far; an exploiter's steps since it
+        last froze (what its freeze rule counts: a main agent has no such count)."""
         lg = self.league
-        return {
-            a.key: {
+        out: dict[str, dict[str, Any]] = {}
+        for a in lg.agents:
+            out[a.key] = {
                 "kind": a.kind,
                 "freezes": lg.freezes[a.key],
                 "resets": lg.resets[a.key],
                 "learned_steps": lg.learned_steps[a.key],
-                "steps_since_freeze": lg.steps[a.key],
             }
-            for a in lg.agents
-        }
+            if a.kind != MAIN:
+                out[a.key]["steps_since_freeze"] = lg.steps[a.key]
+        return out
 
     # ---------------------------------------------------------------- snapshots
 

@@ -55,6 +55,7 @@ def test_inspect_takes_an_openspiel_game_and_writes_a_config_for_it(capsys, tmp_
     assert report["episode_length"]["max"] > 1 and report["warnings"] == []
     config = starter_config("openspiel:leduc_poker", {}, report)
     assert config["name"] == "leduc_poker" and config["game"]["env"] == "openspiel:leduc_poker"
+    assert config["gamma"] == {"start": 1.0, "end": 1.0}  # as the shipped poker configs
     write_config(tmp_path / "leduc.yaml", config, header="test")  # loads it back
     assert _inspect("kuhn_poker", "--episodes", "1", "--json") == 0
     assert json.loads(capsys.readouterr().out)["game"] == "kuhn_poker"
@@ -67,6 +68,9 @@ def test_inspect_prints_the_team_evidence_and_warns_when_it_is_thin(capsys, tmp_
     assert hanabi["mode"].startswith("cooperative")
     assert hanabi["team_evidence"]["paid_alike"] == [["player_0", "player_1"]]
     assert hanabi["team_evidence"]["teams_from"] == "rewards" and hanabi["warnings"] == []
+    # Inference may stop mid-episode: the episodes it finished, not a count of none.
+    assert "episodes" not in hanabi["team_evidence"]
+    assert hanabi["team_evidence"]["env_steps"] > 0 <= hanabi["team_evidence"]["finished_episodes"]
     # The written config names the teams the trainer will train: alice and bob together.
     path = tmp_path / "crypto.yaml"
     assert _inspect("mpe2.simple_crypto_v3:parallel_env", "--write-config", str(path)) == 0
