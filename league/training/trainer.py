@@ -93,18 +93,6 @@ class Trainer:
             self.counters.load_state(state["counters"])
         self.schedules = Schedules(config)
         tcfg = config.train
-        overshoot = tcfg.envs * len(self.info.agents) * tcfg.fragment_length
-        if overshoot > 2 * tcfg.steps_per_iteration:
-            logger.warning(
-                "an iteration may hold up to %d agent-steps beyond train.steps_per_iteration "
-                "(%d): one fragment of %d per stream, %d env copies x %d agents; lower "
-                "train.fragment_length to keep iterations near their size",
-                overshoot,
-                tcfg.steps_per_iteration,
-                tcfg.fragment_length,
-                tcfg.envs,
-                len(self.info.agents),
-            )
         self.runner = make_runner(
             self.spec,
             self.info,
