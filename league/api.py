@@ -38,6 +38,7 @@ from matchmaking import LATEST
 if TYPE_CHECKING:
     from league.evaluation import Arena
     from league.play import MatchResult
+    from league.training import Trainer
 
 __all__ = [
     "ConfigError",
@@ -176,27 +177,23 @@ def train(
                 raise RunExists(err.run_dir) from None
         assert run.dir is not None
         bar.status("starting the workers")
+        trainer: Trainer | None = None
         try:
             trainer = Trainer(run, resume=resume is not None, address=address)
+            total = run.config.train.iterations
+            bar.start(total, trainer.counters.iteration)
+
+            def on_iteration(metrics: dict[str, float]) -> None:
+                assert trainer is not None
+                bar.update(trainer.counters.iteration, trainer.counters.env_steps, metrics)
+
+            summary = trainer.train(iterations=total, on_iteration=on_iteration)
         except OSError as err:  # a full disk: one line naming the file, and what the run kept
-            run.close()
-            raise stopped_writing(err, run.dir) from err
-        except BaseException:
-            run.close()
-            raise
-        bar.start(run.config.train.iterations, trainer.counters.iteration)
-
-        def on_iteration(metrics: dict[str, float]) -> None:
-            bar.update(trainer.counters.iteration, trainer.counters.env_steps, metrics)
-
-        try:
-            summary = trainer.train(
-                iterations=run.config.train.iterations, on_iteration=on_iteration
-            )
-        except OSError as err:
             raise stopped_writing(err, run.dir) from err
         finally:
-            trainer.close()
+            if trainer is not None:
+                trainer.close()
+            run.close()
     return RunSummary.from_json(summary)
 
 

@@ -17,11 +17,9 @@ whose config names code outside League and the installed game packages needs
 from __future__ import annotations
 
 import functools
-import getpass
 import importlib.metadata
 import json
 import os
-import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,12 +32,11 @@ from league.game_config import check_fits, pin_teams, resolve_game
 from league.rollout import PolicyFactory
 from league.rollout.players import is_bot_file
 from league.store import CONFIG_FILE, Registry, RunError, load_run_config, new_run
+from league.store.run_dir import ORIGIN_FILE, origin
 from matchmaking import LeagueAgent, PlayerId
 
 Weights = Mapping[str, torch.Tensor]
 
-ORIGIN_FILE = "origin.json"
-"""Who created a run and on which machine (`{"user": ..., "host": ...}`)."""
 TRUST_ENV = "LEAGUE_TRUST_CODE"
 """Set to 1 to open runs created elsewhere whose config names user code."""
 TRUSTED_PACKAGES = frozenset(
@@ -105,7 +102,6 @@ class Run:
         cfg = pin_teams(cfg, spec)  # the run keeps the teams inferred now
         check_fits(cfg, spec, source=source)
         run_dir = new_run(cfg, Path(runs_dir))
-        write_origin(run_dir)
         info = spec.info()
         factory = PolicyFactory.from_config(info, cfg.model, cfg.learner.algo)
         return cls(cfg, spec, info, factory, run_dir)
@@ -213,20 +209,6 @@ class Run:
 
 
 # ---------------------------------------------------------------- trust
-
-
-def origin() -> dict[str, str]:
-    """This process's user and machine, as a run records its creator."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):  # no name for this uid (a bare container)
-        user = str(os.getuid())
-    return {"user": user, "host": socket.gethostname()}
-
-
-def write_origin(run_dir: Path) -> None:
-    """Record who created the run, on which machine."""
-    (Path(run_dir) / ORIGIN_FILE).write_text(json.dumps(origin()) + "\n")
 
 
 def created_here(run_dir: Path) -> bool:

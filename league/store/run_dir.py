@@ -18,8 +18,11 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import getpass
+import json
 import logging
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -32,6 +35,8 @@ CHECKPOINT_FILE = "checkpoint.safetensors"
 TENSORBOARD_DIR = "tb"
 LOCK_FILE = "train.lock"
 LOG_FILE = "league.log"
+ORIGIN_FILE = "origin.json"
+"""Who created the run and on which machine (`league.run.check_trusted` reads it)."""
 EXPLOIT_DIR = "best_responses"
 """The checkpoints of unfinished best responses (`league exploit --resume`)."""
 
@@ -126,7 +131,17 @@ def new_run(config: Config, runs_dir: Path) -> Path:
         raise RunExistsError(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / CONFIG_FILE).write_text(dump_config(config))
+    (run_dir / ORIGIN_FILE).write_text(json.dumps(origin()) + "\n")
     return run_dir
+
+
+def origin() -> dict[str, str]:
+    """This process's user and machine, as a run records its creator (`origin.json`)."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a bare container)
+        user = str(os.getuid())
+    return {"user": user, "host": socket.gethostname()}
 
 
 def load_run_config(run_dir: Path, overrides: list[str] | None = None) -> Config:
