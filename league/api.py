@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -33,6 +33,7 @@ from envs import GameError
 from league.config import Config, ConfigError
 from league.evaluation import EvalError, Leaderboard, MatchStats, ReturnBoard
 from league.store import RunError
+from league.store.run_dir import RunExistsError as RunExists
 from matchmaking import LATEST
 
 if TYPE_CHECKING:
@@ -68,17 +69,6 @@ __all__ = [
     "tournament",
     "train",
 ]
-
-
-class RunExists(RunError):
-    """`train` was asked for a new run where a run already is."""
-
-    def __init__(self, run_dir: Path) -> None:
-        super().__init__(
-            f"{run_dir} already holds a run; resume it with api.train(resume={str(run_dir)!r}) "
-            "or pick another name"
-        )
-        self.run_dir = run_dir
 
 
 # ---------------------------------------------------------------- train
@@ -162,7 +152,6 @@ def train(
     from league.progress import Progress
     from league.run import Run
     from league.store import stopped_writing
-    from league.store.run_dir import RunExistsError
     from league.training import Trainer
 
     bar = Progress(enabled=progress)
@@ -173,8 +162,9 @@ def train(
         else:
             try:
                 run = Run.create(config, overrides=overrides, name=name, runs_dir=runs_dir)
-            except RunExistsError as err:
-                raise RunExists(err.run_dir) from None
+            except RunExists as err:  # resumed from here, not with the CLI's flag
+                how = f"api.train(resume={str(err.run_dir)!r})"
+                raise RunExists(err.run_dir, resume=how, name="name=") from None
         assert run.dir is not None
         bar.status("starting the workers")
         trainer: Trainer | None = None
@@ -271,34 +261,11 @@ def matchup(
     return MatchupResult(str(pa), str(pb), arena.spec.name, stats, alone, recorded)
 
 
-def evaluate(
-    a: str,
-    b: str,
-    *,
-    run: str | Path | None = None,
-    game: str | None = None,
-    games: int = 100,
-    greedy: bool = False,
-    random_opening: int = 0,
-    seed: int = 0,
-    workers: int | None = 0,
-    address: str | None = None,
-) -> MatchStats:
+def evaluate(a: str, b: str, **options: Any) -> MatchStats:
     """A's `MatchStats` against B (`score`, `interval`, `wins`, `draws`, `losses`, ...):
-    `matchup` without the rest; the same options."""
-    return matchup(
-        a,
-        b,
-        run=run,
-        game=game,
-        games=games,
-        greedy=greedy,
-        random_opening=random_opening,
-        seed=seed,
-        workers=workers,
-        address=address,
-        baseline=False,
-    ).stats
+    `matchup` without the rest; the same options (`run`, `game`, `games`, `greedy`,
+    `random_opening`, `seed`, `workers`, `address`)."""
+    return matchup(a, b, baseline=False, **options).stats
 
 
 def tournament(
@@ -449,40 +416,15 @@ class ExploitResult:
         return dict(self.data)
 
 
-def exploit(
-    run: str | Path,
-    target: str = LATEST,
-    *,
-    iterations: int | None = None,
-    games: int = 200,
-    score_every: int | None = None,
-    workers: int | None = 0,
-    seed: int = 0,
-    random_opening: int = 0,
-    on_iteration: Callable[[dict[str, Any]], None] | None = None,
-    address: str | None = None,
-    resume: bool = False,
-) -> ExploitResult:
-    """Train a best response to `target` (a snapshot id or `latest`) for `iterations`
-    iterations of the run's size, scoring it every `score_every`; `resume` continues the
-    run's unfinished one. The higher its final score, the more exploitable the target."""
+def exploit(run: str | Path, target: str = LATEST, **options: Any) -> ExploitResult:
+    """Train a best response to `target` (a snapshot id or `latest`) and score it: the
+    higher its final score, the more exploitable the target. The options are those of
+    `league.training.exploit.exploit`: `iterations` (of the run's size), `games` (the
+    final scoring's), `score_every`, `workers`, `seed`, `random_opening`, `on_iteration`
+    (called with each scoring), `address`, `resume` (continue the run's unfinished one)."""
     from league.training.exploit import exploit as best_response
 
-    return ExploitResult(
-        best_response(
-            run,
-            target,
-            iterations=iterations,
-            games=games,
-            score_every=score_every,
-            workers=workers,
-            seed=seed,
-            random_opening=random_opening,
-            on_iteration=on_iteration,
-            address=address,
-            resume=resume,
-        )
-    )
+    return ExploitResult(best_response(run, target, **options))
 
 
 # ---------------------------------------------------------------- using a trained agent

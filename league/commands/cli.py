@@ -47,10 +47,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             progress=not args.json,
         )
     except api.RunExists as err:  # the CLI's way to resume
-        raise api.RunError(
-            f"{err.run_dir} already holds a run; resume it with --resume {err.run_dir} "
-            "or pick another --name"
-        ) from None
+        raise api.RunExists(err.run_dir) from None
     summary = result.to_json()
     _report(summary, as_json=args.json, title="run summary")
     if not result.stopped_by:

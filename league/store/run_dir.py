@@ -58,12 +58,13 @@ class RunError(RuntimeError):
 
 
 class RunExistsError(RunError):
-    """A new run was asked for where a run already is."""
+    """A new run was asked for where a run already is; the message says how to resume it
+    (`resume`) or start another (`name`), in the caller's words (the CLI's by default)."""
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, *, resume: str = "", name: str = "--name") -> None:
         super().__init__(
-            f"{run_dir} already holds a run; resume it with --resume {run_dir} "
-            "or pick another --name"
+            f"{run_dir} already holds a run; resume it with {resume or f'--resume {run_dir}'} "
+            f"or pick another {name}"
         )
         self.run_dir = run_dir
 
