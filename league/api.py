@@ -652,7 +652,7 @@ def load_player(run: str | Path, name: str = LATEST, *, greedy: bool = True) -> 
         if not player.is_snapshot:
             raise EvalError(
                 f"{name!r} is not a snapshot of {run}: only a snapshot of the run can be "
-                "loaded or exported"
+                "exported or loaded"
             )
         policy = arena.factory(player.role)
         policy.load_state_dict(arena.weights[player])
