@@ -12,8 +12,8 @@ A worker asks its policy for a batch of actions every step: `ActorCritic.act` un
 - `jit_frozen`: the policy's `outputs` traced, frozen and optimised for inference
   (`torch.jit.optimize_for_inference`), the action drawn from its probabilities;
 - `onnxruntime`: `FrozenPolicy` built from the policy alone: the graph exported and
-  a session built for each new set of weights (what frozen snapshots did until session
-  28), the action drawn in numpy;
+  a session built for each new set of weights (what frozen snapshots did until commit
+  57149f3 of 2026-12-07), the action drawn in numpy;
 - `onnxruntime_template`: `FrozenPolicy` from the role's `GraphTemplate`, exported once:
   what every player acts with now, a learning policy getting a new session (not a new
   export) for each broadcast;
