@@ -31,9 +31,9 @@ from pathlib import Path
 
 from throughput import machine, peak_pss
 
-from league.commands.inspect import inspect_game, starter_config, write_config
 from league.config import load_config
 from league.game_config import resolve_game
+from league.inspect import inspect_game, starter_config, write_config
 from league.store import new_run
 from league.training import Trainer
 

@@ -61,6 +61,8 @@ __all__ = [
     "exploit",
     "exploitability",
     "export",
+    "games",
+    "inspect",
     "load_player",
     "matchup",
     "play",
@@ -425,6 +427,70 @@ def exploit(run: str | Path, target: str = LATEST, **options: Any) -> ExploitRes
     from league.training.exploit import exploit as best_response
 
     return ExploitResult(best_response(run, target, **options))
+
+
+# ---------------------------------------------------------------- games
+
+
+def inspect(
+    env: str,
+    *,
+    kwargs: dict[str, Any] | None = None,
+    episodes: int = 3,
+    write_config: str | Path | None = None,
+) -> dict[str, Any]:
+    """What League detects in a game (`package.module:callable`, `openspiel:NAME` or a
+    built-in name): its API kind, teams and the evidence for them, spaces, PettingZoo's
+    API test, random episodes' lengths and rewards, warnings. `write_config`: write a
+    starter config there (loaded back before it is reported as written)."""
+    from envs.openspiel import OPENSPIEL_PREFIX
+    from league.config import parse_config
+    from league.game_config import resolve_game
+    from league.inspect import inspect_game, starter_config
+    from league.inspect import write_config as write
+
+    kwargs = dict(kwargs or {})
+    game: dict[str, Any] = {"name": env, "kwargs": kwargs}
+    if env.startswith(OPENSPIEL_PREFIX):
+        game = {"name": env.removeprefix(OPENSPIEL_PREFIX), "env": env, "kwargs": kwargs}
+    elif ":" in env:
+        game = {"name": env.partition(":")[0].rsplit(".", 1)[-1], "env": env, "kwargs": kwargs}
+    source = "league inspect"
+    spec = resolve_game(parse_config({"game": game}, source=source), source=source)
+    report = inspect_game(spec, episodes=episodes)
+    if write_config is not None:
+        if ":" not in env:
+            raise ConfigError("--write-config needs an import path package.module:callable")
+        config = starter_config(env, kwargs, report)
+        write(Path(write_config), config, header=f"written by: league inspect {env}")
+        report["config_written"] = str(write_config)
+    return report
+
+
+def games(*, details: bool = False) -> list[dict[str, Any]]:
+    """The built-in games and those other packages register: each one's name, the
+    shipped config that trains it, its description and its bots; with `details` also its
+    API kind, teams and symmetry (which builds each game once)."""
+    from envs import list_games
+    from league.config import shipped_config_of_game
+
+    out = []
+    for spec in list_games():
+        entry: dict[str, Any] = {
+            "name": spec.name,
+            "config": shipped_config_of_game(spec.name),
+            "description": spec.description,
+            "bots": list(spec.named_bots()),
+        }
+        if details:
+            info = spec.info()
+            entry.update(
+                api=info.api,
+                teams={t: list(m) for t, m in info.teams.items()},
+                symmetric=info.symmetric,
+            )
+        out.append(entry)
+    return out
 
 
 # ---------------------------------------------------------------- using a trained agent

@@ -9,7 +9,6 @@ import logging
 import os
 import signal
 import sys
-from pathlib import Path
 from typing import Any
 
 from league.config import ConfigError, Override
@@ -62,11 +61,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    """Show what the league detects in a game; optionally write a starter config."""
-    from envs.openspiel import OPENSPIEL_PREFIX
-    from league.commands.inspect import inspect_game, starter_config, write_config
-    from league.config import parse_config
-    from league.game_config import resolve_game
+    """Show what the league detects in a game; optionally write a starter config
+    (`league.api.inspect`)."""
+    from league import api
 
     try:
         kwargs = json.loads(args.kwargs) if args.kwargs else {}
@@ -74,26 +71,9 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         raise ConfigError(f"--kwargs is not valid JSON: {err}") from None
     if not isinstance(kwargs, dict):
         raise ConfigError(f"--kwargs must be a JSON object, not {args.kwargs}")
-    if args.env.startswith(OPENSPIEL_PREFIX):
-        raw = {"game": {"name": args.env.removeprefix(OPENSPIEL_PREFIX), "env": args.env}}
-        raw["game"]["kwargs"] = kwargs
-    elif ":" in args.env:
-        name = args.env.partition(":")[0].rsplit(".", 1)[-1]
-        raw = {"game": {"name": name, "env": args.env, "kwargs": kwargs}}
-    else:
-        raw = {"game": {"name": args.env, "kwargs": kwargs}}
-    spec = resolve_game(parse_config(raw, source="league inspect"), source="league inspect")
-    report = inspect_game(spec, episodes=args.episodes)
-    if args.write_config:
-        env_path = args.env if ":" in args.env else None
-        if env_path is None:
-            raise ConfigError("--write-config needs an import path package.module:callable")
-        write_config(
-            Path(args.write_config),
-            starter_config(env_path, kwargs, report),
-            header=f"written by: league inspect {args.env}",
-        )
-        report["config_written"] = args.write_config
+    report = api.inspect(
+        args.env, kwargs=kwargs, episodes=args.episodes, write_config=args.write_config
+    )
     if args.json:
         print(json.dumps(report))
         return 0
@@ -110,26 +90,10 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_games(args: argparse.Namespace) -> int:
-    """List the built-in games."""
-    from envs import list_games
-    from league.config import shipped_config_of_game
+    """List the built-in games (`league.api.games`)."""
+    from league import api
 
-    games = []
-    for spec in list_games():
-        entry: dict[str, Any] = {
-            "name": spec.name,
-            "config": shipped_config_of_game(spec.name),
-            "description": spec.description,
-            "bots": list(spec.named_bots()),
-        }
-        if args.verbose or args.json:
-            info = spec.info()
-            entry.update(
-                api=info.api,
-                teams={t: list(m) for t, m in info.teams.items()},
-                symmetric=info.symmetric,
-            )
-        games.append(entry)
+    games = api.games(details=args.verbose or args.json)
     if args.json:
         print(json.dumps({"games": games}))
     else:

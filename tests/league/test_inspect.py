@@ -13,7 +13,7 @@ from conftest import CONFIGS
 from envs import GameSpec, builtin_game
 from envs.openspiel import OpenSpielEnv
 from league.commands.cli import build_parser
-from league.commands.inspect import EARLY_END_WARNING, inspect_game, starter_config, write_config
+from league.inspect import EARLY_END_WARNING, inspect_game, starter_config, write_config
 
 
 class _EndsAfterOneMove(OpenSpielEnv):
