@@ -159,14 +159,18 @@ def train(
     bar = Progress(enabled=progress)
     with bar:
         bar.status("loading the game")
-        if resume is not None:
-            run = Run.open(resume, overrides=overrides, trust_code=trust_code)
-        else:
-            try:
-                run = Run.create(config, overrides=overrides, name=name, runs_dir=runs_dir)
-            except RunExists as err:  # resumed from here, not with the CLI's flag
-                how = f"api.train(resume={str(err.run_dir)!r})"
-                raise RunExists(err.run_dir, resume=how, name="name=") from None
+        try:
+            run = Run.for_training(
+                config,
+                overrides=overrides,
+                name=name,
+                runs_dir=runs_dir,
+                resume=resume,
+                trust_code=trust_code,
+            )
+        except RunExists as err:  # resumed from here, not with the CLI's flag
+            how = f"api.train(resume={str(err.run_dir)!r})"
+            raise RunExists(err.run_dir, resume=how, name="name=") from None
         assert run.dir is not None
         bar.status("starting the workers")
         trainer: Trainer | None = None

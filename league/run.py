@@ -79,32 +79,36 @@ class Run:
         return cls(config, spec, info, factory, None if run_dir is None else Path(run_dir))
 
     @classmethod
-    def create(
+    def for_training(
         cls,
         config: str | Path | Config | None = None,
         *,
         overrides: Sequence[str] = (),
         name: str | None = None,
         runs_dir: str | Path = "runs",
+        resume: str | Path | None = None,
+        trust_code: bool | None = None,
     ) -> Run:
-        """Load and check a config, then create its run directory (nothing is created for
-        a config that fails its checks; an existing run is refused)."""
-        if isinstance(config, Config):
-            cfg, source = config, "the config"
-            if overrides:
-                raise TypeError("overrides apply to a config file or name, not a Config")
+        """The run `league train` trains: `resume` (a run directory: its saved config
+        with `overrides`), else a new one of `config` (a YAML file, a shipped config's or a
+        built-in game's name, or a `Config`) under `runs_dir`. Its game is resolved once
+        and checked against the config; a new run's directory is made only then, with
+        the teams inferred now pinned in its config (an existing run is refused)."""
+        if resume is not None:
+            run_dir: Path | None = Path(resume)
+            cfg = load_run_config(Path(resume), list(overrides))
+            check_trusted(Path(resume), cfg, trust_code)
+            source = str(Path(resume) / CONFIG_FILE)
         else:
-            path = find_config(None if config is None else str(config))
-            cfg, source = load_config(path, list(overrides)), str(path)
-        if name:
-            cfg = cfg.model_copy(update={"name": name})
+            run_dir = None
+            cfg, source = load_new(config, overrides, name)
         spec = resolve_game(cfg, source=source)
-        cfg = pin_teams(cfg, spec)  # the run keeps the teams inferred now
+        if run_dir is None:
+            cfg = pin_teams(cfg, spec)  # the run keeps the teams inferred now
         check_fits(cfg, spec, source=source)
-        run_dir = new_run(cfg, Path(runs_dir))
         info = spec.info()
         factory = PolicyFactory.from_config(info, cfg.model, cfg.learner.algo)
-        return cls(cfg, spec, info, factory, run_dir)
+        return cls(cfg, spec, info, factory, run_dir or new_run(cfg, Path(runs_dir)))
 
     @classmethod
     def open(
@@ -206,6 +210,23 @@ class Run:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def load_new(
+    config: str | Path | Config | None, overrides: Sequence[str], name: str | None
+) -> tuple[Config, str]:
+    """A new run's config (a file, a shipped config's or a game's name, or a `Config`;
+    `name` renames it) and where it came from, for error messages."""
+    if isinstance(config, Config):
+        if overrides:
+            raise TypeError("overrides apply to a config file or name, not a Config")
+        cfg, source = config, "the config"
+    else:
+        path = find_config(None if config is None else str(config))
+        cfg, source = load_config(path, list(overrides)), str(path)
+    if name:
+        cfg = cfg.model_copy(update={"name": name})
+    return cfg, source
 
 
 # ---------------------------------------------------------------- trust
