@@ -8,8 +8,9 @@ from typing import Any
 
 class Progress:
     """Training progress on stderr: a live line within 80 columns on a terminal; where
-    stderr is not a terminal (a notebook, nohup, CI, a log file), one plain line per
-    stage before the first iteration, then one every N iterations."""
+    stderr is not a terminal (a notebook, nohup, CI, a log file), one plain line after
+    the first iteration, then one every N iterations (before the first, nothing: an
+    error there stays one line)."""
 
     def __init__(self, *, enabled: bool) -> None:
         from rich.console import Console
@@ -22,7 +23,7 @@ class Progress:
             TimeRemainingColumn,
         )
 
-        self.total, self.wr, self.every = 0, "-", 1
+        self.total, self.wr, self.every, self.start_at = 0, "-", 1, 0
         self.live = enabled and sys.stderr.isatty()
         self.plain = enabled and not self.live
         self.progress = Progress(
@@ -47,14 +48,12 @@ class Progress:
         self.progress.__exit__(*exc)
 
     def status(self, what: str) -> None:
-        """Say what is happening before the first iteration ends."""
+        """Say what is happening before the first iteration ends (on a terminal)."""
         self.progress.update(self.task, description=what)
-        if self.plain:
-            print(f"{what} ...", file=sys.stderr, flush=True)
 
     def start(self, total: int, start: int) -> None:
         """The run is built: count its iterations from `start` to `total`."""
-        self.total, self.every = total, max(1, round(total / 20))
+        self.total, self.every, self.start_at = total, max(1, round(total / 20)), start
         what = f"iteration {start + 1} (the first takes longest)" if start < total else "done"
         self.progress.update(self.task, total=total, completed=start)
         self.status(what)
@@ -67,7 +66,8 @@ class Progress:
         self.progress.update(
             self.task, description="iter", completed=iteration, steps=steps, sps=sps, wr=self.wr
         )
-        if self.plain and (iteration % self.every == 0 or iteration == self.total):
+        first = iteration == self.start_at + 1
+        if self.plain and (first or iteration % self.every == 0 or iteration == self.total):
             print(
                 f"iter {iteration}/{self.total}  {steps} env steps  {sps} steps/s  "
                 f"vs random {self.wr}",
