@@ -147,8 +147,9 @@ def train(
     `config`: a YAML file, a shipped config's name or a built-in game's, or a `Config`
     (None: connect four's); `overrides`: `key.path=value` strings as `--set` takes them
     (applied to the run's saved config when resuming); `address`: a Ray cluster to join;
-    `progress`: show what it is doing on stderr (in a notebook: a line every few
-    iterations); `trust_code`: open a run created elsewhere that names user code. A stop
+    `progress`: show it on stderr (a live line on a terminal, saying what it does before
+    the first iteration; in a notebook or a log a line after the first iteration, then
+    every few); `trust_code`: open a run created elsewhere that names user code. A stop
     (Ctrl-C, SIGTERM) ends the run cleanly, with a checkpoint: `stopped_by` names it.
     """
     from league.progress import Progress
