@@ -251,6 +251,34 @@ class Arena:
         record: bool = True,
     ) -> MatchStats:
         """Play `games` games of A against B, seats alternating; record them as eval matches."""
+        return MatchStats.from_episodes(
+            self.episodes(
+                a,
+                b,
+                games=games,
+                greedy=greedy,
+                random_opening=random_opening,
+                seed=seed,
+                workers=workers,
+                envs=envs,
+                record=record,
+            )
+        )
+
+    def episodes(
+        self,
+        a: PlayerId,
+        b: PlayerId,
+        *,
+        games: int,
+        greedy: bool = False,
+        random_opening: int = 0,
+        seed: int = 0,
+        workers: int | None = 0,
+        envs: int = 16,
+        record: bool = True,
+    ) -> list[Episode]:
+        """`play`'s games themselves, for figures beyond the score (returns, last infos)."""
         if games < 1:
             raise EvalError(f"--games must be at least 1, not {games}")
         try:
@@ -269,7 +297,7 @@ class Arena:
             raise
         if record and self.registry is not None and self.records:
             self.registry.add_matches([e.match_row(0) for e in episodes])
-        return MatchStats.from_episodes(episodes)
+        return episodes
 
     @property
     def one_team(self) -> bool:
