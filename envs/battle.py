@@ -54,7 +54,10 @@ INFO_FIELDS = ("damage_dealt", "damage_taken", "kills", "deaths", "alive")
 def battle(**kwargs: Any):
     """MAgent2's battle_v4 as a Parallel env with `BattleInfo`'s fields; `map_size` is
     checked first, so a bad one is one line naming it."""
-    from magent2.environments import battle_v4
+    try:
+        from magent2.environments import battle_v4
+    except ImportError:
+        raise GameError("game 'battle_v4' needs magent2: pip install 'league[games]'") from None
 
     size = kwargs.get("map_size", 45)
     if isinstance(size, bool) or not isinstance(size, int):
@@ -83,7 +86,8 @@ class BattleInfo(BaseParallelWrapper):
     A landed attack and a kill are read from the agent's own reward, which magent2 builds
     from fixed terms: `step_reward` every step, `attack_penalty` for any attack,
     `attack_opponent_reward` for one that hits an enemy, 5 a kill, `dead_penalty` for
-    dying. HP comes from the agent's own observation (its cell, own-HP channel).
+    dying. Who died comes from the engine's living agents, HP from the agent's own
+    observation (its cell, own-HP channel).
     """
 
     def __init__(self, env: Any, kwargs: dict[str, Any]) -> None:
@@ -101,28 +105,36 @@ class BattleInfo(BaseParallelWrapper):
 
     def step(self, actions):
         obs, rewards, terms, truncs, infos = self.env.step(actions)
-        dead = {a for a, t in terms.items() if t and _own_hp(obs[a]) <= 0.0}
+        living = self._living()
+        terms_ = self._terms
         out = {}
         for agent in rewards:
-            died = agent in dead
+            died = agent not in living
             attacked = int(actions.get(agent, STAY)) >= ATTACK_BASE
-            rest = rewards[agent] - self._terms["step_reward"]
-            rest -= self._terms["attack_penalty"] * attacked + self._terms["dead_penalty"] * died
-            kills = float(round(rest / KILL_REWARD)) if rest > KILL_REWARD / 2 else 0.0
-            landed = (
-                attacked and rest - kills * KILL_REWARD > self._terms["attack_opponent_reward"] / 2
-            )
+            kills = float(round(rewards[agent] / KILL_REWARD))
+            rest = rewards[agent] - kills * KILL_REWARD - terms_["attack_penalty"] * attacked
+            # A dying agent's reward carries the dead penalty (and no step reward).
+            rest -= terms_["dead_penalty"] if died else terms_["step_reward"]
+            landed = attacked and rest > terms_["attack_opponent_reward"] / 2
             hp = 0.0 if died else _own_hp(obs[agent])
             out[agent] = {
                 **infos.get(agent, {}),
                 "damage_dealt": DAMAGE * landed,
                 "damage_taken": max(0.0, self._hp.get(agent, hp) - hp),
-                "kills": kills,
+                "kills": max(kills, 0.0),
                 "deaths": float(died),
                 "alive": 0.0 if died else 1.0,
             }
             self._hp[agent] = hp
         return obs, rewards, terms, truncs, out
+
+    def _living(self) -> set[str]:
+        """The agents alive now: magent2 numbers agents as `possible_agents` lists them
+        and keeps the ids of the living after each step (a dead agent's observation is
+        not its own, so HP cannot tell)."""
+        raw = self.env.unwrapped
+        names = raw.possible_agents
+        return {names[int(i)] for handle in raw.handles for i in raw.env.get_agent_id(handle)}
 
 
 def _own_hp(obs: np.ndarray) -> float:
