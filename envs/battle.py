@@ -45,9 +45,17 @@ ATTACKS: tuple[tuple[int, int], ...] = tuple(
 ATTACK_BASE = len(MOVES)
 N_ACTIONS = ATTACK_BASE + len(ATTACKS)
 
-_WALL, _OWN, _OWN_HP, _ENEMY, _ENEMY_HP = range(5)
+_WALL, _OWN, _OWN_HP = 0, 1, 2
 
-INFO_FIELDS = ("damage_dealt", "damage_taken", "kills", "deaths", "alive")
+
+def _enemy_channels(obs: np.ndarray) -> tuple[int, int]:
+    """The enemy's presence and HP channels: 3 and 4, or 4 and 5 with `minimap_mode`
+    (which adds each team's density over the whole map after its HP, and the agent's
+    position: 9 channels)."""
+    return (4, 5) if obs.shape[-1] >= 9 else (3, 4)
+
+
+INFO_FIELDS = ("damage_dealt", "damage_taken", "kills", "deaths", "alive", "proximity")
 """What `BattleInfo` adds to each agent's info every step (numbers, for reward shaping)."""
 
 
@@ -80,8 +88,9 @@ def battle(**kwargs: Any):
 
 
 class BattleInfo(BaseParallelWrapper):
-    """Add each agent's `damage_dealt`, `damage_taken`, `kills`, `deaths` (this step) and
-    `alive` (after it) to its info.
+    """Add each agent's `damage_dealt`, `damage_taken`, `kills`, `deaths` (this step),
+    `alive` and `proximity` (after it: minus the distance to the nearest enemy, in cells
+    over the map's side, Chebyshev, wherever the enemy is) to its info.
 
     A landed attack and a kill are read from the agent's own reward, which magent2 builds
     from fixed terms: `step_reward` every step, `attack_penalty` for any attack,
@@ -105,7 +114,7 @@ class BattleInfo(BaseParallelWrapper):
 
     def step(self, actions):
         obs, rewards, terms, truncs, infos = self.env.step(actions)
-        living = self._living()
+        living, near = self._living()
         terms_ = self._terms
         out = {}
         for agent in rewards:
@@ -124,17 +133,30 @@ class BattleInfo(BaseParallelWrapper):
                 "kills": max(kills, 0.0),
                 "deaths": float(died),
                 "alive": 0.0 if died else 1.0,
+                "proximity": -near.get(agent, 0.0),
             }
             self._hp[agent] = hp
         return obs, rewards, terms, truncs, out
 
-    def _living(self) -> set[str]:
-        """The agents alive now: magent2 numbers agents as `possible_agents` lists them
-        and keeps the ids of the living after each step (a dead agent's observation is
-        not its own, so HP cannot tell)."""
+    def _living(self) -> tuple[set[str], dict[str, float]]:
+        """The agents alive now, and each one's distance to the nearest enemy (Chebyshev,
+        over the map's side). magent2 numbers agents as `possible_agents` lists them and
+        keeps the ids of the living after each step (a dead agent's observation is not
+        its own, so its HP cannot tell)."""
         raw = self.env.unwrapped
         names = raw.possible_agents
-        return {names[int(i)] for handle in raw.handles for i in raw.env.get_agent_id(handle)}
+        teams = [
+            ([names[int(i)] for i in raw.env.get_agent_id(h)], raw.env.get_pos(h))
+            for h in raw.handles
+        ]
+        near = {}
+        for k, (members, pos) in enumerate(teams):
+            enemies = np.concatenate([p for j, (_, p) in enumerate(teams) if j != k])
+            if not len(members) or not len(enemies):
+                continue
+            gaps = np.abs(pos[:, None, :] - enemies[None, :, :]).max(axis=2).min(axis=1)
+            near |= dict(zip(members, (gaps / raw.map_size).tolist(), strict=True))
+        return {a for members, _ in teams for a in members}, near
 
 
 def _own_hp(obs: np.ndarray) -> float:
@@ -169,19 +191,18 @@ def battle_outcome(returns: dict[str, float], infos: dict[str, dict]) -> dict[st
 
 def _enemies(obs: np.ndarray) -> np.ndarray:
     """Enemy cells in view as [(dy, dx)]. Shape [K, 2]."""
-    return np.argwhere(obs[:, :, _ENEMY] > 0.5) - _CENTRE
+    return np.argwhere(obs[:, :, _enemy_channels(obs)[0]] > 0.5) - _CENTRE
 
 
 def _adjacent(obs: np.ndarray) -> list[int]:
     """Indices k of ATTACKS whose cell holds an enemy."""
-    return [
-        k for k, (dy, dx) in enumerate(ATTACKS) if obs[_CENTRE + dy, _CENTRE + dx, _ENEMY] > 0.5
-    ]
+    enemy = _enemy_channels(obs)[0]
+    return [k for k, (dy, dx) in enumerate(ATTACKS) if obs[_CENTRE + dy, _CENTRE + dx, enemy] > 0.5]
 
 
 def _free_moves(obs: np.ndarray) -> list[int]:
     """Moves whose target cell holds no wall and no agent (staying is always free)."""
-    taken = (obs[:, :, _WALL] + obs[:, :, _OWN] + obs[:, :, _ENEMY]) > 0.5
+    taken = (obs[:, :, _WALL] + obs[:, :, _OWN] + obs[:, :, _enemy_channels(obs)[0]]) > 0.5
     return [
         a for a, (dy, dx) in enumerate(MOVES) if a == STAY or not taken[_CENTRE + dy, _CENTRE + dx]
     ]
@@ -241,7 +262,7 @@ def focus_bot(
     adjacent = _adjacent(observation)
     if not adjacent:
         return rush_bot(observation, action_mask, rng=rng)
-    hp = observation[:, :, _ENEMY_HP]
+    hp = observation[:, :, _enemy_channels(observation)[1]]
     return ATTACK_BASE + min(
         adjacent, key=lambda k: (hp[_CENTRE + ATTACKS[k][0], _CENTRE + ATTACKS[k][1]], k)
     )

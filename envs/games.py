@@ -129,7 +129,7 @@ BUILTIN_GAMES: dict[str, GameSpec] = {
         GameSpec(
             name="battle_v4",
             make=battle,
-            kwargs={"map_size": 20, "max_cycles": 300},
+            kwargs={"map_size": 20, "max_cycles": 300, "minimap_mode": True},
             components=BATTLE_FIELDS,
             bots=BATTLE_BOTS,
             outcome=battle_outcome,

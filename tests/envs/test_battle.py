@@ -34,10 +34,12 @@ def _bot(name: str, rng: np.random.Generator):
     return (lambda obs: fn(obs, None)) if name == "hold" else (lambda obs: fn(obs, None, rng=rng))
 
 
-def _play(red: str, blue: str, seed: int, *, check=None) -> tuple[dict, dict, int]:
+def _play(
+    red: str, blue: str, seed: int, *, check=None, minimap: bool = False
+) -> tuple[dict, dict, int]:
     """One battle; returns each team's summed info fields, the outcome and its length."""
     rng = np.random.default_rng(seed)
-    env = battle(**SMALL)
+    env = battle(**SMALL, minimap_mode=minimap)
     obs, infos = env.reset(seed=seed)
     bots = {"red": _bot(red, rng), "blue": _bot(blue, rng)}
     last, totals, steps = dict(infos), {"red": {}, "blue": {}}, 0
@@ -69,26 +71,32 @@ def test_the_action_tables_match_magent2():
         assert view2attack[6 + dy, 6 + dx] == k
 
 
+@pytest.mark.parametrize("minimap", [False, True])
 @pytest.mark.parametrize("name", sorted(BOTS))
-def test_each_bot_plays_legal_actions_and_attacks_only_enemies(name):
+def test_each_bot_plays_legal_actions_and_attacks_only_enemies(name, minimap):
+    # Without the minimap the enemy is channel 3; with it (9 channels), channel 4.
+    enemy = 4 if minimap else 3
+
     def check(obs, action):
+        assert obs.shape == (13, 13, 9 if minimap else 5)
         assert isinstance(action, int) and 0 <= action < N_ACTIONS
         if action >= ATTACK_BASE:  # an attack is aimed at an enemy's cell
             dy, dx = ATTACKS[action - ATTACK_BASE]
-            assert obs[6 + dy, 6 + dx, 3] == 1.0
+            assert obs[6 + dy, 6 + dx, enemy] == 1.0
         elif action != STAY:  # a move goes to a free cell
             dy, dx = MOVES[action]
-            assert obs[6 + dy, 6 + dx, [0, 1, 3]].sum() == 0
+            assert obs[6 + dy, 6 + dx, [0, 1, enemy]].sum() == 0
 
-    _play(name, "random", seed=3, check=check)
+    _play(name, "random", seed=3, check=check, minimap=minimap)
 
 
-def test_rush_beats_random_and_hold():
+@pytest.mark.parametrize("minimap", [False, True])
+def test_rush_beats_random_and_hold(minimap):
     # Each game ends with a side wiped out or at max_cycles: 10 games a side, all won.
     for other in ("random", "hold"):
         for seed in range(5):
-            assert _play("rush", other, seed)[1] == {"red": 1.0, "blue": 0.0}
-            assert _play(other, "rush", seed)[1] == {"red": 0.0, "blue": 1.0}
+            assert _play("rush", other, seed, minimap=minimap)[1] == {"red": 1.0, "blue": 0.0}
+            assert _play(other, "rush", seed, minimap=minimap)[1] == {"red": 0.0, "blue": 1.0}
 
 
 def test_the_info_fields_count_what_happened():
@@ -101,6 +109,12 @@ def test_the_info_fields_count_what_happened():
     # 0.1 HP a step.
     assert red["damage_dealt"] >= blue["damage_taken"] - 0.5 * blue["deaths"]
     assert red["damage_dealt"] % 2 == 0
+    # Proximity: minus the distance to the nearest enemy over the map's side; at the
+    # start red's front and blue's are 8 cells apart on the 20-cell map.
+    env = battle(**SMALL)
+    env.reset(seed=0)
+    _, _, _, _, infos = env.step({a: STAY for a in env.agents})
+    assert max(i["proximity"] for i in infos.values()) == pytest.approx(-8 / 20)
 
 
 def _infos(red_alive: int, blue_alive: int, size: int = 3) -> dict:
