@@ -237,33 +237,11 @@ class Arena:
         except GameError as err:
             raise EvalError(str(err)) from None
 
-    def play(
-        self,
-        a: PlayerId,
-        b: PlayerId,
-        *,
-        games: int,
-        greedy: bool = False,
-        random_opening: int = 0,
-        seed: int = 0,
-        workers: int | None = 0,
-        envs: int = 16,
-        record: bool = True,
-    ) -> MatchStats:
-        """Play `games` games of A against B, seats alternating; record them as eval matches."""
-        return MatchStats.from_episodes(
-            self.episodes(
-                a,
-                b,
-                games=games,
-                greedy=greedy,
-                random_opening=random_opening,
-                seed=seed,
-                workers=workers,
-                envs=envs,
-                record=record,
-            )
-        )
+    def play(self, a: PlayerId, b: PlayerId, **options: Any) -> MatchStats:
+        """Play games of A against B, seats alternating, and record them as eval matches
+        (`episodes`' options: `games`, `greedy`, `random_opening`, `seed`, `workers`,
+        `envs`, `record`); A's `MatchStats`."""
+        return MatchStats.from_episodes(self.episodes(a, b, **options))
 
     def episodes(
         self,
@@ -278,7 +256,9 @@ class Arena:
         envs: int = 16,
         record: bool = True,
     ) -> list[Episode]:
-        """`play`'s games themselves, for figures beyond the score (returns, last infos)."""
+        """Play `games` games of A against B, seats alternating; record them as eval
+        matches (`record`, where the run can be written); return the episodes, for
+        figures beyond the score (returns, each agent's last info)."""
         if games < 1:
             raise EvalError(f"--games must be at least 1, not {games}")
         try:

@@ -28,6 +28,7 @@ team_panel = _load("team_panel")
 panel = _load("panel")
 ablation = _load("team_ablation")
 
+TAG = "simple_tag_v3"
 TEAMS = {"red": [f"red_{i}" for i in range(3)], "blue": [f"blue_{i}" for i in range(3)]}
 
 
@@ -94,3 +95,13 @@ def test_the_ablation_stretches_the_schedules_and_tabulates_final_snapshots():
     assert "| shipped | 0 | 12,345 | 900 (800 to 1000) | 0.75 |" in lines[2]
     assert "won every game" in lines[3]
     assert set(ablation.ARMS) >= {"shipped", "tau_0", "tau_1", "env_reward", "gamma_fixed"}
+
+
+@pytest.mark.parametrize(("config", "game"), [("battle", "battle_v4"), ("simple_tag", TAG)])
+def test_no_shipped_config_trains_against_the_team_panel(config, game):
+    from conftest import CONFIGS
+    from league.config import load_config
+
+    loaded = load_config(CONFIGS / f"{config}.yaml")
+    assert loaded.game.name == game
+    assert not set(loaded.league.bots) & set(team_panel.panel_members(game)) - {"random"}
