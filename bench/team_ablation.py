@@ -18,7 +18,11 @@ by the same factor, so each arm anneals over its run as the shipped config does 
 A run already finished in `--out` is scored again, not retrained.
 
     python bench/team_ablation.py [--iterations 150] [--seeds 0 1] [--arms shipped tau_0]
-        [--games 40] [--workers 0] [--out bench/results/team_ablation]
+        [--snapshot-every 25] [--games 20] [--workers 0] [--out bench/results/team_ablation]
+
+Scoring is most of the cost past training: each snapshot plays `--games` games against
+each of the 4 panel members (a game lasts up to `max_cycles` 300 steps); `--workers`
+gives both the training runs and the scoring Ray workers.
 
 Writes OUT/results.json (every snapshot's figures), OUT/table.md (each arm's final
 snapshot, both seeds) and OUT/rating.png (panel rating against env steps).
@@ -233,9 +237,12 @@ def run(
 
 
 def _machine() -> str:
+    """The machine line of bench/throughput.py, with the config's device and precision."""
     import throughput
 
-    return throughput.machine()
+    from league.config import load_config
+
+    return throughput.machine(load_config(CONFIG))
 
 
 def main() -> None:
@@ -243,8 +250,10 @@ def main() -> None:
     parser.add_argument("--arms", nargs="+", default=list(ARMS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     parser.add_argument("--iterations", type=int, default=150, help="per arm and seed")
-    parser.add_argument("--snapshot-every", type=int, default=10)
-    parser.add_argument("--games", type=int, default=40, help="games per panel member")
+    parser.add_argument(
+        "--snapshot-every", type=int, default=25, help="the curve's points (each one scored)"
+    )
+    parser.add_argument("--games", type=int, default=20, help="games per panel member")
     parser.add_argument("--workers", type=int, default=0, help="rollout workers per run")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "team_ablation"))
     args = parser.parse_args()
