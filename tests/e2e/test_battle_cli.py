@@ -56,3 +56,9 @@ def test_a_bad_map_size_is_one_line(tmp_path):
     assert len(lines) == 1, proc.stderr
     assert "game.kwargs.map_size 9" in lines[0] and "battle.yaml" in lines[0]
     assert not list(tmp_path.iterdir())  # no run directory was made
+
+
+def test_simple_tags_scripted_sides_play_from_the_cli():
+    # One bot, told its role: it chases as the predators and flees as the prey.
+    out = cli_json("eval", "scripted", "random", "--game", "simple_tag_v3", "--games", "4")
+    assert out["a"] == "scripted" and out["games"] == 4
