@@ -9,7 +9,7 @@ panel (bench/team_panel.py: a rating against the scripted teams, random = 0).
 | shipped      | nothing: tau annealed, shaped reward, gamma annealed, 80/20    |
 | tau_0        | team spirit 0 throughout (each agent paid for its own reward)  |
 | tau_1        | team spirit 1 throughout (every agent paid the team's mean)    |
-| env_reward   | the env's reward only (no damage, death shaping)               |
+| env_reward   | the env's reward only (no damage or proximity shaping)     |
 | gamma_fixed  | the discount fixed at the shipped schedule's end value         |
 | latest_only  | self-play against the latest policy only (p_latest 1.0)        |
 
