@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import tempfile
 import time
@@ -33,6 +32,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+# The rating arithmetic is the team panel's too (bench/team_panel.py): one copy, in
+# matchmaking/ratings.py.
+from matchmaking.ratings import fixed_panel_rating  # noqa: E402
+
 GAME = "connect_four_v3"
 PANEL = ("scripted", "tactical", "mcts:25", "mcts:50", "mcts:100", "mcts:400")
 """The held-out opponents: the game's two scripted bots and search at four depths (mcts:50
@@ -40,55 +43,6 @@ is the default run's target)."""
 ANCHOR = "random"
 """Rated 0: the ladder's fixed point, as on every leaderboard of the project."""
 RATINGS_FILE = ROOT / "bench" / "results" / "panel_ratings.json"
-ELO = 400.0 / math.log(10.0)
-"""Elo points per natural-log unit of strength."""
-Z_95 = 1.959963984540054
-
-
-def expected(rating: float, other: float) -> float:
-    """The Bradley-Terry expected score of `rating` against `other` (Elo scale)."""
-    return 1.0 / (1.0 + 10.0 ** ((other - rating) / 400.0))
-
-
-def fixed_panel_rating(
-    results: Mapping[str, tuple[float, int]],
-    ratings: Mapping[str, float],
-    *,
-    low: float = -4000.0,
-    high: float = 8000.0,
-) -> dict[str, Any]:
-    """The maximum-likelihood rating of a player whose opponents' ratings are fixed.
-
-    `results`: opponent -> (mean score, games); `ratings`: opponent -> its rating.
-    The rating solves sum_j n_j (s_j - E(r, r_j)) = 0 (decreasing in r: bisection);
-    its 95% interval is r +/- 1.96 / sqrt(I) with the Fisher information
-    I = sum_j n_j p_j (1 - p_j) / ELO^2. A player that won (or lost) every game has no
-    finite estimate: the bound it reached is returned, with `bounded` False.
-    """
-    missing = set(results) - set(ratings)
-    if missing:
-        raise ValueError(f"no panel rating for {sorted(missing)}")
-    if not results or not any(n for _, n in results.values()):
-        raise ValueError("no games to rate from")
-
-    def surplus(r: float) -> float:
-        return sum(n * (s - expected(r, ratings[o])) for o, (s, n) in results.items())
-
-    played = [s for s, n in results.values() if n]
-    if all(s >= 1.0 for s in played) or all(s <= 0.0 for s in played):
-        rating = high if played[0] >= 1.0 else low  # won (lost) them all: no finite estimate
-        return {"rating": rating, "rating_95ci": [-math.inf, math.inf], "bounded": False}
-    lo, hi = low, high
-    for _ in range(200):
-        mid = (lo + hi) / 2.0
-        lo, hi = (mid, hi) if surplus(mid) > 0 else (lo, mid)
-    rating = (lo + hi) / 2.0
-    info = sum(
-        n * expected(rating, ratings[o]) * (1.0 - expected(rating, ratings[o]))
-        for o, (_, n) in results.items()
-    )
-    half = Z_95 * ELO / math.sqrt(info) if info > 0 else math.inf
-    return {"rating": rating, "rating_95ci": [rating - half, rating + half], "bounded": True}
 
 
 def panel_for(bots: Mapping[str, float] | Sequence[str]) -> tuple[str, ...]:

@@ -1,6 +1,7 @@
 """Measure rollout and training throughput against the raw env-stepping limit.
 
-For connect_four_v3 and simple_tag_v3, interleaved, `--repeats` times (medians):
+For connect_four_v3, simple_tag_v3 and battle_v4 (12 against 12), interleaved, `--repeats`
+times (medians):
   (a) raw env stepping with random legal actions and no policy, in 1 and 2 processes;
   (b) our rollout sampling (policy inference, shaping, bookkeeping) on 1 and 2 Ray workers;
   (c) end-to-end PPO training with 2 Ray workers (collect + learn), env steps/s, in
@@ -67,7 +68,7 @@ from league.training import Trainer
 from matchmaking import OpponentSampler, SelfPlayMatchmaker
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = {"connect_four_v3": "connect_four", "simple_tag_v3": "simple_tag"}
+CONFIGS = {"connect_four_v3": "connect_four", "simple_tag_v3": "simple_tag", "battle_v4": "battle"}
 
 
 def _raw_worker(game: str, seconds: float, out: mp.Queue) -> None:

@@ -98,3 +98,42 @@ def tictactoe_bot(observation: np.ndarray, action_mask: np.ndarray | None) -> in
             if _connects(trial, a // 3, a % 3, 3):
                 return a
     return next(a for a in _TTT_PREFERENCE if a in legal)
+
+
+# Simple tag (MPE, 3 predators `adversary_*` against 1 prey `agent_0`, 2 obstacles).
+# An adversary sees [own velocity, own position, 2 obstacles, 2 other adversaries, the
+# prey, the prey's velocity] (16 numbers, positions relative to itself); the prey sees
+# [own velocity, own position, 2 obstacles, 3 adversaries] (14). Actions: 0 stay,
+# 1 -x, 2 +x, 3 -y, 4 +y.
+_TAG_DIRECTIONS = np.array([[0, 0], [-1, 0], [1, 0], [0, -1], [0, 1]], dtype=np.float64)
+_TAG_ADVERSARY_OBS, _TAG_PREY_OBS = 16, 14
+_TAG_LEAD = 0.3
+"""Seconds of the prey's velocity a predator aims ahead of it."""
+_TAG_EDGE = 0.6
+"""The prey is pushed back towards the middle once a coordinate is past this (the
+arena's edge, where the env starts penalising it, is at 0.9)."""
+
+
+def simple_tag_bot(observation: np.ndarray, action_mask: np.ndarray | None, *, role: str) -> int:
+    """Predators (`adversary`) chase the prey, aiming a little ahead of where it runs;
+    the prey flees its predators (the nearest weighs most) and keeps off the walls.
+
+    Written for simple tag's default layout (3 predators, 1 prey, 2 obstacles)."""
+    obs = np.asarray(observation, dtype=np.float64)
+    want = _TAG_ADVERSARY_OBS if role == "adversary" else _TAG_PREY_OBS
+    if obs.shape != (want,):
+        raise ValueError(
+            f"simple tag's scripted {role} expects {want} numbers (the default layout: "
+            f"num_adversaries 3, num_good 1, num_obstacles 2), got shape {obs.shape}"
+        )
+    if role == "adversary":
+        target = obs[12:14] + _TAG_LEAD * obs[14:16]
+    else:
+        rel = obs[8:14].reshape(3, 2)
+        dist = np.maximum(np.linalg.norm(rel, axis=1, keepdims=True), 1e-3)
+        target = -(rel / dist**3).sum(axis=0)
+        target /= max(np.linalg.norm(target), 1e-6)
+        pos = obs[2:4]
+        past = np.sign(pos) * np.maximum(np.abs(pos) - _TAG_EDGE, 0.0)
+        target -= 10.0 * past
+    return int(np.argmax(_TAG_DIRECTIONS @ target)) if np.any(target) else 0

@@ -12,8 +12,16 @@ from typing import Any
 import numpy as np
 from pettingzoo.utils.wrappers import BaseParallelWrapper
 
+from envs.battle import BOTS as BATTLE_BOTS
+from envs.battle import INFO_FIELDS as BATTLE_FIELDS
+from envs.battle import battle, battle_outcome
 from envs.boards import CONNECT_FOUR, TICTACTOE
-from envs.bots import connect_four_bot, connect_four_tactical_bot, tictactoe_bot
+from envs.bots import (
+    connect_four_bot,
+    connect_four_tactical_bot,
+    simple_tag_bot,
+    tictactoe_bot,
+)
 from envs.openspiel import clone as openspiel_clone
 from envs.openspiel import load as openspiel_load
 from envs.spec import GameError, GameSpec, Mirror
@@ -115,7 +123,17 @@ BUILTIN_GAMES: dict[str, GameSpec] = {
             make=_simple_tag,
             kwargs={"max_cycles": 25, "continuous_actions": False},
             components=("proximity",),
+            bot=simple_tag_bot,  # predators chase, the prey flees (by the role it plays)
             description="MPE predator-prey (simultaneous), 3 adversaries vs 1 agent",
+        ),
+        GameSpec(
+            name="battle_v4",
+            make=battle,
+            kwargs={"map_size": 20, "max_cycles": 300, "minimap_mode": True},
+            components=BATTLE_FIELDS,
+            bots=BATTLE_BOTS,
+            outcome=battle_outcome,
+            description="MAgent2 battle (grid, simultaneous), red vs blue, 12v12 on a 20x20 map",
         ),
         GameSpec(
             name="volleyball_pong_v3",

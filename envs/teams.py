@@ -31,7 +31,7 @@ import numpy as np
 from gymnasium import spaces
 from pettingzoo import AECEnv
 
-from envs.spec import infer_teams, name_prefix
+from envs.spec import GameError, infer_teams, name_prefix
 
 if TYPE_CHECKING:
     from envs.spec import GameSpec
@@ -112,6 +112,8 @@ def with_inferred_teams(spec: GameSpec) -> GameSpec:
         return spec
     try:
         evidence = infer_from_play(spec)
+    except GameError:  # the game refused its settings: that one line is the whole story
+        raise
     except Exception as err:  # a broken env is reported where the run builds it
         log.warning("game %r: random play raised %r; teams from agent names", spec.name, err)
         return spec

@@ -15,7 +15,7 @@ unbeaten and winless players finite and pins down the otherwise free scale.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from numbers import Integral, Real
 from typing import Any
 
@@ -24,6 +24,8 @@ import numpy as np
 __all__ = [
     "Z_95",
     "bradley_terry",
+    "expected",
+    "fixed_panel_rating",
     "mean_interval",
     "payoff_matrix",
     "rating_intervals",
@@ -387,3 +389,50 @@ def payoff_matrix(results: Sequence[tuple[str, str, float]], players: Sequence[s
         matrix = np.where(games > 0.0, total / games, np.nan)
     np.fill_diagonal(matrix, np.nan)
     return matrix
+
+
+def expected(rating: float, other: float) -> float:
+    """The Bradley-Terry expected score of `rating` against `other` (Elo scale)."""
+    return 1.0 / (1.0 + 10.0 ** ((other - rating) / 400.0))
+
+
+def fixed_panel_rating(
+    results: Mapping[str, tuple[float, int]],
+    ratings: Mapping[str, float],
+    *,
+    low: float = -4000.0,
+    high: float = 8000.0,
+) -> dict[str, Any]:
+    """The maximum-likelihood rating of a player whose opponents' ratings are fixed (a
+    held-out panel's: bench/panel.py, bench/team_panel.py).
+
+    `results`: opponent -> (mean score, games); `ratings`: opponent -> its rating.
+    The rating solves sum_j n_j (s_j - E(r, r_j)) = 0 (decreasing in r: bisection);
+    its 95% interval is r +/- 1.96 / sqrt(I) with the Fisher information
+    I = sum_j n_j p_j (1 - p_j) / ELO^2. A player that won (or lost) every game has no
+    finite estimate: the bound it reached is returned, with `bounded` False.
+    """
+    missing = set(results) - set(ratings)
+    if missing:
+        raise ValueError(f"no panel rating for {sorted(missing)}")
+    if not results or not any(n for _, n in results.values()):
+        raise ValueError("no games to rate from")
+
+    def surplus(r: float) -> float:
+        return sum(n * (s - expected(r, ratings[o])) for o, (s, n) in results.items())
+
+    played = [s for s, n in results.values() if n]
+    if all(s >= 1.0 for s in played) or all(s <= 0.0 for s in played):
+        rating = high if played[0] >= 1.0 else low  # won (lost) them all: no finite estimate
+        return {"rating": rating, "rating_95ci": [-math.inf, math.inf], "bounded": False}
+    lo, hi = low, high
+    for _ in range(200):
+        mid = (lo + hi) / 2.0
+        lo, hi = (mid, hi) if surplus(mid) > 0 else (lo, mid)
+    rating = (lo + hi) / 2.0
+    info = sum(
+        n * expected(rating, ratings[o]) * (1.0 - expected(rating, ratings[o]))
+        for o, (_, n) in results.items()
+    )
+    half = Z_95 * _ELO_PER_LOG / math.sqrt(info) if info > 0 else math.inf
+    return {"rating": rating, "rating_95ci": [rating - half, rating + half], "bounded": True}

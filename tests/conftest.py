@@ -74,6 +74,12 @@ def tiny_overrides(game: str, algo: str = "ppo") -> list[str]:
         "kuhn_poker": ["train.steps_per_iteration=64", "train.envs=4"],
         "leduc_poker": ["train.steps_per_iteration=64", "train.envs=4"],
         "simple_tag": ["train.steps_per_iteration=100", "train.envs=2"],
+        "battle": [
+            "train.steps_per_iteration=96",
+            "train.envs=1",
+            "train.fragment_length=4",
+            "game.kwargs.max_cycles=20",
+        ],
         "volleyball_pong": [
             "train.steps_per_iteration=64",
             "train.envs=1",

@@ -255,7 +255,13 @@ class Arena:
         except GameError as err:
             raise EvalError(str(err)) from None
 
-    def play(
+    def play(self, a: PlayerId, b: PlayerId, **options: Any) -> MatchStats:
+        """Play games of A against B, seats alternating, and record them as eval matches
+        (`episodes`' options: `games`, `greedy`, `random_opening`, `seed`, `workers`,
+        `envs`, `record`); A's `MatchStats`."""
+        return MatchStats.from_episodes(self.episodes(a, b, **options))
+
+    def episodes(
         self,
         a: PlayerId,
         b: PlayerId,
@@ -267,8 +273,10 @@ class Arena:
         workers: int | None = 0,
         envs: int = 16,
         record: bool = True,
-    ) -> MatchStats:
-        """Play `games` games of A against B, seats alternating; record them as eval matches."""
+    ) -> list[Episode]:
+        """Play `games` games of A against B, seats alternating; record them as eval
+        matches (`record`, where the run can be written); return the episodes, for
+        figures beyond the score (returns, each agent's last info)."""
         if games < 1:
             raise EvalError(f"--games must be at least 1, not {games}")
         try:
@@ -287,7 +295,7 @@ class Arena:
             raise
         if record and self.registry is not None and self.records:
             self.registry.add_matches([e.match_row(0) for e in episodes])
-        return MatchStats.from_episodes(episodes)
+        return episodes
 
     @property
     def one_team(self) -> bool:

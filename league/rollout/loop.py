@@ -131,6 +131,8 @@ class Episode:
     """Hash of the whole move sequence: equal for replays of the same game."""
     opening: int = 0
     """Env steps the random bot opened with (not learned from)."""
+    infos: dict[str, dict] = field(default_factory=dict)
+    """Each agent's last info (what the game's `outcome` hook read), e.g. who is alive."""
 
     def opponents(self) -> dict[str, PlayerId]:
         """Team -> player, for every team but the focal one."""
@@ -640,6 +642,7 @@ def _finish(run: _Running, info: GameInfo, agents: list[str], outcome: Callable 
         returns=returns,
         signature=run.signature,
         opening=min(run.opening, run.t),
+        infos=dict(run.infos),
     )
 
 

@@ -105,10 +105,14 @@ class FunctionPlayer:
         *,
         name: str,
         rng: np.random.Generator | None = None,
+        role: str | None = None,
     ) -> None:
         self.spaces, self.name = spaces, name
-        # A bot that takes an `rng` keyword draws from the pool's seeded generator.
-        self.fn = functools.partial(act, rng=rng) if rng is not None and _takes_rng(act) else act
+        # A bot that takes an `rng` keyword draws from the pool's seeded generator; one that
+        # takes `role` is told the role of the team it plays (a game whose teams differ).
+        given = {"rng": rng, "role": role}
+        keywords = {k: v for k, v in given.items() if v is not None and _takes(act, k)}
+        self.fn = functools.partial(act, **keywords) if keywords else act
 
     def act(self, obs: np.ndarray, member: np.ndarray, mask: np.ndarray | None) -> ActOutput:
         """Call the function for each agent and check that each action is legal."""
@@ -162,14 +166,14 @@ def load_bot_file(spec: str) -> Callable[..., Any]:
         raise BotError(f"bot {err}") from err
 
 
-def _takes_rng(fn: Callable[..., Any]) -> bool:
-    """Whether a bot function accepts an `rng` keyword argument."""
+def _takes(fn: Callable[..., Any], keyword: str) -> bool:
+    """Whether a bot function accepts this keyword argument (`rng`, `role`)."""
     try:
         params = inspect.signature(fn).parameters
     except (TypeError, ValueError):
         return False
-    rng = params.get("rng")
-    return rng is not None and rng.kind in (rng.POSITIONAL_OR_KEYWORD, rng.KEYWORD_ONLY)
+    param = params.get(keyword)
+    return param is not None and param.kind in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY)
 
 
 def is_bot_file(key: str) -> bool:
@@ -361,9 +365,7 @@ class PlayerPool:
             return self.latest[player.learner]
         if player.is_bot:
             if (player.bot, role) not in self._bots:
-                self._bots[player.bot, role] = self._make_bot(
-                    player.bot, self.info.role_spaces[role]
-                )
+                self._bots[player.bot, role] = self._make_bot(player.bot, role)
             return self._bots[player.bot, role]
         if player in self._cache:
             self._cache.move_to_end(player)
@@ -397,8 +399,9 @@ class PlayerPool:
         actor = self._cache.pop(player)
         self._spare.setdefault(player.role, []).append(actor.policy)
 
-    def _make_bot(self, key: str, spaces: Spaces) -> RandomPlayer | FunctionPlayer | SearchPlayer:
-        """Build the bot called `key` for a team with these spaces."""
+    def _make_bot(self, key: str, role: str) -> RandomPlayer | FunctionPlayer | SearchPlayer:
+        """Build the bot called `key` for a team of `role`."""
+        spaces = self.info.role_spaces[role]
         if key == RANDOM:
             return RandomPlayer(spaces, self.rng)
         simulations = mcts_simulations(key)
@@ -406,12 +409,12 @@ class PlayerPool:
             return SearchPlayer(simulations, spaces, self.rng)
         if key in self.bots:
             return FunctionPlayer(
-                self.bots[key], spaces, name=f"{key} ({self.info.name})", rng=self.rng
+                self.bots[key], spaces, name=f"{key} ({self.info.name})", rng=self.rng, role=role
             )
         if key == SCRIPTED:
             raise BotError(f"game {self.info.name!r} has no scripted bot")
         if is_bot_file(key):
             return FunctionPlayer(
-                load_bot_file(key), spaces, name=key.rpartition(":")[0], rng=self.rng
+                load_bot_file(key), spaces, name=key.rpartition(":")[0], rng=self.rng, role=role
             )
         raise KeyError(f"unknown player {key!r}")

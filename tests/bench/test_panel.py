@@ -9,6 +9,7 @@ import pytest
 
 from conftest import CONFIGS, ROOT
 from league.config import load_config
+from matchmaking.ratings import expected
 
 _spec = importlib.util.spec_from_file_location("bench_panel", ROOT / "bench" / "panel.py")
 panel = importlib.util.module_from_spec(_spec)
@@ -19,12 +20,12 @@ RATINGS = {"scripted": 300.0, "tactical": 500.0, "mcts:25": 700.0}
 
 def test_a_player_scoring_as_its_rating_predicts_gets_that_rating():
     games = {"scripted": 100, "tactical": 60, "mcts:25": 40}
-    results = {m: (panel.expected(550.0, r), games[m]) for m, r in RATINGS.items()}
+    results = {m: (expected(550.0, r), games[m]) for m, r in RATINGS.items()}
     out = panel.fixed_panel_rating(results, RATINGS)
     assert out["rating"] == pytest.approx(550.0, abs=1e-6)
     assert out["bounded"]
     # 1.96 / sqrt(Fisher information), in Elo points.
-    info = sum(n * panel.expected(550, RATINGS[m]) * (1 - panel.expected(550, RATINGS[m]))
+    info = sum(n * expected(550, RATINGS[m]) * (1 - expected(550, RATINGS[m]))
                for m, n in games.items())  # fmt: skip
     half = 1.959963984540054 * (400 / math.log(10)) / math.sqrt(info)
     assert out["rating_95ci"] == pytest.approx([550 - half, 550 + half])
@@ -53,7 +54,7 @@ def test_the_round_robin_recovers_known_ratings_with_random_at_zero():
     names = list(truth)
     for i, a in enumerate(names):
         for b in names[i + 1 :]:
-            p = panel.expected(truth[a], truth[b])  # a table of 2,000 games a pair
+            p = expected(truth[a], truth[b])  # a table of 2,000 games a pair
             wins = round(2000 * p)
             results += [(a, b, 1.0)] * wins + [(a, b, 0.0)] * (2000 - wins)
     ratings = panel.round_robin_ratings(results)

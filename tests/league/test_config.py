@@ -142,8 +142,8 @@ def test_bot_shares_are_checked():
     with pytest.raises(ConfigError, match=r"league.bots.*'mini max' is not a bot"):
         parse_config({"league": {"bots": {"mini max": 0.1}}}, source="x.yaml")
     # A plain word may name one of the game's bots: the game says which exist, before any
-    # run directory is made (simple tag has no scripted bot; connect four has `tactical`).
-    for game, bot in [("simple_tag_v3", "scripted"), ("connect_four_v3", "minimax")]:
+    # run directory is made (kuhn poker has no scripted bot; connect four has `tactical`).
+    for game, bot in [("kuhn_poker", "scripted"), ("connect_four_v3", "minimax")]:
         config = parse_config(
             {"game": {"name": game}, "league": {"bots": {bot: 0.1}}}, source="t.yaml"
         )

@@ -122,7 +122,7 @@ def test_unknown_players_and_missing_run_are_clear_errors():
     with pytest.raises(EvalError, match="--run"):
         arena.resolve("latest")
     with pytest.raises(EvalError, match="no scripted bot"):
-        Arena.open(None, "simple_tag_v3").resolve("scripted")
+        Arena.open(None, "kuhn_poker").resolve("scripted")
     with pytest.raises(EvalError, match="--run RUN_DIR or --game"):
         Arena.open(None, None)
 
