@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from agents import serving_policy
 from envs import GameInfo
 from league.config import Config
 from league.rollout import Episode, PolicyFactory, Runner
@@ -194,7 +195,7 @@ class LeagueLearners:
         """Store an agent's current weights as a snapshot of its kind (its parent: the
         snapshot its weights continue from) and make it a frozen player of the league
         and of its role's opponent pool."""
-        c, policy = self.counters, self.learners[agent.key].policy
+        c, policy = self.counters, serving_policy(self.learners[agent.key])
         weights = cpu_weights(policy)
         sid = self.registry.add_snapshot(
             role=agent.role,
