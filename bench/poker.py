@@ -9,14 +9,14 @@ the mixtures of its last k snapshots only (an average of the late iterates).
 
 The configs are five opponent mixes of the shipped learner (PPO, with its magnet where
 the game's config has one) and two learners in pure self-play: `rnad` (R-NaD, its
-averaged network snapshotted and scored) and `mmd` (R-NaD's reward transform with the
-regularisation moved to the averaged network after every gradient step: magnetic mirror
-descent whose magnet is the Polyak average of the policy, a parameter-space stand-in for
-MMD's rho <- rho^(1-beta) pi^beta). `--sweep-phase P.. --sweep-eta E..` adds an R-NaD
-run for each pair (`rnad_p{P}_e{E}`).
+averaged network snapshotted and scored) and `mmd` (PPO with MMD's moving magnet,
+`learner.ppo.magnet_beta`: the magnet's weights move towards the policy's every update,
+a parameter-space stand-in for rho <- rho^(1-beta) pi^beta, and no entropy bonus).
+`--sweep-phase P.. --sweep-eta E..` adds an R-NaD run for each pair (`rnad_p{P}_e{E}`).
 
     python bench/poker.py [--game leduc_poker] [--minutes 10] [--seeds 0 1]
-        [--iterations N] [--configs selfplay five pfsp league nash rnad mmd] [--runs-dir DIR] [--reuse]
+        [--iterations N] [--configs selfplay five pfsp league nash rnad mmd]
+        [--runs-dir DIR] [--reuse]
         [--sweep-phase 250 1000 --sweep-eta 0.05 0.2]
         [--out bench/results/poker_leduc.json] [--set key.path=value ...]
     python bench/poker.py --tails RUN_DIR [RUN_DIR ...]   # late mixtures of finished runs
@@ -55,7 +55,13 @@ CONFIGS = {
     ],
     "nash": ["league.p_latest=0.5", "league.history=nash"],
     "rnad": RNAD,
-    "mmd": [*RNAD, "learner.rnad.phase_steps=1"],
+    "mmd": [
+        "league.p_latest=1.0",
+        "learner.algo=ppo",
+        "learner.ent_coef=0",
+        "learner.ppo.magnet_coef=1.0",
+        "learner.ppo.magnet_beta=0.05",
+    ],
 }
 """Each compared config: overrides of the game's shipped config."""
 
@@ -146,7 +152,8 @@ def plot(results: dict, out: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
-    colours = dict(zip(results["configs"], plt.rcParams["axes.prop_cycle"].by_key()["color"], strict=False))
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    colours = dict(zip(results["configs"], cycle, strict=False))
     for run in results["runs"]:
         points = [p for p in run["curve"] if p["exploitability"] is not None]
         style = "-" if run["seed"] == results["seeds"][0] else "--"

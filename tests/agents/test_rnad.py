@@ -10,8 +10,16 @@ import numpy as np
 import pytest
 import torch
 
-from agents import PPO, ActorCritic, Batch, PPOSettings, RNaD, RNaDSettings, StepParams
-from agents import serving_policy
+from agents import (
+    PPO,
+    ActorCritic,
+    Batch,
+    PPOSettings,
+    RNaD,
+    RNaDSettings,
+    StepParams,
+    serving_policy,
+)
 from agents.rnad import opponent_terms, vtrace
 from tests.fixtures.batches import DISCRETE
 
