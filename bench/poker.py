@@ -182,7 +182,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--iterations", type=int, default=None, help="instead of --minutes")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
+    parser.add_argument("--configs", nargs="*", default=list(CONFIGS), choices=list(CONFIGS))
     parser.add_argument("--sweep-phase", type=int, nargs="+", default=[])
     parser.add_argument("--sweep-eta", type=float, nargs="+", default=[])
     parser.add_argument("--runs-dir", type=Path, default=None)
