@@ -198,7 +198,14 @@ def main() -> None:
     args.runs_dir = args.runs_dir or Path(tempfile.mkdtemp(prefix="poker_"))
     out = args.out or ROOT / "bench" / "results" / f"poker_{args.game}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    config = load_config(ROOT / "configs" / f"{args.game}.yaml", args.overrides)
+    if bool(args.sweep_phase) != bool(args.sweep_eta):
+        parser.error("--sweep-phase and --sweep-eta go together")
+    arms = {name: CONFIGS[name] for name in args.configs}
+    arms |= rnad_sweep(args.sweep_phase, args.sweep_eta)
+    if not arms:
+        parser.error("no configs to run: name --configs or a sweep")
+    first = next(iter(arms.values()))  # the machine as the first run's config sees it
+    config = load_config(ROOT / "configs" / f"{args.game}.yaml", [*first, *args.overrides])
     results = {
         "game": args.game,
         "minutes": args.minutes,
@@ -207,10 +214,6 @@ def main() -> None:
         "machine": machine(config),
         "runs": [],
     }
-    if bool(args.sweep_phase) != bool(args.sweep_eta):
-        parser.error("--sweep-phase and --sweep-eta go together")
-    arms = {name: CONFIGS[name] for name in args.configs}
-    arms |= rnad_sweep(args.sweep_phase, args.sweep_eta)
     results["configs"] = arms
     for seed in args.seeds:
         for name, arm in arms.items():
