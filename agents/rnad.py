@@ -178,7 +178,7 @@ class RNaD:
         mask = torch.as_tensor(batch.mask, device=dev)
         action = torch.as_tensor(batch.action, device=dev).long()
         log_pi = self.policy(obs, member, mask)[0].logits
-        target_dist, value = self.target(obs, member, mask)
+        value = self.target(obs, member, mask)[1]
         alpha = self.alpha
         log_reg = alpha * self.reg(obs, member, mask)[0].logits
         log_reg = log_reg + (1 - alpha) * self.prev_reg(obs, member, mask)[0].logits
@@ -213,7 +213,6 @@ class RNaD:
         adv_all = q - (pi * q).sum(-1, keepdim=True)
         out["adv_all"] = adv_all.clamp(-cfg.neurd_clip, cfg.neurd_clip) * mask
         out["adv"] = -cfg.eta * log_ratio.gather(1, action[:, None]).squeeze(1) + q_taken_t - v_t
-        del target_dist
         return out
 
     def _loss(
