@@ -53,7 +53,9 @@ from agents.policy import ActorCritic
 
 
 class RNaDSettings(Settings):
-    """R-NaD settings (`learner.rnad`); defaults from the pilots in docs/league.md."""
+    """R-NaD settings (`learner.rnad`): rnad.py's values where they carry over (eta, the
+    NeuRD threshold and clip); the phase and the Polyak step are shorter, for runs of
+    thousands of gradient steps, not millions (pilots: docs/league.md)."""
 
     default_lr: ClassVar[float] = 3e-4
     default_ent_coef: ClassVar[float] = 0.0
