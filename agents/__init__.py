@@ -5,10 +5,18 @@ from __future__ import annotations
 from agents.acer import ACER, ACERSettings
 from agents.algorithms import ALGORITHMS, Algorithm, make_learner
 from agents.batch import Batch
-from agents.learner import Learner, Settings, StepParams, resolve_device, resolve_precision
+from agents.learner import (
+    Learner,
+    Settings,
+    StepParams,
+    resolve_device,
+    resolve_precision,
+    serving_policy,
+)
 from agents.maths import gae
 from agents.policy import ActorCritic, ActOutput
 from agents.ppo import PPO, PPOSettings
+from agents.rnad import RNaD, RNaDSettings
 from agents.schedules import Schedule
 from agents.trpo import TRPO, TRPOSettings
 
@@ -24,6 +32,8 @@ __all__ = [
     "Batch",
     "Learner",
     "PPOSettings",
+    "RNaD",
+    "RNaDSettings",
     "Schedule",
     "Settings",
     "StepParams",
@@ -32,4 +42,5 @@ __all__ = [
     "make_learner",
     "resolve_device",
     "resolve_precision",
+    "serving_policy",
 ]

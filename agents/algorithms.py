@@ -12,6 +12,7 @@ from agents.acer import ACER, ACERSettings
 from agents.learner import Learner, Settings
 from agents.policy import ActorCritic
 from agents.ppo import PPO, PPOSettings
+from agents.rnad import RNaD, RNaDSettings
 from agents.trpo import TRPO, TRPOSettings
 from envs import Spaces
 
@@ -43,6 +44,7 @@ ALGORITHMS: dict[str, Algorithm] = {
     "ppo": Algorithm(PPO, PPOSettings),
     "trpo": Algorithm(TRPO, TRPOSettings),
     "acer": Algorithm(ACER, ACERSettings, q_head=True, discrete_only=True, recurrent=False),
+    "rnad": Algorithm(RNaD, RNaDSettings, discrete_only=True, recurrent=False),
 }
 """`learner.algo` name -> how to build it."""
 

@@ -5,6 +5,8 @@ owns the schedules: before each update it hands the learner that iteration's
 discount, learning rate and entropy weight as one `StepParams` value, so a learner
 keeps no schedule of its own. `state_dict()` holds everything needed to continue
 exactly: weights, optimizer state, replay buffers and the learner's own counters.
+A learner whose played policy is not the one it trains (R-NaD's averaged network) adds
+`serving_policy()`; `serving_policy(learner)` is what snapshots take.
 """
 
 from __future__ import annotations
@@ -61,6 +63,14 @@ class Learner(Protocol):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a state returned by `state_dict`."""
         ...
+
+
+def serving_policy(learner: Learner) -> ActorCritic:
+    """The network that plays outside training (snapshots, scoring): a learner's
+    `serving_policy()` where it has one (R-NaD: its averaged network), else the network it
+    trains, which is also what the rollout workers act with."""
+    serving = getattr(learner, "serving_policy", None)
+    return learner.policy if serving is None else serving()
 
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:

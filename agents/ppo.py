@@ -50,6 +50,11 @@ class PPOSettings(Settings):
     where the entropy bonus alone settles on a softened one."""
     magnet_every: int = Field(100, ge=1)
     """Updates between two magnets (with `magnet_coef`)."""
+    magnet_beta: float | None = Field(None, gt=0, le=1)
+    """MMD's moving magnet (Sokota et al. 2023): before every update the magnet's weights
+    move this far towards the policy's (Polyak), a parameter-space stand-in for
+    `rho <- rho^(1-beta) * pi^beta`; `magnet_every` is then unused (None: the magnet is
+    replaced every `magnet_every` updates)."""
 
 
 class PPO:
@@ -86,7 +91,11 @@ class PPO:
         """
         cfg, dev = self.config, self.device
         set_lr(self.optimizer, params.lr)
-        if self.magnet is not None and self.updates % cfg.magnet_every == 0:
+        if self.magnet is not None and cfg.magnet_beta is not None:
+            with torch.no_grad():  # MMD: the magnet moves towards the policy every update
+                for rho, pi in zip(self.magnet.parameters(), self.policy.parameters(), strict=True):
+                    rho.lerp_(pi, cfg.magnet_beta)
+        elif self.magnet is not None and self.updates % cfg.magnet_every == 0:
             self.magnet.load_state_dict(self.policy.state_dict())  # the policy as it is now
         gae_start = time.perf_counter()
         adv, ret = batch.gae(gamma=params.gamma, lam=cfg.gae_lambda)

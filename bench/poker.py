@@ -1,4 +1,4 @@
-"""Does a league lower exact exploitability? Leduc (or Kuhn) poker, five opponent mixes.
+"""Does a league, or a learner, lower exact exploitability? Leduc (or Kuhn) poker.
 
 Trains one run per config and seed for the same wall-clock budget, one after the other,
 and reads each snapshot's exact exploitability (NashConv / 2, chips; logged by training
@@ -7,8 +7,17 @@ end of each run it also scores the population: the exploitability of the Nash mi
 over the exact payoff matrix of the run's snapshots, and of their uniform mixture, and
 the mixtures of its last k snapshots only (an average of the late iterates).
 
+The configs are five opponent mixes of the shipped learner (PPO, with its magnet where
+the game's config has one) and two learners in pure self-play: `rnad` (R-NaD, its
+averaged network snapshotted and scored) and `mmd` (PPO with MMD's moving magnet,
+`learner.ppo.magnet_beta`: the magnet's weights move towards the policy's every update,
+a parameter-space stand-in for rho <- rho^(1-beta) pi^beta, and no entropy bonus).
+`--sweep-phase P.. --sweep-eta E..` adds an R-NaD run for each pair (`rnad_p{P}_e{E}`).
+
     python bench/poker.py [--game leduc_poker] [--minutes 10] [--seeds 0 1]
-        [--configs selfplay five pfsp league nash] [--runs-dir DIR] [--reuse]
+        [--iterations N] [--configs selfplay five pfsp league nash rnad mmd]
+        [--runs-dir DIR] [--reuse]
+        [--sweep-phase 250 1000 --sweep-eta 0.05 0.2]
         [--out bench/results/poker_leduc.json] [--set key.path=value ...]
     python bench/poker.py --tails RUN_DIR [RUN_DIR ...]   # late mixtures of finished runs
 
@@ -32,6 +41,8 @@ from league.store import Registry, new_run
 from league.training import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
+RNAD = ["league.p_latest=1.0", "learner.algo=rnad", "learner.ent_coef=0"]
+"""R-NaD in pure self-play (its regularised game is played against itself)."""
 CONFIGS = {
     "selfplay": ["league.p_latest=1.0"],
     "five": ["league.p_latest=0.8", "league.history=quality"],
@@ -43,8 +54,25 @@ CONFIGS = {
         "league.agents.league_exploiters=1",
     ],
     "nash": ["league.p_latest=0.5", "league.history=nash"],
+    "rnad": RNAD,
+    "mmd": [
+        "league.p_latest=1.0",
+        "learner.algo=ppo",
+        "learner.ent_coef=0",
+        "learner.ppo.magnet_coef=1.0",
+        "learner.ppo.magnet_beta=0.05",
+    ],
 }
 """Each compared config: overrides of the game's shipped config."""
+
+
+def rnad_sweep(phases: list[int], etas: list[float]) -> dict[str, list[str]]:
+    """An R-NaD config for each (phase_steps, eta) pair."""
+    return {
+        f"rnad_p{p}_e{e:g}": [*RNAD, f"learner.rnad.phase_steps={p}", f"learner.rnad.eta={e}"]
+        for p in phases
+        for e in etas
+    }
 
 
 def train(game: str, name: str, overrides: list[str], args: argparse.Namespace) -> dict:
@@ -54,7 +82,7 @@ def train(game: str, name: str, overrides: list[str], args: argparse.Namespace) 
         return {"run_dir": str(run_dir), "reused": True}
     config = load_config(
         ROOT / "configs" / f"{game}.yaml",
-        [*overrides, "train.iterations=1000000", f"train.max_minutes={args.minutes}"],
+        [*overrides, *budget(args)],
     ).model_copy(update={"name": name})
     trainer = Trainer(config, new_run(config, args.runs_dir))
     with calibrated() as speeds:
@@ -69,6 +97,14 @@ def train(game: str, name: str, overrides: list[str], args: argparse.Namespace) 
         **{k: summary[k] for k in ("run_dir", "iterations", "env_steps", "seconds")},
         "calibration": speeds,
     }
+
+
+def budget(args: argparse.Namespace) -> list[str]:
+    """A run's budget: `--iterations` (env steps; what a pilot on a shared machine can
+    compare), else `--minutes` of wall-clock time."""
+    if args.iterations:
+        return [f"train.iterations={args.iterations}"]
+    return ["train.iterations=1000000", f"train.max_minutes={args.minutes}"]
 
 
 def curve(run_dir: Path) -> list[dict]:
@@ -116,7 +152,8 @@ def plot(results: dict, out: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
-    colours = dict(zip(CONFIGS, plt.rcParams["axes.prop_cycle"].by_key()["color"], strict=False))
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    colours = dict(zip(results["configs"], cycle, strict=False))
     for run in results["runs"]:
         points = [p for p in run["curve"] if p["exploitability"] is not None]
         style = "-" if run["seed"] == results["seeds"][0] else "--"
@@ -143,8 +180,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--game", default="leduc_poker", choices=["leduc_poker", "kuhn_poker"])
     parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--iterations", type=int, default=None, help="instead of --minutes")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
+    parser.add_argument("--configs", nargs="*", default=list(CONFIGS), choices=list(CONFIGS))
+    parser.add_argument("--sweep-phase", type=int, nargs="+", default=[])
+    parser.add_argument("--sweep-eta", type=float, nargs="+", default=[])
     parser.add_argument("--runs-dir", type=Path, default=None)
     parser.add_argument("--reuse", action="store_true")
     parser.add_argument("--out", type=Path, default=None)
@@ -158,7 +198,14 @@ def main() -> None:
     args.runs_dir = args.runs_dir or Path(tempfile.mkdtemp(prefix="poker_"))
     out = args.out or ROOT / "bench" / "results" / f"poker_{args.game}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    config = load_config(ROOT / "configs" / f"{args.game}.yaml", args.overrides)
+    if bool(args.sweep_phase) != bool(args.sweep_eta):
+        parser.error("--sweep-phase and --sweep-eta go together")
+    arms = {name: CONFIGS[name] for name in args.configs}
+    arms |= rnad_sweep(args.sweep_phase, args.sweep_eta)
+    if not arms:
+        parser.error("no configs to run: name --configs or a sweep")
+    first = next(iter(arms.values()))  # the machine as the first run's config sees it
+    config = load_config(ROOT / "configs" / f"{args.game}.yaml", [*first, *args.overrides])
     results = {
         "game": args.game,
         "minutes": args.minutes,
@@ -167,10 +214,11 @@ def main() -> None:
         "machine": machine(config),
         "runs": [],
     }
+    results["configs"] = arms
     for seed in args.seeds:
-        for name in args.configs:
+        for name, arm in arms.items():
             run_name = f"{args.game}_{name}_s{seed}"
-            overrides = [*CONFIGS[name], *args.overrides, f"seed={seed}"]
+            overrides = [*arm, *args.overrides, f"seed={seed}"]
             summary = train(args.game, run_name, overrides, args)
             run_dir = args.runs_dir / run_name
             pop = exploitability_report(run_dir, ["all"])

@@ -18,7 +18,15 @@ from pydantic import (
     model_validator,
 )
 
-from agents import ALGORITHMS, ACERSettings, Algorithm, PPOSettings, Settings, TRPOSettings
+from agents import (
+    ALGORITHMS,
+    ACERSettings,
+    Algorithm,
+    PPOSettings,
+    RNaDSettings,
+    Settings,
+    TRPOSettings,
+)
 from matchmaking import DEFAULT_SHARES, FreezeRule, mcts_simulations
 
 AgentKind = Literal["main", "main_exploiter", "league_exploiter"]
@@ -146,22 +154,25 @@ class TrainConfig(_Strict):
 
 
 class LearnerConfig(_Strict):
-    algo: Literal["ppo", "trpo", "acer"] = "ppo"
-    """Learning algorithm: `ppo`, `trpo` or `acer` (Discrete actions only), each with its
-    own settings block (`learner.ppo`, `learner.trpo`, `learner.acer`)."""
+    algo: Literal["ppo", "trpo", "acer", "rnad"] = "ppo"
+    """Learning algorithm: `ppo`, `trpo`, `acer` or `rnad` (the last two Discrete actions
+    only), each with its own settings block (`learner.ppo`, `learner.trpo`, ...)."""
     lr: NumberOrSchedule | None = None
     """Learning rate of the learner's optimizer (TRPO: of its value function): a number, or
     annealed as `{start, end, steps}` (linear); None: the algorithm's default (PPO 2.5e-4,
-    TRPO 1e-3, ACER 7e-4)."""
+    TRPO 1e-3, ACER 7e-4, R-NaD 3e-4)."""
     ent_coef: NumberOrSchedule | None = None
     """Entropy-bonus weight: a number or annealed; None: the algorithm's default (PPO 0.01,
-    TRPO 0, ACER 0.01)."""
+    TRPO 0, ACER 0.01, R-NaD 0)."""
     ppo: PPOSettings | None = None
     """PPO settings (only with `algo: ppo`)."""
     trpo: TRPOSettings | None = None
     """TRPO settings (only with `algo: trpo`)."""
     acer: ACERSettings | None = None
     """ACER settings (only with `algo: acer`)."""
+    rnad: RNaDSettings | None = None
+    """R-NaD settings (only with `algo: rnad`): regularised self-play for two-player
+    zero-sum games, whose averaged policy converges to a Nash equilibrium."""
 
     @model_validator(mode="before")
     @classmethod

@@ -24,6 +24,7 @@ TINY_LEARNERS = {
     "ppo": ["learner.ppo.minibatch_size=64", "learner.ppo.epochs=1"],
     "trpo": ["learner.algo=trpo", "learner.trpo.vf_iters=1", "learner.trpo.vf_minibatch_size=64"],
     "acer": ["learner.algo=acer", "learner.acer.replay_start=64", "learner.acer.replay_ratio=1"],
+    "rnad": ["learner.algo=rnad", "learner.rnad.minibatch_size=64", "learner.rnad.phase_steps=2"],
 }
 """Per learner: --set overrides that make its updates cheap."""
 

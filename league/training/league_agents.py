@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from agents import serving_policy
 from envs import GameInfo
 from league.config import Config
 from league.rollout import Episode, Runner
@@ -179,7 +180,7 @@ class LeagueLearners:
         """Store an agent's current weights as a snapshot of its kind (its parent: the
         snapshot its weights continue from) and make it a frozen player of the league
         and of its role's opponent pool."""
-        c, policy = self.counters, self.learners[agent.key].policy
+        c, policy = self.counters, serving_policy(self.learners[agent.key])
         player = self.run.register(
             agent,
             cpu_weights(policy),

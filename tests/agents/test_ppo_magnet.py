@@ -63,6 +63,16 @@ def test_the_magnet_is_the_policy_as_it_was_every_n_updates():
     assert not any(p.requires_grad for p in ppo.magnet.parameters())
 
 
+def test_mmds_moving_magnet_moves_towards_the_policy_by_beta_every_update():
+    ppo = _ppo(magnet_coef=1.0, magnet_beta=0.25)
+    for _ in range(3):
+        magnet, policy = _weights(ppo.magnet), _weights(ppo.policy)
+        ppo.update(bandit_batch(ppo.policy, 256), PARAMS)
+        for key, value in ppo.magnet.state_dict().items():
+            torch.testing.assert_close(value, magnet[key] + 0.25 * (policy[key] - magnet[key]))
+    assert not _same(_weights(ppo.magnet), _weights(ppo.policy))
+
+
 def test_the_magnet_survives_a_checkpoint():
     ppo = _ppo(magnet_coef=1.0, magnet_every=2)
     for _ in range(3):

@@ -39,3 +39,20 @@ def test_tail_mixtures_average_the_last_snapshots_by_reach(tmp_path):
     # k = 2: the last two snapshots, each played with probability 1/2 at the root.
     two = exact.exploitability(exact.mixture(tables[-2:], np.array([0.5, 0.5])))
     assert tails["2"] == pytest.approx(two)
+
+
+def test_every_arm_and_the_sweep_load_as_configs_of_both_games():
+    from league.config import load_config
+
+    arms = poker.CONFIGS | poker.rnad_sweep([250, 1000], [0.05, 0.2])
+    assert "rnad_p250_e0.05" in arms and len(arms) == len(poker.CONFIGS) + 4
+    for game in ("kuhn_poker", "leduc_poker"):
+        for name, overrides in arms.items():
+            config = load_config(ROOT / "configs" / f"{game}.yaml", overrides)
+            if name.startswith("rnad"):
+                assert config.learner.algo == "rnad" and config.league.p_latest == 1.0
+                assert config.learner.ppo is None
+        sweep = load_config(ROOT / "configs" / f"{game}.yaml", arms["rnad_p250_e0.05"])
+        assert (sweep.learner.rnad.phase_steps, sweep.learner.rnad.eta) == (250, 0.05)
+        mmd = load_config(ROOT / "configs" / f"{game}.yaml", arms["mmd"])
+        assert mmd.learner.ppo.magnet_beta == 0.05

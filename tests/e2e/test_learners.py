@@ -171,3 +171,34 @@ def test_every_learner_trains_a_spatial_action_head(algo, tmp_path):
     assert torch.allclose(logits[0, 2] - logits[0, 6], logits[1, 3] - logits[1, 6], atol=1e-5)
     out = cli_json("eval", "--run", str(run_dir), "latest", "random", "--games", "4")
     assert out["games"] == 4
+
+
+def test_rnad_trains_kuhn_and_snapshots_its_averaged_network(tmp_path):
+    # R-NaD in self-play on Kuhn through the CLI: each snapshot is the averaged (target)
+    # network, not the online one the workers act with, and is scored exactly.
+    overrides = [
+        *tiny_overrides("kuhn_poker", "rnad"),
+        "league.p_latest=1.0",
+        "learner.ent_coef=0",
+        "train.snapshot_every=1",
+        "train.checkpoint_every=1",
+    ]
+    args = ["train", "kuhn_poker", "--runs-dir", str(tmp_path), "--name", "k"]
+    summary = cli_json(*args, "--iterations", "3", *_sets(overrides))
+    assert summary["learner"] == "rnad" and summary["iterations"] == 3
+    assert "losses/reg_kl" in summary["metrics"]
+    run_dir = tmp_path / "k"
+    learner = load_checkpoint(run_dir / "checkpoint.safetensors")["learners"]["main"]
+    assert learner["steps"] >= 3 and {"target", "reg", "prev_reg"} <= set(learner)
+    with Registry(run_dir) as reg:
+        snaps = reg.snapshots()
+        scores = reg.scores("exploitability")
+        weights = reg.load_snapshot(snaps[-1]["id"])
+    assert [s["iteration"] for s in snaps] == [1, 2, 3]
+    assert sorted(scores) == [s["id"] for s in snaps]
+    assert all(0.0 <= scores[s["id"]] < 0.5 for s in snaps)
+    import torch
+
+    for key, value in weights.items():
+        torch.testing.assert_close(value, learner["target"][key])
+    assert any(not torch.equal(learner["policy"][k], v) for k, v in weights.items())

@@ -47,6 +47,11 @@ def _train(config, run_dir, *, resume=False, iterations=None, fresh_episodes_at=
             state = learner.state_dict()
             weights |= {f"average.{k}": v.clone() for k, v in state["average"].items()}
             weights |= {f"replay.{k}": torch.as_tensor(v) for k, v in state["replay"].items()}
+        if config.learner.algo == "rnad":  # its averaged and regularisation networks
+            state = learner.state_dict()
+            for net in ("target", "reg", "prev_reg"):
+                weights |= {f"{net}.{k}": v.clone() for k, v in state[net].items()}
+            weights["steps"] = torch.tensor(state["steps"])
         return summary, weights, pool
     finally:
         trainer.close()
@@ -63,7 +68,8 @@ def test_resume_continues_counters_and_state_exactly(tmp_path, algo):
     straight_dir = new_run(straight_cfg, tmp_path)
     straight, w_straight, pool_straight = _train(straight_cfg, straight_dir, fresh_episodes_at=2)
     # ... and one stopped after 2 and resumed to 4 (for ACER: the same replay contents
-    # and average network as well as the same weights).
+    # and average network as well as the same weights; for R-NaD its averaged network,
+    # both regularisation networks and its phase clock).
     cfg = _config(tmp_path, "resumed", [ANNEALED_LR], algo)
     run_dir = new_run(cfg, tmp_path)
     first, _, _ = _train(cfg, run_dir, iterations=2)
