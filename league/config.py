@@ -117,6 +117,16 @@ class TrainConfig(_Strict):
     """A worker given up: `continue` with the workers left (a warning, and
     `charts/workers` drops), or `stop` with a checkpoint and a message naming the
     resources the cluster lacks. With no worker left the run stops either way."""
+    rollout_timeout: float | None = Field(600.0, gt=0)
+    """Seconds one rollout (an iteration's games on one worker, or one evaluation) may
+    take; null: no limit. Past it the env copy being stepped is named with its episode's
+    seed; a Ray worker is replaced and its share played again, and the same rollout
+    overrunning twice (or once, with `workers: 0`) stops the run with a checkpoint."""
+    nan_rewards: Literal["stop", "zero"] = "stop"
+    """A NaN reward from the game: `stop` the run with a checkpoint and one line naming
+    the agent, the step and the episode's seed, or count it as `zero` with a warning.
+    An infinite reward, or an observation with NaN or inf or of another shape or dtype
+    than its space, always stops the run."""
 
     model_config = ConfigDict(
         extra="forbid", use_attribute_docstrings=True, frozen=True, populate_by_name=True

@@ -788,6 +788,7 @@ def _run(argv: list[str] | None) -> int:
     from league.rollout import WorkersLost
     from league.rollout.players import BotError
     from league.store import CheckpointError, RegistryError, RunError
+    from league.training.loop import NonFiniteLoss
 
     try:
         return args.func(args)
@@ -800,6 +801,7 @@ def _run(argv: list[str] | None) -> int:
         EvalError,
         BotError,
         WorkersLost,
+        NonFiniteLoss,
     ) as err:
         print(f"league: error: {err}", file=sys.stderr)
         return EXIT_USAGE

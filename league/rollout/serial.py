@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+import contextlib
+import dataclasses
+import signal
+import threading
+from collections.abc import Collection, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -10,12 +14,36 @@ import numpy as np
 import torch
 
 from envs import GameEnv, GameInfo, GameSpec
-from league.rollout.loop import Games, RolloutRequest, RolloutResult, rollout
+from league.rollout.loop import Games, RolloutRequest, RolloutResult, RolloutTimeout, rollout
 from league.rollout.players import PlayerPool, PolicyFactory
 from matchmaking import PlayerId
 
 Weights = Mapping[str, torch.Tensor]
 """A network's state dict."""
+
+
+@contextlib.contextmanager
+def watchdog(seconds: float | None) -> Iterator[None]:
+    """Raise `RolloutTimeout` in this thread once `seconds` have passed (None: never).
+
+    A SIGALRM timer: its handler raises between two bytecodes of whatever runs, a hung
+    `step()` in pure Python or a `time.sleep` included (a C call that never returns to
+    Python is beyond it). Only the main thread receives signals: elsewhere it is a no-op.
+    """
+    if not seconds or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def ring(signum: int, frame: Any) -> None:
+        raise RolloutTimeout(f"the rollout ran past train.rollout_timeout ({seconds:g} s)")
+
+    previous = signal.signal(signal.SIGALRM, ring)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 class SerialRunner:
@@ -40,8 +68,12 @@ class SerialRunner:
         envs: int,
         factory: PolicyFactory,
         greedy: bool = False,
+        rollout_timeout: float | None = None,
+        nan_rewards: str = "stop",
     ) -> None:
         self.spec, self.info, self.n_envs = spec, info, envs
+        self.rollout_timeout, self.nan_rewards = rollout_timeout, nan_rewards
+        """Seconds a rollout may take (None: no limit), and what a NaN reward does."""
         self._games: dict[bool, Games] = {}
         """Learning? -> its games."""
         self._rng = np.random.default_rng(0)
@@ -63,12 +95,23 @@ class SerialRunner:
         self.pool.set_snapshots({p: w for p, w in self.pool.weights.items() if p in players})
 
     def run(self, request: RolloutRequest) -> RolloutResult:
-        """Play what `request` asks (seeded: envs and action sampling)."""
+        """Play what `request` asks (seeded: envs and action sampling), within this
+        runner's `rollout_timeout`."""
+        request = dataclasses.replace(
+            request, timeout=self.rollout_timeout, nan_rewards=self.nan_rewards
+        )
         self._rng.bit_generator.state = np.random.default_rng(request.seed).bit_generator.state
         torch.manual_seed(request.seed)
         if request.fresh:
             self.drop_episodes()
-        return rollout(self.games(learning=request.learning), self.pool, request, self._rng)
+        games = self.games(learning=request.learning)
+        try:
+            with watchdog(request.timeout):
+                return rollout(games, self.pool, request, self._rng)
+        except RolloutTimeout:
+            # The env copies may be stuck mid-step: the next rollout builds new ones.
+            self._games.pop(request.learning, games).close()
+            raise
 
     def games(self, *, learning: bool) -> Games:
         """The learning or the evaluation games (built on first use)."""

@@ -18,11 +18,12 @@ import torch
 
 from agents import resolve_device, resolve_precision
 from envs import GameInfo
+from envs.adapter import BadValue
 from league.config import Config
 from league.evaluation.evaluator import Evaluator
 from league.evaluation.exact import ExactGame
 from league.game_config import check_fits, resolve_game
-from league.rollout import PolicyFactory, WorkersLost, make_runner
+from league.rollout import EnvFailure, PolicyFactory, WorkersLost, make_runner
 from league.rollout.loop import TRACEBACKS
 from league.signals import Abandoned, Stopped, deferred_stop
 from league.store import (
@@ -37,7 +38,7 @@ from league.store import (
     save_checkpoint,
 )
 from league.training.league_agents import LeagueLearners
-from league.training.loop import LearningLoop, Schedules
+from league.training.loop import LearningLoop, NonFiniteLoss, Schedules
 from league.training.scoring import SnapshotScorer
 from league.training.state import Counters, rng_state, set_rng_state
 from matchmaking import PlayerId
@@ -113,6 +114,8 @@ class Trainer:
             asynchronous=tcfg.asynchronous,
             placement_timeout=tcfg.placement_timeout,
             on_lost_worker=tcfg.on_lost_worker,
+            rollout_timeout=tcfg.rollout_timeout,
+            nan_rewards=tcfg.nan_rewards,
         )
         league = self.league
         self.loop = LearningLoop(
@@ -188,10 +191,17 @@ class Trainer:
                 # Stopped while the workers did not deliver (a lost node): nothing of
                 # the iteration was used, so the state is whole.
                 logger.warning("%s", dropped)
-            except WorkersLost as lost:
-                raise WorkersLost(
+            except (WorkersLost, EnvFailure, BadValue) as lost:
+                raise type(lost)(
                     f"{lost}; a checkpoint of iteration {self.counters.iteration} is kept: "
                     f"league train --resume {self.run_dir} continues from there"
+                ) from None
+            except NonFiniteLoss as poisoned:
+                # The update's weights are not to be kept: the last checkpoint stands.
+                aborted = True
+                raise NonFiniteLoss(
+                    f"{poisoned}; the last checkpoint is kept: league train --resume "
+                    f"{self.run_dir} continues from there"
                 ) from None
             except Stopped as second:
                 # A second signal: the iteration may be half done, so keep the last
