@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from league.config import Config, find_config, load_config
+from league.config import Config, blame_overrides, find_config, load_config
 from matchmaking import LATEST
 
 __all__ = ["Matchup", "Player", "evaluate", "load_player", "matchup", "tournament", "train"]
@@ -98,9 +98,10 @@ def _new_run(
         cfg, source = load_config(path, overrides), str(path)
     if name:
         cfg = cfg.model_copy(update={"name": name})
-    spec = resolve_game(cfg, source=source)
-    cfg = pin_teams(cfg, spec)  # the run keeps the teams inferred now
-    check_fits(cfg, spec, source=source)
+    with blame_overrides(source, overrides):  # an error at a --set key names the flag
+        spec = resolve_game(cfg, source=source)
+        cfg = pin_teams(cfg, spec)  # the run keeps the teams inferred now
+        check_fits(cfg, spec, source=source)
     return cfg, new_run(cfg, runs_dir)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -498,8 +500,9 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str], *, source: str) -
         raw["learner"] = {k: v for k, v in learner.items() if k not in ALGORITHMS or k == algo[-1]}
     for item in overrides:
         key, sep, text = item.partition("=")
+        flag = getattr(item, "flag", None) or f"--set {item}"
         if not sep or not key:
-            raise ConfigError(f"{source}: override {item!r} is not of the form key.path=value")
+            raise ConfigError(f"{flag}: not of the form key.path=value")
         value = yaml.safe_load(text)
         node = raw
         parts = key.split(".")
@@ -508,7 +511,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str], *, source: str) -
             if child is None:
                 child = node[part] = {}
             if not isinstance(child, dict):
-                raise ConfigError(f"{source}: override {item!r}: {part!r} is not a section")
+                raise ConfigError(f"{flag}: {part!r} is not a section")
             node = child
         node[parts[-1]] = value
     return raw
@@ -539,6 +542,20 @@ def parse_config(raw: Any, *, source: str, overrides: list[str] = ()) -> Config:
             else:
                 lines.append(f"{where}: key {key!r}: {e['msg']} (got {e.get('input')!r})")
         raise ConfigError("\n".join(lines)) from None
+
+
+@contextlib.contextmanager
+def blame_overrides(source: str, overrides: list[str]) -> Iterator[None]:
+    """Report a `ConfigError` about `source` at a key an override set (`{source}: key
+    'game.name': ...`) against that override's flag instead: the file never said it."""
+    try:
+        yield
+    except ConfigError as err:
+        head, sep, rest = str(err).partition(": key '")
+        flag = _override_source(rest.partition("'")[0], overrides) if sep else None
+        if head != source or flag is None:
+            raise
+        raise ConfigError(f"{flag}: key '{rest}") from None
 
 
 def _override_source(key: str, overrides: list[str]) -> str | None:
