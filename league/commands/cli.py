@@ -299,7 +299,7 @@ def _print_board(board: Any, title: str) -> None:
         lo, hi = row["rating_95ci"]
         cells = [
             str(i),
-            row["player"],
+            row["player"] + (" (missing)" if row.get("missing") else ""),
             row["kind"] or "",
             f"{row['rating']:.0f}",
             f"{lo:.0f} .. {hi:.0f}",
@@ -329,7 +329,7 @@ def _print_returns(board: Any, title: str) -> None:
         ci = row["return_95ci"]
         table.add_row(
             str(i),
-            row["player"],
+            row["player"] + (" (missing)" if row.get("missing") else ""),
             row["kind"] or "",
             f"{row['mean_return']:.4g}",
             "" if ci is None else f"{ci[0]:.4g} .. {ci[1]:.4g}",

@@ -127,10 +127,11 @@ def leaderboard(
     )
     payoff = payoff_matrix(results, order)
     _add_nash(rows, order, payoff)
-    exploitability = registry.scores(EXPLOITABILITY)
+    exploitability, missing = registry.scores(EXPLOITABILITY), set(registry.missing())
     for row in rows:
         sid = PlayerId.parse(row["player"]).snapshot
         row[EXPLOITABILITY] = exploitability.get(sid) if sid is not None else None
+        row["missing"] = sid in missing  # its weights file lost: quarantined on resume
     return Leaderboard(rows, order, payoff)
 
 

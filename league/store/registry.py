@@ -395,6 +395,15 @@ class Registry:
             return default
         return json.loads(rows[0]["value"])
 
+    def mark_missing(self, snapshot_id: int) -> None:
+        """Record that a snapshot's weights file is missing or corrupt (quarantined: no
+        pool draws it again); `missing()` lists them."""
+        self.set_meta("missing", sorted({*self.missing(), int(snapshot_id)}))
+
+    def missing(self) -> list[int]:
+        """The snapshots quarantined for a missing or corrupt weights file."""
+        return list(self.get_meta("missing", []))
+
     # ------------------------------------------------------------------ snapshots
 
     def add_snapshot(

@@ -13,7 +13,7 @@ import torch
 from envs import GameInfo
 from league.config import Config
 from league.rollout import Episode, PolicyFactory, Runner
-from league.store import Registry
+from league.store import Registry, RegistryError
 from league.training.loop import build_learner, metric_name
 from league.training.scoring import SnapshotScorer
 from league.training.state import Counters, cpu_weights, make_sampler, restore_sampler
@@ -85,8 +85,32 @@ class LeagueLearners:
     def attach(self, runner: Runner, scorer: SnapshotScorer) -> None:
         """Hand over the runner (whose players learn of each snapshot) and the scorer."""
         self.runner, self.scorer = runner, scorer
-        runner.add_snapshots(
-            {p: self.registry.load_snapshot(p.snapshot) for p in self.pool_players()}
+        weights = {}
+        for player in sorted(self.pool_players(), key=str):
+            try:
+                weights[player] = self.registry.load_snapshot(player.snapshot)
+            except RegistryError as why:
+                self.quarantine(player, why)
+        runner.add_snapshots(weights)
+
+    def quarantine(self, player: PlayerId, why: RegistryError) -> None:
+        """Take a snapshot whose weights file is missing or corrupt out of every pool and
+        mark it missing in the registry; one the checkpoint needs (an agent's newest, the
+        next ratings' reference) blocks with the file to restore."""
+        sid = player.snapshot
+        owners = [key for key, last in self.counters.last_snapshot.items() if last == sid]
+        if owners:
+            file = self.registry.run_dir / self.registry.snapshot(sid)["file"]
+            raise RegistryError(
+                f"{why}; the checkpoint needs it (the newest snapshot of {owners[0]}): "
+                f"restore {file} to resume"
+            )
+        for sampler in self.samplers.values():
+            sampler.discard(sid)
+        self.league.frozen = [f for f in self.league.frozen if f.player != player]
+        self.registry.mark_missing(sid)
+        logger.warning(
+            "%s: snapshot %d is quarantined (marked missing, out of every pool)", why, sid
         )
 
     def _make_learner(self, i: int, role: str) -> Any:

@@ -8,12 +8,13 @@ plays on.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import pytest
 
-from conftest import cli_json, run_cli
+from conftest import cli_json, run_cli, tiny_overrides
 from league.store import Registry, load_checkpoint
 
 pytestmark = pytest.mark.slow
@@ -157,3 +158,37 @@ def test_an_unknown_openspiel_name_suggests_similar_ones(tmp_path):
     sets = ["--set", "game.env=openspiel:phantom_tt", "--set", "game.name=x"]
     proc = run_cli("train", "tictactoe", "--runs-dir", str(tmp_path), *sets, check=False)
     _one_line(proc, "did you mean phantom_ttt")
+
+
+def _tictactoe(tmp_path: Path, name: str) -> Path:
+    sets = [a for o in tiny_overrides("tictactoe") for a in ("--set", o)]
+    cli_json("train", "tictactoe", "--runs-dir", str(tmp_path), "--name", name,
+             "--iterations", "3", "--set", "train.rating_games=2", *sets)  # fmt: skip
+    return tmp_path / name
+
+
+def test_a_lost_old_snapshot_is_quarantined_on_resume(tmp_path):
+    run_dir = _tictactoe(tmp_path, "lost")
+    with Registry(run_dir) as reg:
+        first = reg.snapshots()[0]
+    (run_dir / first["file"]).unlink()
+    proc = run_cli("train", "--resume", str(run_dir), "--iterations", "5", "--json")
+    assert json.loads(proc.stdout)["iterations"] == 5
+    warned = [line for line in proc.stderr.splitlines() if "quarantined" in line]
+    assert len(warned) == 1 and first["file"] in warned[0], proc.stderr
+    with Registry(run_dir) as reg:
+        assert reg.missing() == [first["id"]]
+        assert [s["iteration"] for s in reg.snapshots()] == [1, 2, 3, 4, 5]  # nothing else lost
+    board = cli_json("table", "--run", str(run_dir))
+    missing = [r["player"] for r in board["leaderboard"] if r["missing"]]
+    assert missing == [f"main@{first['id']}"]
+    assert f"main@{first['id']} (missing)" in run_cli("table", "--run", str(run_dir)).stdout
+
+
+def test_the_snapshot_the_checkpoint_needs_blocks_and_names_its_file(tmp_path):
+    run_dir = _tictactoe(tmp_path, "newest")
+    with Registry(run_dir) as reg:
+        newest = reg.snapshots()[-1]
+    (run_dir / newest["file"]).unlink()
+    proc = run_cli("train", "--resume", str(run_dir), "--iterations", "5", check=False)
+    _one_line(proc, f"restore {run_dir / newest['file']} to resume")
