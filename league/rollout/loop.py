@@ -30,6 +30,7 @@ from envs.adapter import BadValue
 from envs.rewards import mixing_matrix, reward_components, shape_rewards, time_decay
 from envs.rules import decide_outcome, env_action
 from league.rollout.players import PlayerPool, ask
+from league.rollout.watchdog import Overrun
 from league.signals import raise_lost_stop
 from matchmaking import RANDOM, Matchmaker, Matchup, PlayerId
 
@@ -422,12 +423,12 @@ class _Loop:
             return call()
         except BadValue:
             raise  # a number no episode should learn from: the run stops
-        except RolloutTimeout as late:
+        except Overrun as late:
             env = self.envs[i]
             seed = "unseeded" if env.seed is None else f"seed {env.seed}"
             raise RolloutTimeout(
-                f"game {self.info.name!r}: {late}, in env copy {i} at step {env.t} of the "
-                f"episode with {seed}"
+                f"game {self.info.name!r}: the rollout {late}, in env copy {i} at step {env.t} "
+                f"of the episode with {seed}"
             ) from None
         except Exception as err:
             self.env_errors += 1

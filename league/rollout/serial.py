@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import signal
-import threading
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -16,34 +13,11 @@ import torch
 from envs import GameEnv, GameInfo, GameSpec
 from league.rollout.loop import Games, RolloutRequest, RolloutResult, RolloutTimeout, rollout
 from league.rollout.players import PlayerPool, PolicyFactory
+from league.rollout.watchdog import Overrun, watchdog
 from matchmaking import PlayerId
 
 Weights = Mapping[str, torch.Tensor]
 """A network's state dict."""
-
-
-@contextlib.contextmanager
-def watchdog(seconds: float | None) -> Iterator[None]:
-    """Raise `RolloutTimeout` in this thread once `seconds` have passed (None: never).
-
-    A SIGALRM timer: its handler raises between two bytecodes of whatever runs, a hung
-    `step()` in pure Python or a `time.sleep` included (a C call that never returns to
-    Python is beyond it). Only the main thread receives signals: elsewhere it is a no-op.
-    """
-    if not seconds or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def ring(signum: int, frame: Any) -> None:
-        raise RolloutTimeout(f"the rollout ran past train.rollout_timeout ({seconds:g} s)")
-
-    previous = signal.signal(signal.SIGALRM, ring)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 class SerialRunner:
@@ -108,10 +82,12 @@ class SerialRunner:
         try:
             with watchdog(request.timeout):
                 return rollout(games, self.pool, request, self._rng)
-        except RolloutTimeout:
+        except (Overrun, RolloutTimeout) as late:
             # The env copies may be stuck mid-step: the next rollout builds new ones.
             self._games.pop(request.learning, games).close()
-            raise
+            if isinstance(late, RolloutTimeout):
+                raise
+            raise RolloutTimeout(f"game {self.info.name!r}: the rollout {late}") from None
 
     def games(self, *, learning: bool) -> Games:
         """The learning or the evaluation games (built on first use)."""

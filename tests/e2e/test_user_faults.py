@@ -106,25 +106,38 @@ def test_a_non_finite_loss_names_the_iteration_and_keeps_the_last_checkpoint(tmp
 
 
 def test_a_step_that_never_returns_is_stopped_by_the_watchdog(tmp_path):
-    train = TRAIN.replace("}", ", rollout_timeout: 3}")
-    line = _stops_then_resumes(tmp_path, "hang", "ran past train.rollout_timeout (3 s)",
+    train = TRAIN.replace("}", ", rollout_timeout: 10}")
+    line = _stops_then_resumes(tmp_path, "hang", "ran past train.rollout_timeout (10 s)",
                                train=train)  # fmt: skip
     assert re.search(r"in env copy \d at step \d+ of the episode with seed \d+", line), line
 
 
-def test_a_ray_rollout_that_hangs_twice_stops_the_run(tmp_path):
-    train = TRAIN.replace("workers: 0", "workers: 1").replace("}", ", rollout_timeout: 3}")
-    config = _config(tmp_path, "hang", marker=False, train=train, at=5)  # each new worker too
+def test_a_game_that_hangs_while_its_teams_are_inferred_is_stopped(tmp_path):
+    train = TRAIN.replace("}", ", rollout_timeout: 10}")
+    config = _config(tmp_path, "hang", marker=False, train=train, at=3)
     proc = run_cli("train", str(config), "--runs-dir", str(tmp_path), check=False)
-    _one_line(proc, "ran past train.rollout_timeout (3 s)", "with seed", "twice")
+    _one_line(proc, "learn its teams ran past train.rollout_timeout (10 s)")
+    assert not (tmp_path / "hang").exists()  # no run was created
+
+
+RAY = (
+    TRAIN.replace("workers: 0", "workers: 1")
+    .replace("steps_per_iteration: 64", "steps_per_iteration: 256")  # step 30 in iteration 1
+    .replace("}", ", rollout_timeout: 10}")
+)
+
+
+def test_a_ray_rollout_that_hangs_twice_stops_the_run(tmp_path):
+    config = _config(tmp_path, "hang", marker=False, train=RAY)  # each new worker hangs too
+    proc = run_cli("train", str(config), "--runs-dir", str(tmp_path), check=False)
+    _one_line(proc, "ran past train.rollout_timeout (10 s)", "with seed", "twice")
     replaced = [line for line in proc.stderr.splitlines() if "replacing rollout worker" in line]
     assert len(replaced) == 2, proc.stderr
     assert (tmp_path / "hang" / "checkpoint.safetensors").exists()
 
 
 def test_a_ray_rollout_that_hangs_once_goes_on_with_a_new_worker(tmp_path):
-    train = TRAIN.replace("workers: 0", "workers: 1").replace("}", ", rollout_timeout: 3}")
-    out = cli_json("train", str(_config(tmp_path, "hang", train=train)), "--runs-dir",
+    out = cli_json("train", str(_config(tmp_path, "hang", train=RAY)), "--runs-dir",
                    str(tmp_path))  # fmt: skip
     assert out["iterations"] == 4 and out["worker_restarts"] == 1
 
