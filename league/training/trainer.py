@@ -217,9 +217,15 @@ class Trainer:
         return self.summary(metrics, stopped_by=stop.name, aborted=aborted)
 
     def iterate(self) -> dict[str, float]:
-        """One iteration: collect and learn, book the games, freeze, snapshot, rate, evaluate."""
+        """One iteration: collect and learn, book the games, freeze, snapshot, rate, evaluate.
+
+        The first iteration after a checkpoint starts new learning episodes, as a resumed
+        run must (the episodes under way are not in the checkpoint): a run killed after
+        a checkpoint and resumed replays exactly what it would have played (`workers: 0`).
+        """
         c, tcfg, agents = self.counters, self.config.train, self.agents
-        result, metrics = self.loop.iterate(agents.matchmaker())
+        fresh = c.iteration > 0 and c.iteration % tcfg.checkpoint_every == 0
+        result, metrics = self.loop.iterate(agents.matchmaker(), fresh=fresh)
         t0 = time.perf_counter()
         metrics |= agents.book(result.episodes)
         agents.freeze_exploiters(self.rng)

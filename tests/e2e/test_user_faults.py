@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import cli_json, run_cli, tiny_overrides
+from conftest import cli_json, run_cli, tiny_overrides, train_then_kill
 from league.store import Registry, load_checkpoint
 
 pytestmark = pytest.mark.slow
@@ -205,3 +205,29 @@ def test_the_snapshot_the_checkpoint_needs_blocks_and_names_its_file(tmp_path):
     (run_dir / newest["file"]).unlink()
     proc = run_cli("train", "--resume", str(run_dir), "--iterations", "5", check=False)
     _one_line(proc, f"restore {run_dir / newest['file']} to resume")
+
+
+def test_a_run_killed_after_a_checkpoint_resumes_exactly(tmp_path, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the same float sums in both runs
+    sets = [a for o in [*tiny_overrides("tictactoe"), "train.checkpoint_every=2",
+                        "train.rating_games=2"] for a in ("--set", o)]  # fmt: skip
+    killed = tmp_path / "killed"
+    args = ["train", "tictactoe", "--runs-dir", str(tmp_path), "--name", "killed", *sets]
+    saved = train_then_kill([*args, "--iterations", "1000"], killed, at_iteration=2)
+    target = saved["counters"]["iteration"] + 3  # past the next checkpoint, and one more
+    resumed = cli_json("train", "--resume", str(killed), "--iterations", str(target))
+    whole = cli_json("train", "tictactoe", "--runs-dir", str(tmp_path), "--name", "whole",
+                     "--iterations", str(target), *sets)  # fmt: skip
+    for key in ("iterations", "env_steps", "agent_steps", "episodes"):
+        assert resumed[key] == whole[key], key
+
+    def books(run_dir: Path) -> tuple[list, list]:
+        with Registry(run_dir) as reg:
+            snaps = [(s["iteration"], s["env_steps"], s["sha256"]) for s in reg.snapshots()]
+            keys = ("iteration", "kind", "sides", "result", "length")
+            return snaps, [tuple(str(m[k]) for k in keys) for m in reg.matches()]
+
+    assert books(killed) == books(tmp_path / "whole")  # the same weights, the same games
+    a = load_checkpoint(killed / "checkpoint.safetensors")["learners"]["main"]["policy"]
+    b = load_checkpoint(tmp_path / "whole" / "checkpoint.safetensors")["learners"]["main"]["policy"]
+    assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
