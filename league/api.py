@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from league.config import Config, blame_overrides, find_config, load_config
+from league.rollout.players import DEFAULT_BOT_TIMEOUT
 from matchmaking import LATEST
 
 __all__ = ["Matchup", "Player", "evaluate", "load_player", "matchup", "tournament", "train"]
@@ -145,6 +146,7 @@ def matchup(
     workers: int | None = 0,
     address: str | None = None,
     baseline: bool = True,
+    bot_timeout: float | None = DEFAULT_BOT_TIMEOUT,
 ) -> Matchup:
     """Play `games` games of A against B (seats alternating) and return the `Matchup`
     (`league eval` prints it). Players are named as the CLI names them: a snapshot id of
@@ -154,7 +156,7 @@ def matchup(
     from league.evaluation import Arena
 
     arena = Arena.open(run, game, read_only=None)
-    arena.address = address
+    arena.address, arena.bot_timeout = address, bot_timeout
     try:
         pa, pb = arena.resolve(a), arena.resolve(b)
         settings = dict(
@@ -189,6 +191,7 @@ def tournament(
     address: str | None = None,
     plots: bool = False,
     video: bool = False,
+    bot_timeout: float | None = DEFAULT_BOT_TIMEOUT,
 ) -> Any:
     """Round-robin the `top` newest snapshots of `run` and the bots (random, the game's
     scripted bot, `bots`), store the games in the run, and return the leaderboard
@@ -200,7 +203,7 @@ def tournament(
     from league.evaluation import tournament as round_robin
 
     arena = Arena.open(run, None)
-    arena.address = address
+    arena.address, arena.bot_timeout = address, bot_timeout
     try:
         rank = return_ranking if arena.one_team else round_robin
         board = rank(arena, top=top, games=games, seed=seed, workers=workers, bots=tuple(bots))

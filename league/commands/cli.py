@@ -141,6 +141,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from league import api
 
     options = ("run", "game", "games", "greedy", "random_opening", "seed", "address")
+    options += ("bot_timeout",)
     # Spawning workers costs seconds: below a few thousand games one process is faster.
     workers = _workers(args, 0 if args.games < 5000 else 2)
     result = api.matchup(
@@ -175,6 +176,7 @@ def cmd_play(args: argparse.Namespace) -> int:
     from matchmaking import HUMAN
 
     arena = Arena.open(args.run, args.game, read_only=None)  # a read-only run: not recorded
+    arena.bot_timeout = args.bot_timeout
     try:
         name = args.player or _default_opponent(arena)
         opponent = arena.resolve(name)
@@ -354,6 +356,7 @@ def cmd_tournament(args: argparse.Namespace) -> int:
         bots=args.bots or (),
         workers=_workers(args, 0),
         address=args.address,
+        bot_timeout=args.bot_timeout,
         plots=True,
         video=args.video,
     )
@@ -551,6 +554,18 @@ def _train_parser(sub: Any) -> None:
     train.set_defaults(func=cmd_train)
 
 
+def _bot_timeout_flag(parser: argparse.ArgumentParser) -> None:
+    """`--bot-timeout`: seconds a user's bot file may take per move."""
+    parser.add_argument(
+        "--bot-timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="seconds a bot file (path/to/bot.py:act) may take per move; past it the "
+        "command ends with one line naming the bot (default 10)",
+    )
+
+
 def _address_flag(parser: argparse.ArgumentParser) -> None:
     """`--address`: the Ray cluster whose workers play (for every command with workers)."""
     parser.add_argument(
@@ -587,6 +602,7 @@ def _eval_parser(sub: Any) -> None:
     ev.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     ev.add_argument("--workers", type=int, help="Ray workers (default: 0 below 5000 games, else 2)")
     _address_flag(ev)
+    _bot_timeout_flag(ev)
     _json_flag(ev)
     ev.set_defaults(func=cmd_eval)
 
@@ -600,6 +616,7 @@ def _tournament_parser(sub: Any) -> None:
     tour.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     tour.add_argument("--workers", type=int, help="Ray workers (default 0)")
     _address_flag(tour)
+    _bot_timeout_flag(tour)
     tour.add_argument(
         "--bots",
         nargs="+",
@@ -712,6 +729,7 @@ def _play_parser(sub: Any) -> None:
     play.add_argument("--seat", type=int, default=0, help="your seat: 0 moves first (default 0)")
     play.add_argument("--greedy", action="store_true", help="the agent takes argmax actions")
     play.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    _bot_timeout_flag(play)
     play.set_defaults(func=cmd_play)
 
 

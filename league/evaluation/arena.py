@@ -15,7 +15,7 @@ from envs.mcts import check_search_fits
 from league.config import parse_config
 from league.game_config import resolve_game
 from league.rollout import Episode, PolicyFactory, RolloutRequest, Runner, make_runner
-from league.rollout.players import is_bot_file
+from league.rollout.players import DEFAULT_BOT_TIMEOUT, is_bot_file
 from league.store import Registry, load_run_config, read_only_path, refuse_read_only
 from matchmaking import (
     LATEST,
@@ -143,6 +143,8 @@ class Arena:
     weights: dict[PlayerId, Mapping[str, torch.Tensor]] = field(default_factory=dict)
     address: str | None = None
     """The Ray cluster that games played with workers join (None: an embedded one)."""
+    bot_timeout: float | None = DEFAULT_BOT_TIMEOUT
+    """Seconds a user's bot file may take per move (`--bot-timeout`); past it `BotError`."""
     _runners: dict[tuple[int | None, int, bool], Runner] = field(default_factory=dict, repr=False)
     """The runners built so far, by (workers, env copies, greedy)."""
 
@@ -296,6 +298,7 @@ class Arena:
                 envs=envs,
                 greedy=greedy,
                 address=self.address,
+                bot_timeout=self.bot_timeout,
             )
         return self._runners[key]
 

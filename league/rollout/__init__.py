@@ -22,7 +22,7 @@ from league.rollout.loop import (
     WorkersLost,
     rollout,
 )
-from league.rollout.players import PlayerPool, PolicyFactory
+from league.rollout.players import DEFAULT_BOT_TIMEOUT, PlayerPool, PolicyFactory
 from league.rollout.serial import SerialRunner, Weights
 from matchmaking import PlayerId
 
@@ -74,6 +74,7 @@ def make_runner(
     on_lost_worker: str = "continue",
     rollout_timeout: float | None = None,
     nan_rewards: str = "stop",
+    bot_timeout: float | None = DEFAULT_BOT_TIMEOUT,
 ) -> Runner:
     """Build the in-process runner (`workers` 0) or the Ray runner (None: one per CPU).
 
@@ -84,9 +85,14 @@ def make_runner(
     up: the runner carries on without it (`on_lost_worker` "continue") or raises
     `WorkersLost` ("stop", or when none is left). A rollout past `rollout_timeout`
     seconds raises `RolloutTimeout` (a Ray worker is replaced and its share played again
-    once); `nan_rewards` says what a NaN reward does (stop, or count as zero).
+    once); `nan_rewards` says what a NaN reward does (stop, or count as zero); a user's
+    bot file past `bot_timeout` seconds on a move raises `BotError`.
     """
-    faults = {"rollout_timeout": rollout_timeout, "nan_rewards": nan_rewards}
+    faults = {
+        "rollout_timeout": rollout_timeout,
+        "nan_rewards": nan_rewards,
+        "bot_timeout": bot_timeout,
+    }
     if workers == 0:
         return SerialRunner(spec, info, envs=envs, factory=factory, greedy=greedy, **faults)
     from league.rollout.ray_workers import RayRunner, default_workers, start_ray

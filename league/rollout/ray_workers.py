@@ -39,7 +39,7 @@ from league.rollout.loop import (
     RolloutTimeout,
     WorkersLost,
 )
-from league.rollout.players import PolicyFactory
+from league.rollout.players import BotError, PolicyFactory
 from league.rollout.serial import SerialRunner, Weights
 from league.signals import abandon_if_stopped, keep_handlers
 from matchmaking import PlayerId
@@ -228,6 +228,7 @@ class RolloutWorker:
         log_level: int = logging.WARNING,
         rollout_timeout: float | None = None,
         nan_rewards: str = "stop",
+        bot_timeout: float | None = None,
     ):
         torch.set_num_threads(1)  # two cores: a torch thread pool per worker fights the others
         # What it logs (warnings and full tracebacks) goes back with its results.
@@ -245,6 +246,7 @@ class RolloutWorker:
             greedy=greedy,
             rollout_timeout=rollout_timeout,
             nan_rewards=nan_rewards,
+            bot_timeout=bot_timeout,
         )
 
     def run(
@@ -297,6 +299,7 @@ class RayRunner:
         on_lost_worker: str = "continue",
         rollout_timeout: float | None = None,
         nan_rewards: str = "stop",
+        bot_timeout: float | None = None,
     ) -> None:
         if workers < 1:
             raise ValueError(f"RayRunner needs at least one worker, not {workers}")
@@ -305,7 +308,10 @@ class RayRunner:
         self.info, self.asynchronous = info, asynchronous
         self.placement_timeout, self.on_lost_worker = placement_timeout, on_lost_worker
         level = logging.getLogger().getEffectiveLevel()  # -v: the workers log INFO too
-        self._spawn_args = (spec, info, envs, factory, greedy, level, rollout_timeout, nan_rewards)
+        self._spawn_args = (
+            *(spec, info, envs, factory, greedy, level),
+            *(rollout_timeout, nan_rewards, bot_timeout),
+        )
         self.rollout_timeout = rollout_timeout
         self._deadlines: dict[ray.ObjectRef, float] = {}
         """Each rollout under way -> when its worker is killed for not answering."""
@@ -469,10 +475,10 @@ class RayRunner:
         self._overdue.discard(ref)
         try:
             result, records = ray.get(ref)
-        except BadValue as err:  # a number no episode should learn from
+        except (BadValue, BotError) as err:  # the game's numbers, a bot: no worker can help
             cause = getattr(err, "cause", err)
             replay_worker_log(w, getattr(cause, "worker_log", ()))
-            raise BadValue(str(cause)) from None
+            raise type(cause)(str(cause)) from None
         except RolloutTimeout as err:  # the worker's watchdog: its env may be stuck
             cause = getattr(err, "cause", err)
             replay_worker_log(w, getattr(cause, "worker_log", ()))

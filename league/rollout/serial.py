@@ -12,7 +12,7 @@ import torch
 
 from envs import GameEnv, GameInfo, GameSpec
 from league.rollout.loop import Games, RolloutRequest, RolloutResult, RolloutTimeout, rollout
-from league.rollout.players import PlayerPool, PolicyFactory
+from league.rollout.players import DEFAULT_BOT_TIMEOUT, PlayerPool, PolicyFactory
 from league.rollout.watchdog import Overrun, watchdog
 from matchmaking import PlayerId
 
@@ -44,6 +44,7 @@ class SerialRunner:
         greedy: bool = False,
         rollout_timeout: float | None = None,
         nan_rewards: str = "stop",
+        bot_timeout: float | None = DEFAULT_BOT_TIMEOUT,
     ) -> None:
         self.spec, self.info, self.n_envs = spec, info, envs
         self.rollout_timeout, self.nan_rewards = rollout_timeout, nan_rewards
@@ -52,7 +53,12 @@ class SerialRunner:
         """Learning? -> its games."""
         self._rng = np.random.default_rng(0)
         self.pool = PlayerPool(
-            factory, info=info, rng=self._rng, bots=spec.named_bots(), greedy=greedy
+            factory,
+            info=info,
+            rng=self._rng,
+            bots=spec.named_bots(),
+            greedy=greedy,
+            bot_timeout=bot_timeout,
         )
 
     def set_latest(self, weights: Mapping[str, Weights], version: int) -> None:

@@ -231,3 +231,26 @@ def test_a_run_killed_after_a_checkpoint_resumes_exactly(tmp_path, monkeypatch):
     a = load_checkpoint(killed / "checkpoint.safetensors")["learners"]["main"]["policy"]
     b = load_checkpoint(tmp_path / "whole" / "checkpoint.safetensors")["learners"]["main"]["policy"]
     assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
+
+
+SLOW_BOT = "tests/fixtures/slow_bot.py:act"
+
+
+@pytest.mark.parametrize("workers", ["0", "1"], ids=["in-process", "ray-worker"])
+def test_a_bot_that_never_moves_ends_eval_with_one_line(workers):
+    proc = run_cli("eval", SLOW_BOT, "random", "--game", "tictactoe_v3", "--games", "2",
+                   "--bot-timeout", "2", "--workers", workers, check=False)  # fmt: skip
+    _one_line(proc, "bot tests/fixtures/slow_bot.py", "ran past --bot-timeout (2 s)")
+
+
+def test_a_bot_that_never_moves_ends_play_with_one_line():
+    proc = run_cli("play", SLOW_BOT, "--game", "tictactoe_v3", "--bot-timeout", "2",
+                   check=False, input="5\n1\n2\n3\n")  # fmt: skip
+    _one_line(proc, "ran past --bot-timeout (2 s)")
+
+
+def test_a_bot_that_never_moves_ends_a_tournament_with_one_line(tmp_path):
+    run_dir = _tictactoe(tmp_path, "t")
+    proc = run_cli("tournament", "--run", str(run_dir), "--games", "2", "--bots", SLOW_BOT,
+                   "--bot-timeout", "2", check=False)  # fmt: skip
+    _one_line(proc, "ran past --bot-timeout (2 s)")
