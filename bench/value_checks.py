@@ -21,18 +21,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import time
 import timeit
 from pathlib import Path
 
 import numpy as np
 
+from bench.throughput import _config, sampling_rate
 from envs import GameEnv, builtin_game
 from envs.adapter import split_observation
-from envs.rewards import ShapingParams
-from league.config import load_config, shipped_config_of_game, shipped_configs
-from league.rollout import PolicyFactory, RolloutRequest, SerialRunner
-from matchmaking import OpponentSampler, SelfPlayMatchmaker
 
 
 def check_costs(game: str, calls: int) -> dict[str, float]:
@@ -70,40 +66,18 @@ def check_costs(game: str, calls: int) -> dict[str, float]:
 
 
 def rollout_profile(game: str, seconds: float) -> dict[str, float]:
-    """Seconds per env step of in-process rollouts, and agent steps and forward-pass
-    batches per env step."""
-    config = load_config(shipped_configs()[shipped_config_of_game(game)], ["train.workers=0"])
-    spec = builtin_game(game)
-    info = spec.info()
-    factory = PolicyFactory.from_config(info, config.model)
-    runner = SerialRunner(spec, info, envs=config.train.envs, factory=factory)
-    roles = sorted(set(info.roles.values()))
-    try:
-        runner.set_latest({r: factory(r).state_dict() for r in roles}, version=0)
-        matchmaker = SelfPlayMatchmaker(info, {r: OpponentSampler(role=r) for r in roles})
-        shaping = ShapingParams(weights=dict(config.reward.weights))
-        runner.run(RolloutRequest(matchmaker, shaping, min_steps=500))  # warm-up
-        env_steps = agent_steps = 0
-        start, seed = time.perf_counter(), 1
-        while time.perf_counter() - start < seconds:
-            res = runner.run(
-                RolloutRequest(matchmaker, shaping, seed=seed, min_steps=1024, fragment_length=256)
-            )
-            env_steps, agent_steps, seed = (
-                env_steps + res.env_steps,
-                agent_steps + res.agent_steps,
-                seed + 1,
-            )
-        spent = time.perf_counter() - start
-    finally:
-        runner.close()
+    """Seconds per env step of in-process rollouts (`bench/throughput.py`'s sampling, a
+    fresh policy in self-play), and agent steps and forward-pass batches per env step."""
+    info = builtin_game(game).info()
+    rate = sampling_rate(game, 0, seconds, [])
     # Each loop pass steps every env copy once and runs one forward pass per (player,
-    # role) group: at most one batch check per group per pass, `envs` env steps a pass.
-    groups = 2 * len(roles)
+    # role) group (the latest policy or the opponent, for each role): at most that many
+    # batch checks a pass, `envs` env steps a pass.
+    roles = set(info.roles.values())
     return {
-        "seconds_per_env_step": spent / env_steps,
-        "agent_steps_per_env_step": agent_steps / env_steps,
-        "batches_per_env_step": groups / config.train.envs,
+        "seconds_per_env_step": 1.0 / rate,
+        "agent_steps_per_env_step": 1.0 if info.api == "aec" else float(len(info.agents)),
+        "batches_per_env_step": 2 * len(roles) / _config(game, 0, []).train.envs,
     }
 
 
