@@ -114,18 +114,18 @@ def count_nodes(game: Any, *, limit: int = MAX_NODES, seconds: float = SIZING_SE
     Building the tree keeps every node and information state (a 2,000,000-node tree
     took over 10 GB and 80 s); counting first refuses such a game in seconds.
     """
-    deadline = time.monotonic() + seconds
+    deadline, name = time.monotonic() + seconds, str(game).removesuffix("()")
     stack, nodes = [game.new_initial_state()], 0
     while stack:
         state = stack.pop()
         nodes += 1
         if nodes > limit:
             raise GameError(
-                f"game {str(game)!r} has more than {limit:,} nodes: too many to walk exactly"
+                f"game {name!r} has more than {limit:,} nodes: too many to walk exactly"
             )
         if not nodes % 4096 and time.monotonic() > deadline:
             raise GameError(
-                f"game {str(game)!r}: its tree could not be sized within {seconds:g} s "
+                f"game {name!r}: its tree could not be sized within {seconds:g} s "
                 f"(over {nodes:,} nodes so far): too big to walk exactly"
             )
         if state.is_terminal():
