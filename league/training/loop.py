@@ -26,8 +26,9 @@ from matchmaking.matchmakers import Matchmaker
 
 
 class NonFiniteLoss(ArithmeticError):
-    """A learner's update produced a loss that is NaN or infinite: its weights can no
-    longer be trusted, so the run stops and keeps its last checkpoint."""
+    """A learner's update produced a loss (`losses/*_loss`: not a diagnostic such as
+    ACER's `replay_age`, NaN while its replay is empty) that is NaN or infinite: its
+    weights can no longer be trusted, so the run stops and keeps its last checkpoint."""
 
 
 def schedule(cfg: ScheduleConfig | float) -> Schedule:
@@ -192,7 +193,7 @@ class LearningLoop:
             with np.errstate(all="ignore"):  # a non-finite loss is named below instead
                 losses = self.learners[key].update(batch, params)
             for name, value in losses.items():
-                if name.startswith("losses/") and not np.isfinite(value):
+                if name.endswith("loss") and not np.isfinite(value):  # not diagnostics
                     raise NonFiniteLoss(
                         f"learner {key!r}: {name} is {value} at iteration {c.iteration + 1}"
                     )
