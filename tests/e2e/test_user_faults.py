@@ -254,3 +254,10 @@ def test_a_bot_that_never_moves_ends_a_tournament_with_one_line(tmp_path):
     proc = run_cli("tournament", "--run", str(run_dir), "--games", "2", "--bots", SLOW_BOT,
                    "--bot-timeout", "2", check=False)  # fmt: skip
     _one_line(proc, "ran past --bot-timeout (2 s)")
+
+
+def test_inspect_names_a_nan_reward_among_its_warnings():
+    kwargs = '{"at": 1, "repeat": true}'  # every step: the API test passes NaN rewards
+    out = cli_json("inspect", "tests.fixtures.faulty_games:nan_reward", "--kwargs", kwargs)
+    (warning,) = [w for w in out["warnings"] if "random play stopped" in w]
+    assert "agent 'red_0' got reward nan" in warning and "with seed" in warning
