@@ -18,7 +18,17 @@ it with each signal of `--signals` at `--kills` random moments (uniform in
   counters after it, differ from the uninterrupted run's: only the iteration count is
   compared.
 
+With `--hangs`, a third run trains tug of war whose env `step()` never returns once in
+`--hang-every` steps (`tests/fixtures/faulty_games.py:hangs_now_and_then`) on
+`--hang-workers` workers with `train.rollout_timeout` `--hang-timeout`: with Ray workers
+a hung worker is replaced and the run goes on (a share that hangs twice stops it with a
+checkpoint); with `--hang-workers 0` each hang stops the run with a checkpoint and one
+line. Each stop is resumed until `--hang-iterations`; then the same checks, and the
+tally of timeouts (stops, worker restarts).
+
     python bench/soak.py [--kills 20] [--signals KILL TERM] [--iterations 400] [--seed 0]
+                         [--hangs] [--hang-iterations 60] [--hang-every 400]
+                         [--hang-timeout 10] [--hang-workers 2]
 """
 
 from __future__ import annotations
@@ -55,8 +65,8 @@ OVERRIDES = [
 ]
 
 
-def _league(*args: str) -> subprocess.Popen:
-    sets = [a for o in OVERRIDES for a in ("--set", o)]
+def _league(*args: str, extra: tuple[str, ...] = ()) -> subprocess.Popen:
+    sets = [a for o in (*OVERRIDES, *extra) for a in ("--set", o)]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     return subprocess.Popen(
         [sys.executable, "-m", "league", *args, *sets, "--json"],
@@ -129,23 +139,68 @@ def _soak(runs: Path, signum: signal.Signals, args: argparse.Namespace) -> dict:
     return result
 
 
+def _soak_hangs(runs: Path, args: argparse.Namespace) -> dict:
+    """Train a game that hangs now and then to `--hang-iterations`, resuming each stop."""
+    config = runs / "hangs.yaml"
+    config.write_text(
+        "game: {name: hangs, env: 'tests.fixtures.faulty_games:hangs_now_and_then', "
+        f"kwargs: {{every: {args.hang_every}, seconds: 3600}}}}\n"
+    )
+    extra = (f"train.workers={args.hang_workers}", f"train.rollout_timeout={args.hang_timeout}")
+    total, run_dir = str(args.hang_iterations), runs / "hangs"
+    stops, start = 0, time.monotonic()
+    proc = _league("train", str(config), "--runs-dir", str(runs), "--iterations", total,
+                   extra=extra)  # fmt: skip
+    while True:
+        out, err = proc.communicate()
+        if proc.returncode == 0:
+            break
+        lines = [x for x in err.splitlines() if x.startswith("league: error:")]
+        if proc.returncode != 2 or "rollout_timeout" not in err or len(lines) != 1:
+            sys.exit(f"the trainer failed (exit {proc.returncode}):\n{err}")
+        if "Traceback" in err:
+            sys.exit(f"a traceback reached the terminal:\n{err}")
+        stops += 1
+        proc = _league("train", "--resume", str(run_dir), "--iterations", total, extra=extra)
+    summary = json.loads(out)
+    return {
+        "workers": args.hang_workers,
+        "rollout_timeout": args.hang_timeout,
+        "hang_every": args.hang_every,
+        "stops": stops,
+        "worker_restarts": summary["worker_restarts"],
+        "seconds": round(time.monotonic() - start, 1),
+        "final_counters": _counters(run_dir),
+        "finished": summary["iterations"] == args.hang_iterations,
+        **_check(run_dir),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kills", type=int, default=20, help="stops per signal")
-    parser.add_argument("--signals", nargs="+", default=["KILL", "TERM"], choices=["KILL", "TERM"])
+    parser.add_argument("--signals", nargs="*", default=["KILL", "TERM"], choices=["KILL", "TERM"])
     parser.add_argument("--iterations", type=int, default=400)
     parser.add_argument("--min", type=float, default=2.0)
     parser.add_argument("--max", type=float, default=8.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--hangs", action="store_true", help="add the run that hangs")
+    parser.add_argument("--hang-iterations", type=int, default=60)
+    parser.add_argument("--hang-every", type=int, default=400, help="env steps per hang")
+    parser.add_argument("--hang-timeout", type=float, default=10.0)
+    parser.add_argument("--hang-workers", type=int, default=2)
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "soak.json"))
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         runs = Path(tmp)
-        straight = _league("train", "tictactoe", "--runs-dir", tmp, "--name", "straight",
-                           "--iterations", str(args.iterations))  # fmt: skip
-        straight.communicate()
-        uninterrupted = _counters(runs / "straight")
+        uninterrupted = None
+        if args.signals:
+            straight = _league("train", "tictactoe", "--runs-dir", tmp, "--name", "straight",
+                               "--iterations", str(args.iterations))  # fmt: skip
+            straight.communicate()
+            uninterrupted = _counters(runs / "straight")
         results = [_soak(runs, signal.Signals[f"SIG{s}"], args) for s in args.signals]
+        hangs = _soak_hangs(runs, args) if args.hangs else None
     for r in results:
         same = r["final_counters"] == uninterrupted
         if r["signal"] == "SIGTERM":
@@ -156,6 +211,7 @@ def main() -> None:
         f"{platform.python_version()}",
         "uninterrupted_counters": uninterrupted,
         "runs": results,
+        **({"hangs": hangs} if hangs is not None else {}),
     }
     Path(args.out).write_text(json.dumps(out, indent=2))
     print(json.dumps(out, indent=2))

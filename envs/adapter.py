@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import logging
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,6 +12,8 @@ import numpy as np
 from pettingzoo import AECEnv, ParallelEnv
 
 from envs.spec import GameError, GameInfo, GameSpec
+
+logger = logging.getLogger(__name__)
 
 _SHARED = frozenset(
     {"action_spaces", "observation_spaces", "metadata", "possible_agents"}
@@ -21,6 +25,19 @@ metadata, the agent list) or render state (a pygame screen or clock)."""
 
 class APIUsageError(RuntimeError):
     """The adapter was driven out of order (e.g. step() before reset())."""
+
+
+class BadValue(GameError):
+    """The game handed out a reward that is not a finite number, or an observation of
+    another shape or dtype than its declared space, or with NaN or inf in it. The message
+    names the game, the agent, the step of the episode, the episode's seed and the value."""
+
+
+NAN_REWARDS = ("stop", "zero")
+"""What a NaN reward does (`train.nan_rewards`): stop the run, or count as 0 with a
+warning."""
+_warned: set[str] = set()
+"""Games whose NaN rewards were counted as 0 already (one warning per game and process)."""
 
 
 @dataclass
@@ -58,6 +75,19 @@ class GameEnv:
         self._obs: dict[str, Any] = {}
         self._infos: dict[str, dict[str, Any]] = {}
         self._live = False
+        self.seed: int | None = None
+        """The seed of the episode under way (None: unseeded), for error messages."""
+        self.t = 0
+        """Env steps taken in the episode under way."""
+        self.nan_rewards = "stop"
+        """What a NaN reward does: "stop" (a `BadValue`) or "zero" (counted as 0, with a
+        warning); an infinite reward always stops."""
+        self._declared = {
+            agent: (info.spaces[team].obs_shape, np.dtype(info.spaces[team].obs_dtype))
+            for team, members in info.teams.items()
+            for agent in members
+        }
+        """Agent -> the observation shape and dtype its team's space declares."""
 
     @property
     def unwrapped(self) -> Any:
@@ -92,11 +122,14 @@ class GameEnv:
             ) from err
         twin._raw = twin.env.unwrapped
         twin._obs, twin._infos = dict(self._obs), dict(self._infos)
-        twin._live = self._live
+        twin._live, twin.seed, twin.t = self._live, self.seed, self.t
+        # A bare copy's observations are the game's own, before preprocessing: unchecked.
+        twin.nan_rewards, twin._declared = self.nan_rewards, {} if bare else self._declared
         return twin
 
     def reset(self, seed: int | None = None) -> None:
         """Start a new episode."""
+        self.seed, self.t = seed, 0
         if self._parallel:
             self._obs, self._infos = self.env.reset(seed=seed)
         else:
@@ -119,7 +152,41 @@ class GameEnv:
             raw, info = self._obs[agent], self._infos.get(agent, {})
         else:
             raw, info = self.env.observe(agent), self._raw.infos.get(agent, {})
-        return split_observation(raw, info)
+        obs, mask = split_observation(raw, info)
+        shape, dtype = self._declared.get(agent, (obs.shape, obs.dtype))
+        if obs.shape != shape or obs.dtype != dtype:
+            raise self.bad(
+                agent,
+                f"an observation of shape {obs.shape} and dtype {obs.dtype}, where its "
+                f"space declares shape {shape} and dtype {dtype}",
+            )
+        return obs, mask
+
+    def bad(self, agent: str, what: str) -> BadValue:
+        """The error for a bad value `what` that `agent` got at this step."""
+        seed = "unseeded" if self.seed is None else f"seed {self.seed}"
+        return BadValue(
+            f"game {self.spec.name!r}: agent {agent!r} got {what} at step {self.t} of the "
+            f"episode with {seed}"
+        )
+
+    def _check_rewards(self, rewards: dict[str, float]) -> None:
+        """Raise `BadValue` for a reward that is not finite (a NaN one counts as 0 with
+        `nan_rewards` "zero")."""
+        for agent, reward in rewards.items():
+            if math.isfinite(reward):
+                continue
+            if reward != reward and self.nan_rewards == "zero":  # NaN
+                rewards[agent] = 0.0
+                if self.spec.name not in _warned:
+                    _warned.add(self.spec.name)
+                    logger.warning(
+                        "%s; counted as 0 (train.nan_rewards is zero; warned once)",
+                        self.bad(agent, "reward nan"),
+                    )
+                continue
+            hint = " (train.nan_rewards: zero counts NaN as 0)" if reward != reward else ""
+            raise BadValue(f"{self.bad(agent, f'reward {reward}')}{hint}")
 
     def step(self, actions: dict[str, Any]) -> StepResult:
         """Apply the acting agents' actions and report what happened."""
@@ -157,6 +224,9 @@ class GameEnv:
                 env.step(None)
                 self._collect(out)
             out.over = not raw.agents
+        self.t += 1
+        if not all(map(math.isfinite, out.rewards.values())):
+            self._check_rewards(out.rewards)
         if out.over:
             self._live = False
         return out

@@ -18,6 +18,7 @@ import functools
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import yaml
 from gymnasium import spaces
 from gymnasium.utils import seeding
 from pettingzoo import AECEnv
@@ -174,10 +175,12 @@ def load_game(name: str, params: dict[str, Any] | None = None) -> pyspiel.Game:
         raise GameError(f"game {name!r} needs OpenSpiel: pip install open-spiel ({err})") from None
     known = list(pyspiel.registered_names())
     if name not in known:
-        near = difflib.get_close_matches(name, known, n=3) or ["kuhn_poker", "leduc_poker"]
+        near = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+        hint = f"did you mean {', '.join(near)}? " if near else ""
         raise GameError(
-            f"game {name!r} is not an OpenSpiel game; did you mean {', '.join(near)}? "
-            f"({len(known)} known, e.g. kuhn_poker, leduc_poker, liars_dice, goofspiel)"
+            f"game {name!r} is not an OpenSpiel game; {hint}({len(known)} known, e.g. "
+            "kuhn_poker, leduc_poker, liars_dice, goofspiel; parameters go in game.kwargs "
+            "or as openspiel:NAME(key=value,...))"
         )
     Type = pyspiel.GameType
     try:
@@ -214,9 +217,32 @@ def game_of(env: Any) -> pyspiel.Game | None:
     return raw.game if isinstance(raw, OpenSpielEnv) else None
 
 
+def split_params(name: str) -> tuple[str, dict[str, Any]]:
+    """OpenSpiel's `name(key=value,...)` as the name and its parameters (values read as
+    YAML scalars: 3, 0.5, true, text); a plain name has none."""
+    base, paren, rest = name.partition("(")
+    if not paren:
+        return name, {}
+    if not rest.endswith(")"):
+        raise GameError(f"game {name!r}: parameters are written NAME(key=value,...)")
+    params: dict[str, Any] = {}
+    for item in filter(None, (part.strip() for part in rest[:-1].split(","))):
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise GameError(f"game {name!r}: parameter {item!r} is not key=value")
+        params[key.strip()] = yaml.safe_load(value.strip())
+    return base.strip(), params
+
+
 def spec_for(name: str, kwargs: dict[str, Any]) -> GameSpec:
-    """A picklable GameSpec playing OpenSpiel game `name` with parameters `kwargs`
-    (GameError if the game cannot be played)."""
+    """A picklable GameSpec playing OpenSpiel game `name` (or `name(key=value,...)`) with
+    parameters `kwargs` (GameError if the game cannot be played, or a parameter is given
+    both ways)."""
+    name, params = split_params(name)
+    both = sorted(set(params) & set(kwargs))
+    if both:
+        raise GameError(f"game {name!r}: parameter(s) {both} given both in the name and kwargs")
+    kwargs = {**params, **kwargs}
     game = load_game(name, kwargs)
     kind = game.get_type()
     return GameSpec(

@@ -32,6 +32,7 @@ import numpy as np
 from envs import GameError
 from league.config import Config, ConfigError
 from league.evaluation import EvalError, Leaderboard, MatchStats, ReturnBoard
+from league.rollout.players import DEFAULT_BOT_TIMEOUT
 from league.store import RunError
 from league.store.run_dir import RunExistsError as RunExists
 from matchmaking import LATEST
@@ -237,6 +238,7 @@ def matchup(
     workers: int | None = 0,
     address: str | None = None,
     baseline: bool = True,
+    bot_timeout: float | None = DEFAULT_BOT_TIMEOUT,
 ) -> MatchupResult:
     """Play `games` games of A against B (seats alternating) and return the
     `MatchupResult` (`league eval` prints it). Players are named as the CLI names them:
@@ -245,7 +247,7 @@ def matchup(
     and B's games (`baseline`, unless False) give A's figure something to compare with."""
     from league.evaluation import Arena
 
-    arena = Arena.open(run, game, read_only=None, address=address)
+    arena = Arena.open(run, game, read_only=None, address=address, bot_timeout=bot_timeout)
     try:
         pa, pb = arena.resolve(a), arena.resolve(b)
 
@@ -286,6 +288,7 @@ def tournament(
     address: str | None = None,
     plots: bool = False,
     video: bool = False,
+    bot_timeout: float | None = DEFAULT_BOT_TIMEOUT,
 ) -> Leaderboard | ReturnBoard:
     """Round-robin the `top` newest snapshots of `run` and the bots (random, the game's
     scripted bot, `bots`), store the games in the run, and return the `Leaderboard`
@@ -296,7 +299,7 @@ def tournament(
     from league.evaluation import Arena, plot_leaderboard, plot_returns, return_ranking
     from league.evaluation import tournament as round_robin
 
-    arena = Arena.open(run, None, address=address)
+    arena = Arena.open(run, None, address=address, bot_timeout=bot_timeout)
     board: Leaderboard | ReturnBoard
     try:
         if arena.one_team:
@@ -632,6 +635,7 @@ def play(
     seat: int = 0,
     seed: int = 0,
     greedy: bool = False,
+    bot_timeout: float | None = DEFAULT_BOT_TIMEOUT,
     stdin: TextIO,
     stdout: TextIO,
 ) -> HumanGame:
@@ -642,7 +646,8 @@ def play(
     from league.play import Quit, play_human
     from matchmaking import HUMAN, RANDOM, SCRIPTED
 
-    arena = Arena.open(run, game, read_only=None)  # a read-only run: not recorded
+    # A read-only run: not recorded.
+    arena = Arena.open(run, game, read_only=None, bot_timeout=bot_timeout)
     try:
         if opponent is None:
             scripted = SCRIPTED if arena.spec.bot is not None else RANDOM

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, cast
 
@@ -133,6 +134,16 @@ class TrainConfig(_Strict):
     """A worker given up: `continue` with the workers left (a warning, and
     `charts/workers` drops), or `stop` with a checkpoint and a message naming the
     resources the cluster lacks. With no worker left the run stops either way."""
+    rollout_timeout: float | None = Field(600.0, gt=0)
+    """Seconds one rollout (an iteration's games on one worker, or one evaluation) may
+    take; null: no limit. Past it the env copy being stepped is named with its episode's
+    seed; a Ray worker is replaced and its share played again, and the same rollout
+    overrunning twice (or once, with `workers: 0`) stops the run with a checkpoint."""
+    nan_rewards: Literal["stop", "zero"] = "stop"
+    """A NaN reward from the game: `stop` the run with a checkpoint and one line naming
+    the agent, the step and the episode's seed, or count it as `zero` with a warning.
+    An infinite reward, or an observation with NaN or inf or of another shape or dtype
+    than its space, always stops the run."""
 
     model_config = ConfigDict(
         extra="forbid", use_attribute_docstrings=True, frozen=True, populate_by_name=True
@@ -507,8 +518,9 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str], *, source: str) -
         raw["learner"] = {k: v for k, v in learner.items() if k not in ALGORITHMS or k == algo[-1]}
     for item in overrides:
         key, sep, text = item.partition("=")
+        flag = getattr(item, "flag", None) or f"--set {item}"
         if not sep or not key:
-            raise ConfigError(f"{source}: override {item!r} is not of the form key.path=value")
+            raise ConfigError(f"{flag}: not of the form key.path=value")
         value = yaml.safe_load(text)
         node = raw
         parts = key.split(".")
@@ -517,7 +529,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str], *, source: str) -
             if child is None:
                 child = node[part] = {}
             if not isinstance(child, dict):
-                raise ConfigError(f"{source}: override {item!r}: {part!r} is not a section")
+                raise ConfigError(f"{flag}: {part!r} is not a section")
             node = child
         node[parts[-1]] = value
     return raw
@@ -548,6 +560,20 @@ def parse_config(raw: Any, *, source: str, overrides: Sequence[str] = ()) -> Con
             else:
                 lines.append(f"{where}: key {key!r}: {e['msg']} (got {e.get('input')!r})")
         raise ConfigError("\n".join(lines)) from None
+
+
+@contextlib.contextmanager
+def blame_overrides(source: str, overrides: Sequence[str]) -> Iterator[None]:
+    """Report a `ConfigError` about `source` at a key an override set (`{source}: key
+    'game.name': ...`) against that override's flag instead: the file never said it."""
+    try:
+        yield
+    except ConfigError as err:
+        head, sep, rest = str(err).partition(": key '")
+        flag = _override_source(rest.partition("'")[0], overrides) if sep else None
+        if head != source or flag is None:
+            raise
+        raise ConfigError(f"{flag}: key '{rest}") from None
 
 
 def _override_source(key: str, overrides: Sequence[str]) -> str | None:

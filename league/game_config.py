@@ -14,6 +14,7 @@ from envs.openspiel import OPENSPIEL_PREFIX, spec_for
 from envs.spec import with_padding
 from envs.teams import with_inferred_teams
 from league.config import Config, ConfigError, GameConfig
+from league.rollout.watchdog import Overrun, watchdog
 from league.user_code import UserCodeError, load_callable
 from matchmaking import RANDOM, RESERVED, mcts_simulations
 
@@ -48,10 +49,17 @@ def resolve_game(config: Config, *, source: str = "config") -> GameSpec:
     spec = dataclasses.replace(spec, **changes)
     _check_names(config, spec, source)
     try:
-        spec = with_padding(with_inferred_teams(spec))
-        if game.action_axes is not None:
-            spec.info()  # checks the axes against the team's spaces
+        # Building the env and playing it to infer teams runs the user's code: a step that
+        # never returns is stopped as a rollout's would be.
+        with watchdog(config.train.rollout_timeout):
+            spec = with_padding(with_inferred_teams(spec))
+            if game.action_axes is not None:
+                spec.info()  # checks the axes against the team's spaces
         return spec
+    except Overrun as late:
+        raise ConfigError(
+            f"{source}: key 'game': building {spec.name!r} and playing it to learn its teams {late}"
+        ) from None
     except GameError as err:
         raise ConfigError(f"{source}: key 'game': {err}") from None
     except Exception as err:

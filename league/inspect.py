@@ -13,6 +13,7 @@ import numpy as np
 import yaml
 
 from envs import GameEnv, GameInfo, GameSpec
+from envs.adapter import BadValue
 from envs.openspiel import OPENSPIEL_PREFIX
 from envs.rules import env_action
 from league.config import load_config
@@ -41,10 +42,14 @@ def inspect_game(spec: GameSpec, *, episodes: int = 3, seed: int = 0) -> dict[st
     info = spec.info()
     api_test = run_api_test(spec, info)
     start = time.monotonic()
-    lengths, rewards, paid = _random_episodes(spec, info, episodes, seed)
+    try:
+        lengths, rewards, paid = _random_episodes(spec, info, episodes, seed)
+        bad = None
+    except BadValue as err:  # a NaN reward, a changing observation: what training refuses
+        lengths, rewards, paid, bad = [], [], [], str(err)
     seconds = time.monotonic() - start
     steps = sum(lengths)
-    warnings = []
+    warnings = [] if bad is None else [f"random play stopped: {bad}"]
     if lengths and all(n == 1 for n in lengths) and not any(paid):
         warnings.append(EARLY_END_WARNING)
     evidence = spec.team_evidence

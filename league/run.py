@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 from envs import GameInfo, GameSpec
-from league.config import Config, find_config, load_config, parse_config
+from league.config import Config, blame_overrides, find_config, load_config, parse_config
 from league.game_config import check_fits, pin_teams, resolve_game
 from league.rollout import PolicyFactory
 from league.rollout.players import is_bot_file
@@ -102,10 +102,11 @@ class Run:
         else:
             run_dir = None
             cfg, source = load_new(config, overrides, name)
-        spec = resolve_game(cfg, source=source)
-        if run_dir is None:
-            cfg = pin_teams(cfg, spec)  # the run keeps the teams inferred now
-        check_fits(cfg, spec, source=source)
+        with blame_overrides(source, overrides):  # an error at a --set key names the flag
+            spec = resolve_game(cfg, source=source)
+            if run_dir is None:
+                cfg = pin_teams(cfg, spec)  # the run keeps the teams inferred now
+            check_fits(cfg, spec, source=source)
         info = spec.info()
         factory = PolicyFactory.from_config(info, cfg.model, cfg.learner.algo)
         return cls(cfg, spec, info, factory, run_dir or new_run(cfg, Path(runs_dir)))

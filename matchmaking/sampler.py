@@ -232,6 +232,12 @@ class SnapshotPool(ABC):
             ids.append(sid)
         return ids
 
+    def discard(self, snapshot_id: int) -> None:
+        """Take a snapshot out of the pool (its weights are lost: quarantined); no-op if
+        absent."""
+        if self._pool.pop(snapshot_id, None) is not None:
+            self._dropped(snapshot_id)
+
     def _dropped(self, snapshot_id: int) -> None:  # noqa: B027 - an optional hook
         """React to a snapshot leaving the pool (subclasses may forget its records)."""
 

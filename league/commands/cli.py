@@ -109,6 +109,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from league import api
 
     options = ("run", "game", "games", "greedy", "random_opening", "seed", "address")
+    options += ("bot_timeout",)
     # Spawning workers costs seconds: below a few thousand games one process is faster.
     workers = _workers(args, 0 if args.games < 5000 else 2)
     result = api.matchup(
@@ -150,6 +151,7 @@ def cmd_play(args: argparse.Namespace) -> int:
         seat=args.seat,
         seed=args.seed,
         greedy=args.greedy,
+        bot_timeout=args.bot_timeout,
         stdin=sys.stdin,
         stdout=sys.stdout,
     )
@@ -210,7 +212,7 @@ def _print_board(board: Any, title: str) -> None:
         lo, hi = row["rating_95ci"] if rated else (0.0, 0.0)
         cells = [
             str(i) if rated else "-",
-            row["player"],
+            row["player"] + (" (missing)" if row.get("missing") else ""),
             row["kind"] or "",
             f"{row['rating']:.0f}" if rated else "unrated",
             f"{lo:.0f} .. {hi:.0f}" if rated else "",
@@ -240,7 +242,7 @@ def _print_returns(board: Any, title: str) -> None:
         ci = row["return_95ci"]
         table.add_row(
             str(i),
-            row["player"],
+            row["player"] + (" (missing)" if row.get("missing") else ""),
             row["kind"] or "",
             f"{row['mean_return']:.4g}",
             "" if ci is None else f"{ci[0]:.4g} .. {ci[1]:.4g}",
@@ -265,6 +267,7 @@ def cmd_tournament(args: argparse.Namespace) -> int:
         bots=args.bots or (),
         workers=_workers(args, 0),
         address=args.address,
+        bot_timeout=args.bot_timeout,
         plots=True,
         video=args.video,
     )
@@ -468,6 +471,18 @@ def _train_parser(sub: Any) -> None:
     train.set_defaults(func=cmd_train)
 
 
+def _bot_timeout_flag(parser: argparse.ArgumentParser) -> None:
+    """`--bot-timeout`: seconds a user's bot file may take per move."""
+    parser.add_argument(
+        "--bot-timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="seconds a bot file (path/to/bot.py:act) may take per move; past it the "
+        "command ends with one line naming the bot (default 10)",
+    )
+
+
 def _address_flag(parser: argparse.ArgumentParser) -> None:
     """`--address`: the Ray cluster whose workers play (for every command with workers)."""
     parser.add_argument(
@@ -504,6 +519,7 @@ def _eval_parser(sub: Any) -> None:
     ev.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     ev.add_argument("--workers", type=int, help="Ray workers (default: 0 below 5000 games, else 2)")
     _address_flag(ev)
+    _bot_timeout_flag(ev)
     _json_flag(ev)
     ev.set_defaults(func=cmd_eval)
 
@@ -517,6 +533,7 @@ def _tournament_parser(sub: Any) -> None:
     tour.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     tour.add_argument("--workers", type=int, help="Ray workers (default 0)")
     _address_flag(tour)
+    _bot_timeout_flag(tour)
     tour.add_argument(
         "--bots",
         nargs="+",
@@ -629,6 +646,7 @@ def _play_parser(sub: Any) -> None:
     play.add_argument("--seat", type=int, default=0, help="your seat: 0 moves first (default 0)")
     play.add_argument("--greedy", action="store_true", help="the agent takes argmax actions")
     play.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    _bot_timeout_flag(play)
     play.set_defaults(func=cmd_play)
 
 
@@ -707,6 +725,7 @@ def _run(argv: list[str] | None) -> int:
     from league.rollout import WorkersLost
     from league.rollout.players import BotError
     from league.store import CheckpointError, RegistryError, RunError
+    from league.training.loop import NonFiniteLoss
 
     try:
         return args.func(args)
@@ -719,6 +738,7 @@ def _run(argv: list[str] | None) -> int:
         EvalError,
         BotError,
         WorkersLost,
+        NonFiniteLoss,
     ) as err:
         print(f"league: error: {err}", file=sys.stderr)
         return EXIT_USAGE

@@ -11,7 +11,7 @@ import numpy as np
 from envs import GameError, GameInfo, GameSpec
 from envs.mcts import check_search_fits
 from league.rollout import Episode, PolicyFactory, RolloutRequest, Runner, make_runner
-from league.rollout.players import is_bot_file
+from league.rollout.players import DEFAULT_BOT_TIMEOUT, is_bot_file
 from league.run import Run, Weights
 from league.store import Registry, refuse_read_only
 from matchmaking import (
@@ -136,6 +136,8 @@ class Arena:
     run: Run
     address: str | None = None
     """The Ray cluster that games played with workers join (None: an embedded one)."""
+    bot_timeout: float | None = DEFAULT_BOT_TIMEOUT
+    """Seconds a user's bot file may take per move (`--bot-timeout`); past it `BotError`."""
     _runners: dict[tuple[int | None, int, bool], Runner] = field(default_factory=dict, repr=False)
     """The runners built so far, by (workers, env copies, greedy)."""
 
@@ -146,6 +148,7 @@ class Arena:
         *,
         read_only: bool | None = False,
         address: str | None = None,
+        bot_timeout: float | None = DEFAULT_BOT_TIMEOUT,
     ) -> Arena:
         """Open a run directory (its game and snapshots) or just a built-in game.
 
@@ -168,7 +171,7 @@ class Arena:
         if run is not None and game is not None and game != opened.config.game.name:
             opened.close()
             raise EvalError(f"--game {game} differs from run {run}'s {opened.config.game.name}")
-        return Arena(opened, address)
+        return Arena(opened, address, bot_timeout)
 
     @property
     def spec(self) -> GameSpec:
@@ -322,6 +325,7 @@ class Arena:
                 envs=envs,
                 greedy=greedy,
                 address=self.address,
+                bot_timeout=self.bot_timeout,
             )
         return self._runners[key]
 

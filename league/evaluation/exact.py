@@ -9,6 +9,7 @@ the tables are walked with the game's tree. Only two-player zero-sum games quali
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ import torch
 from agents import ActorCritic
 from envs import GameError, GameSpec
 from envs.game_tree import (
+    SIZING_SECONDS,
     InfoStates,
     check_two_player_zero_sum,
     expected_payoffs,
@@ -34,6 +36,12 @@ from league.rollout import PolicyFactory
 from league.store import Registry
 from matchmaking import BEST_RESPONSE, nash_averaging
 
+logger = logging.getLogger(__name__)
+
+TRAINING_SECONDS = 1.0
+"""How long a training run's start may spend sizing its game's tree for exact scoring
+(Leduc poker's 9,457 nodes: 0.02 s); a bigger tree is not scored exactly."""
+
 ALL = "all"
 """`league exploitability all`: every league snapshot of a run, and their mixtures."""
 
@@ -42,30 +50,50 @@ class ExactGame:
     """A two-player zero-sum game whose tree the league can walk, and the network that
     plays it (`factory(role)`), to turn snapshots into tables and score them exactly."""
 
-    def __init__(self, game: Any, factory: PolicyFactory) -> None:
+    def __init__(
+        self, game: Any, factory: PolicyFactory, *, seconds: float = SIZING_SECONDS
+    ) -> None:
         self.game, self.factory = game, factory
-        self.states = InfoStates.of(game)
+        self.states = InfoStates.of(game, seconds=seconds)
         (self.role,) = sorted(set(factory.info.roles.values()))
 
     @classmethod
-    def of(cls, spec: GameSpec, factory: PolicyFactory) -> ExactGame | None:
-        """The exact view of `spec`, or None when the game has no tree to walk (not an
-        OpenSpiel game, not two-player zero-sum, a tree over `MAX_NODES`) or the policy
-        is recurrent."""
+    def of(
+        cls, spec: GameSpec, factory: PolicyFactory, *, seconds: float = TRAINING_SECONDS
+    ) -> ExactGame | None:
+        """The exact view of `spec`, or None when there is none (`load` says why; logged)."""
+        try:
+            return cls.load(spec, factory, seconds=seconds)
+        except GameError as why:
+            logger.info("no exact scoring of snapshots: %s", why)
+            return None
+
+    @classmethod
+    def load(
+        cls, spec: GameSpec, factory: PolicyFactory, *, seconds: float = SIZING_SECONDS
+    ) -> ExactGame:
+        """The exact view of `spec`, or a GameError with the reason there is none: not an
+        OpenSpiel game, a recurrent or per-seat policy, not two-player zero-sum, or a tree
+        over `MAX_NODES` (counted within `seconds` before anything is built)."""
         env = spec.create()
         try:
             game = game_of(env)
         finally:
             env.close()
+        if game is None:
+            raise GameError(
+                f"game {spec.name!r} has no game tree to walk: exact exploitability needs an "
+                "OpenSpiel game (kuhn_poker, leduc_poker, openspiel:NAME)"
+            )
         # Both seats must be played by one (shared) feed-forward network: a recurrent
         # one's probabilities depend on its state, not on the information state alone.
-        if game is None or len(set(factory.info.roles.values())) != 1 or factory.recurrent:
-            return None
-        try:
-            check_two_player_zero_sum(game)
-            return cls(game, factory)
-        except GameError:
-            return None
+        if len(set(factory.info.roles.values())) != 1 or factory.recurrent:
+            raise GameError(
+                f"game {spec.name!r}: exact exploitability needs one feed-forward network "
+                "playing every seat (not a recurrent one, not one per seat)"
+            )
+        check_two_player_zero_sum(game)
+        return cls(game, factory, seconds=seconds)
 
     def table(self, policy: ActorCritic) -> np.ndarray:
         """The network's action probabilities at every information state [N, A]."""
@@ -159,14 +187,12 @@ def population(exact: ExactGame, registry: Registry, ids: Sequence[int]) -> Popu
 
 def exact_game(arena: Arena) -> ExactGame:
     """The exact view of an arena's game, or an EvalError that says why there is none."""
-    exact = ExactGame.of(arena.spec, arena.factory)
-    if exact is None:
+    try:
+        return ExactGame.load(arena.spec, arena.factory)
+    except GameError as why:
         raise EvalError(
-            f"game {arena.spec.name!r} has no game tree to walk: exact exploitability needs "
-            "an OpenSpiel game of two players with zero-sum payoffs (kuhn_poker, leduc_poker, "
-            "openspiel:NAME); `league exploit` trains an approximate best response instead"
-        )
-    return exact
+            f"{why}; `league exploit` trains an approximate best response instead"
+        ) from None
 
 
 def exploitability_report(run: str | Path, players: Sequence[str]) -> dict[str, Any]:

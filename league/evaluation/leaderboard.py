@@ -138,10 +138,11 @@ def leaderboard(
     )
     payoff = payoff_matrix(results, order)
     _add_nash(rows, order, payoff)
-    exploitability = registry.scores(EXPLOITABILITY)
+    exploitability, missing = registry.scores(EXPLOITABILITY), set(registry.missing())
     for row in rows:
         sid = PlayerId.parse(row["player"]).snapshot
         row[EXPLOITABILITY] = exploitability.get(sid) if sid is not None else None
+        row["missing"] = sid in missing  # its weights file lost: quarantined on resume
     if every_snapshot:
         rows += _unrated(registry, {r["player"] for r in rows})
     return Leaderboard(rows, order, payoff)
@@ -149,7 +150,7 @@ def leaderboard(
 
 def _unrated(registry: Registry, listed: set[str]) -> list[dict[str, Any]]:
     """Rows for the run's snapshots not in `listed` (no rated game yet), newest first."""
-    exploitability = registry.scores(EXPLOITABILITY)
+    exploitability, missing = registry.scores(EXPLOITABILITY), set(registry.missing())
     rows = []
     for snap in reversed(registry.snapshots()):
         player = str(PlayerId.of_snapshot(snap["role"], snap["id"]))
@@ -166,6 +167,7 @@ def _unrated(registry: Registry, listed: set[str]) -> list[dict[str, Any]]:
                 "nash": None,
                 "vs_nash": None,
                 EXPLOITABILITY: exploitability.get(snap["id"]),
+                "missing": snap["id"] in missing,
             }
         )
     return rows

@@ -130,6 +130,7 @@ def play_human(
         rng=np.random.default_rng(seed),
         bots=spec.named_bots(),
         greedy=greedy,
+        bot_timeout=arena.bot_timeout,
     )
     pool.set_snapshots(arena.weights)
     actors: dict[str, Any] = {

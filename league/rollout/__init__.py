@@ -17,11 +17,12 @@ from league.rollout.loop import (
     Games,
     RolloutRequest,
     RolloutResult,
+    RolloutTimeout,
     Step,
     WorkersLost,
     rollout,
 )
-from league.rollout.players import PlayerPool, PolicyFactory
+from league.rollout.players import DEFAULT_BOT_TIMEOUT, PlayerPool, PolicyFactory
 from league.rollout.serial import SerialRunner, Weights
 from matchmaking import PlayerId
 
@@ -71,6 +72,9 @@ def make_runner(
     asynchronous: bool = False,
     placement_timeout: float = DEFAULT_PLACEMENT_TIMEOUT,
     on_lost_worker: str = "continue",
+    rollout_timeout: float | None = None,
+    nan_rewards: str = "stop",
+    bot_timeout: float | None = DEFAULT_BOT_TIMEOUT,
 ) -> Runner:
     """Build the in-process runner (`workers` 0) or the Ray runner (None: one per CPU).
 
@@ -79,10 +83,18 @@ def make_runner(
     `asynchronous` lets Ray workers collect while the learner updates. A Ray worker
     that cannot be placed within `placement_timeout` seconds (its node lost) is given
     up: the runner carries on without it (`on_lost_worker` "continue") or raises
-    `WorkersLost` ("stop", or when none is left).
+    `WorkersLost` ("stop", or when none is left). A rollout past `rollout_timeout`
+    seconds raises `RolloutTimeout` (a Ray worker is replaced and its share played again
+    once); `nan_rewards` says what a NaN reward does (stop, or count as zero); a user's
+    bot file past `bot_timeout` seconds on a move raises `BotError`.
     """
+    faults = {
+        "rollout_timeout": rollout_timeout,
+        "nan_rewards": nan_rewards,
+        "bot_timeout": bot_timeout,
+    }
     if workers == 0:
-        return SerialRunner(spec, info, envs=envs, factory=factory, greedy=greedy)
+        return SerialRunner(spec, info, envs=envs, factory=factory, greedy=greedy, **faults)
     from league.rollout.ray_workers import RayRunner, default_workers, start_ray
 
     start_ray(address, log_file=log_file)
@@ -96,6 +108,7 @@ def make_runner(
         asynchronous=asynchronous,
         placement_timeout=placement_timeout,
         on_lost_worker=on_lost_worker,
+        **faults,
     )
 
 
@@ -107,6 +120,7 @@ __all__ = [
     "PolicyFactory",
     "RolloutRequest",
     "RolloutResult",
+    "RolloutTimeout",
     "Runner",
     "SerialRunner",
     "Step",

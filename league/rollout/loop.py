@@ -26,9 +26,11 @@ import numpy as np
 
 from agents import Batch
 from envs import GameEnv, GameError, GameInfo, ShapingParams
+from envs.adapter import BadValue
 from envs.rewards import mixing_matrix, reward_components, shape_rewards, time_decay
 from envs.rules import decide_outcome, env_action
 from league.rollout.players import PlayerPool, ask
+from league.rollout.watchdog import Overrun
 from league.signals import raise_lost_stop
 from matchmaking import RANDOM, Matchmaker, Matchup, PlayerId
 
@@ -42,6 +44,12 @@ TRACEBACKS.addHandler(logging.NullHandler())
 
 class EnvFailure(GameError):
     """The game's env kept raising: past the error budget the run stops."""
+
+
+class RolloutTimeout(EnvFailure):
+    """A rollout ran past `train.rollout_timeout` seconds (an env or a bot that never
+    returns); the message names the env copy and its episode's seed where one was
+    being stepped."""
 
 
 class WorkersLost(RuntimeError):
@@ -82,6 +90,10 @@ class RolloutRequest:
     """Env errors after which the rollout gives up (each one drops an episode)."""
     fragment_length: int = 0
     """Agent-steps per shipped fragment of a learning stream (0: whole episodes)."""
+    nan_rewards: str = "stop"
+    """What a NaN reward does: "stop" the rollout (a `BadValue`) or count as "zero"."""
+    timeout: float | None = None
+    """Seconds the rollout may take (None: no limit); past it `RolloutTimeout`."""
     fresh: bool = False
     """Learning: drop the episodes under way first and start new ones, as a resumed run
     does (a best response does so after each checkpoint, so that resuming is exact)."""
@@ -341,6 +353,8 @@ class _Loop:
     ) -> None:
         self.games, self.pool, self.request, self.rng = games, pool, request, rng
         self.envs, self.running = games.envs, games.running
+        for env in self.envs:
+            env.nan_rewards = request.nan_rewards
         if not request.learning and self.running:
             raise ValueError("an evaluation rollout needs env copies with no episode under way")
         if not request.learning or games.first is None:
@@ -409,6 +423,15 @@ class _Loop:
         """
         try:
             return call()
+        except BadValue:
+            raise  # a number no episode should learn from: the run stops
+        except Overrun as late:
+            env = self.envs[i]
+            seed = "unseeded" if env.seed is None else f"seed {env.seed}"
+            raise RolloutTimeout(
+                f"game {self.info.name!r}: the rollout {late}, in env copy {i} at step {env.t} "
+                f"of the episode with {seed}"
+            ) from None
         except Exception as err:
             self.env_errors += 1
             where = _last_frame(err)
@@ -430,6 +453,7 @@ class _Loop:
             with contextlib.suppress(Exception):
                 self.envs[i].close()
             self.envs[i] = GameEnv(self.envs[i].spec, self.envs[i].info)
+            self.envs[i].nan_rewards = self.request.nan_rewards
             if self.wanted():
                 self.start(i)
             return None
@@ -461,6 +485,8 @@ class _Loop:
             actor = self.pool.get(player, role)
             spaces = self.info.role_spaces[role]
             obs = np.stack([it.obs for it in items])
+            if obs.dtype.kind == "f" and not np.isfinite(obs).all():
+                self._bad_observation(items, obs)
             member = np.array([self.info.member_of[it.agent] for it in items], dtype=np.int64)
             mask = _masks(items, spaces.n_actions) if spaces.discrete else None
             state = self._states(items, actor.state_size)
@@ -491,6 +517,14 @@ class _Loop:
                     )
                     self._record(run, it.agent, step)
         return actions
+
+    def _bad_observation(self, items: list[_Acting], obs: np.ndarray) -> None:
+        """Raise `BadValue` for the first acting agent whose observation holds NaN or inf."""
+        j = int(np.flatnonzero(~np.isfinite(obs.reshape(len(items), -1)).all(axis=1))[0])
+        bad = obs[j][~np.isfinite(obs[j])]
+        raise self.envs[items[j].env].bad(
+            items[j].agent, f"an observation holding {bad[0]} ({bad.size} of {obs[j].size} values)"
+        )
 
     def _states(self, items: list[_Acting], size: int) -> np.ndarray | None:
         """The recurrent states the acting agents act from [B, size] (None: size 0);

@@ -16,6 +16,7 @@ from agents import ALGORITHMS, ActorCritic, ActOutput
 from envs import GameEnv, GameInfo, Spaces
 from envs.mcts import mcts_action
 from league.rollout.frozen import FREEZE_AFTER, FrozenPolicy, GraphTemplate, can_freeze, choose
+from league.rollout.watchdog import Overrun, watchdog
 from league.user_code import UserCodeError, load_callable
 from matchmaking import RANDOM, SCRIPTED, PlayerId, mcts_simulations
 
@@ -84,6 +85,11 @@ class PolicyPlayer:
         return choose(out.probs, out.value, out.state, self.rng, self.greedy)
 
 
+DEFAULT_BOT_TIMEOUT = 10.0
+"""Seconds a user's bot file may take per move (`--bot-timeout`): past it the command
+ends with one line naming the bot (its games so far are kept)."""
+
+
 class BotError(RuntimeError):
     """A scripted or user bot failed: it raised or returned an illegal action."""
 
@@ -106,8 +112,10 @@ class FunctionPlayer:
         name: str,
         rng: np.random.Generator | None = None,
         role: str | None = None,
+        timeout: float | None = None,
     ) -> None:
-        self.spaces, self.name = spaces, name
+        self.spaces, self.name, self.timeout = spaces, name, timeout
+        """`timeout`: seconds a move may take (None: no limit); past it a `BotError`."""
         # A bot that takes an `rng` keyword draws from the pool's seeded generator; one that
         # takes `role` is told the role of the team it plays (a game whose teams differ).
         given = {"rng": rng, "role": role}
@@ -121,7 +129,10 @@ class FunctionPlayer:
         for j in range(len(obs)):
             legal = None if mask is None or not sp.has_mask else mask[j]
             try:
-                action = self.fn(obs[j], legal)
+                with watchdog(self.timeout, "--bot-timeout"):
+                    action = self.fn(obs[j], legal)
+            except Overrun as late:
+                raise BotError(f"bot {self.name}: its move {late}") from None
             except Exception as err:
                 raise BotError(f"bot {self.name} raised {type(err).__name__}: {err}") from err
             actions.append(self._check(action, legal))
@@ -319,10 +330,13 @@ class PlayerPool:
         cache_size: int = 16,
         bots: Mapping[str, Callable[..., Any]] | None = None,
         greedy: bool = False,
+        bot_timeout: float | None = DEFAULT_BOT_TIMEOUT,
     ) -> None:
         self.factory, self.info, self.rng = factory, info, rng
         self.bots, self.greedy = dict(bots or {}), greedy
         """The game's own bots by name (`GameSpec.named_bots`: `scripted`, ...)."""
+        self.bot_timeout = bot_timeout
+        """Seconds a user's bot file (`path/to/bot.py:act`) may take per move."""
         self.latest: dict[str, PolicyPlayer] = {}
         """Learner (`PlayerId.learner`) -> its learning policy."""
         self.weights: Mapping[PlayerId, Mapping[str, torch.Tensor]] = {}
@@ -415,6 +429,11 @@ class PlayerPool:
             raise BotError(f"game {self.info.name!r} has no scripted bot")
         if is_bot_file(key):
             return FunctionPlayer(
-                load_bot_file(key), spaces, name=key.rpartition(":")[0], rng=self.rng, role=role
+                load_bot_file(key),
+                spaces,
+                name=key.rpartition(":")[0],
+                rng=self.rng,
+                role=role,
+                timeout=self.bot_timeout,
             )
         raise KeyError(f"unknown player {key!r}")

@@ -30,14 +30,16 @@ import torch
 from ray.exceptions import RayActorError, RayTaskError
 
 from envs import GameInfo, GameSpec
+from envs.adapter import BadValue
 from league.rollout.loop import (
     TRACEBACKS,
     EnvFailure,
     RolloutRequest,
     RolloutResult,
+    RolloutTimeout,
     WorkersLost,
 )
-from league.rollout.players import PolicyFactory
+from league.rollout.players import BotError, PolicyFactory
 from league.rollout.serial import SerialRunner, Weights
 from league.signals import abandon_if_stopped, keep_handlers
 from matchmaking import PlayerId
@@ -49,6 +51,10 @@ MAX_RESTARTS_PER_CALL = 8
 
 POLL_S = 0.5
 """How often a wait on the workers looks at placement deadlines and stop requests."""
+
+TIMEOUT_GRACE_S = 30.0
+"""Seconds past `rollout_timeout` after which a worker that has not answered (its own
+watchdog could not interrupt it: a C call that never returns) is killed."""
 
 
 def start_ray(address: str | None = None, *, log_file: Path | None = None) -> None:
@@ -220,6 +226,9 @@ class RolloutWorker:
         factory: PolicyFactory,
         greedy: bool,
         log_level: int = logging.WARNING,
+        rollout_timeout: float | None = None,
+        nan_rewards: str = "stop",
+        bot_timeout: float | None = None,
     ):
         torch.set_num_threads(1)  # two cores: a torch thread pool per worker fights the others
         # What it logs (warnings and full tracebacks) goes back with its results.
@@ -229,7 +238,16 @@ class RolloutWorker:
         root.addHandler(self.log)
         TRACEBACKS.addHandler(self.log)
         logging.captureWarnings(True)  # Python warnings too, not the worker's stderr
-        self.runner = SerialRunner(spec, info, envs=envs, factory=factory, greedy=greedy)
+        self.runner = SerialRunner(
+            spec,
+            info,
+            envs=envs,
+            factory=factory,
+            greedy=greedy,
+            rollout_timeout=rollout_timeout,
+            nan_rewards=nan_rewards,
+            bot_timeout=bot_timeout,
+        )
 
     def run(
         self,
@@ -279,6 +297,9 @@ class RayRunner:
         asynchronous: bool = False,
         placement_timeout: float = 60.0,
         on_lost_worker: str = "continue",
+        rollout_timeout: float | None = None,
+        nan_rewards: str = "stop",
+        bot_timeout: float | None = None,
     ) -> None:
         if workers < 1:
             raise ValueError(f"RayRunner needs at least one worker, not {workers}")
@@ -287,7 +308,17 @@ class RayRunner:
         self.info, self.asynchronous = info, asynchronous
         self.placement_timeout, self.on_lost_worker = placement_timeout, on_lost_worker
         level = logging.getLogger().getEffectiveLevel()  # -v: the workers log INFO too
-        self._spawn_args = (spec, info, envs, factory, greedy, level)
+        self._spawn_args = (
+            *(spec, info, envs, factory, greedy, level),
+            *(rollout_timeout, nan_rewards, bot_timeout),
+        )
+        self.rollout_timeout = rollout_timeout
+        self._deadlines: dict[ray.ObjectRef, float] = {}
+        """Each rollout under way -> when its worker is killed for not answering."""
+        self._overdue: set[ray.ObjectRef] = set()
+        """Rollouts whose worker was killed for not answering in time."""
+        self._owner: dict[ray.ObjectRef, Any] = {}
+        """Each rollout under way -> the actor running it."""
         self._placing: dict[int, tuple[ray.ObjectRef, float]] = {}
         """Each worker not known to be up yet -> (its readiness probe, its deadline)."""
         self.workers: dict[int, Any] = {w: self._spawn(w) for w in range(workers)}
@@ -336,12 +367,17 @@ class RayRunner:
             pending[self._submit(w, shares[i])] = (i, w, self.workers[w])
         results: dict[int, RolloutResult] = {}
         failures = 0
+        timeouts: dict[int, int] = {}
         while pending:
             ref = self._wait(pending)
             i, w, actor = pending.pop(ref)
             result = self._get(ref, w, actor)
             if isinstance(result, Exception):
                 failures += 1
+                if isinstance(result, RolloutTimeout):
+                    timeouts[i] = timeouts.get(i, 0) + 1
+                    if timeouts[i] >= 2:  # the same share, twice: the game hangs
+                        raise RolloutTimeout(f"{result} (twice in the same rollout)") from None
                 if failures > MAX_RESTARTS_PER_CALL:
                     raise result
                 if w not in self.workers:  # given up: the least busy worker takes the share
@@ -392,7 +428,20 @@ class RayRunner:
             ready, _ = ray.wait(list(refs), num_returns=1, timeout=POLL_S)
             if ready:
                 return ready[0]
+            self._kill_overdue(refs)
             abandon_if_stopped()
+
+    def _kill_overdue(self, refs: Collection[ray.ObjectRef]) -> None:
+        """Kill the worker of each rollout that has not answered by its deadline: its
+        result becomes a `RolloutTimeout` (see `_get`)."""
+        now = time.monotonic()
+        for ref in refs:
+            if ref not in self._overdue and self._deadlines.get(ref, now + 1) <= now:
+                self._overdue.add(ref)
+                w = next((w for w, a in self.workers.items() if self._owner.get(ref) is a), None)
+                if w is not None:
+                    with contextlib.suppress(Exception):
+                        ray.kill(self.workers[w])
 
     def _give_up_unplaced(self) -> None:
         """Give up each worker still not up past its deadline (its rollouts then fail,
@@ -420,14 +469,32 @@ class RayRunner:
     def _get(self, ref: ray.ObjectRef, w: int, actor: Any) -> RolloutResult | Exception:
         """A worker's result, or the Ray error when it failed (the worker is then
         replaced, unless it was given up)."""
+        self._deadlines.pop(ref, None)
+        self._owner.pop(ref, None)
+        overdue = ref in self._overdue
+        self._overdue.discard(ref)
         try:
             result, records = ray.get(ref)
+        except (BadValue, BotError) as err:  # the game's numbers, a bot: no worker can help
+            cause = getattr(err, "cause", err)
+            replay_worker_log(w, getattr(cause, "worker_log", ()))
+            raise type(cause)(str(cause)) from None
+        except RolloutTimeout as err:  # the worker's watchdog: its env may be stuck
+            cause = getattr(err, "cause", err)
+            replay_worker_log(w, getattr(cause, "worker_log", ()))
+            return self._replace(w, actor, RolloutTimeout(str(cause)))
         except EnvFailure as err:  # the game itself keeps failing: no worker can help
             cause = getattr(err, "cause", err)
             replay_worker_log(w, getattr(cause, "worker_log", ()))
             raise EnvFailure(str(cause)) from None
         except (RayActorError, RayTaskError) as err:
             replay_worker_log(w, getattr(getattr(err, "cause", None), "worker_log", ()))
+            if overdue:
+                late = RolloutTimeout(
+                    f"game {self.info.name!r}: rollout worker {w} ran past "
+                    f"train.rollout_timeout ({self.rollout_timeout:g} s) and did not answer"
+                )
+                return self._replace(w, actor, late)
             if self.workers.get(w) is actor:  # not replaced yet (after another call failed)
                 self.restarts += 1
                 logger.warning("rollout worker %d failed (%s); replacing it", w, type(err).__name__)
@@ -444,8 +511,23 @@ class RayRunner:
         replay_worker_log(w, records)
         return result
 
+    def _replace(self, w: int, actor: Any, late: RolloutTimeout) -> RolloutTimeout:
+        """Replace worker `w` (whose rollout overran; its env may be stuck mid-step)."""
+        logger.warning("%s; replacing rollout worker %d", late, w)
+        if self.workers.get(w) is actor:
+            self.restarts += 1
+            with contextlib.suppress(Exception):
+                ray.kill(actor)
+            self.workers[w] = self._spawn(w)
+        return late
+
     def _submit(self, w: int, request: RolloutRequest) -> ray.ObjectRef:
-        return self.workers[w].run.remote(self._latest, self._version, self._snapshots, request)
+        actor = self.workers[w]
+        ref = actor.run.remote(self._latest, self._version, self._snapshots, request)
+        self._owner[ref] = actor
+        if self.rollout_timeout:
+            self._deadlines[ref] = time.monotonic() + self.rollout_timeout + TIMEOUT_GRACE_S
+        return ref
 
     def close(self) -> None:
         """Stop the workers (the Ray cluster itself stays up)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Collection, Mapping
 from types import MappingProxyType
 from typing import Any
@@ -10,8 +11,9 @@ import numpy as np
 import torch
 
 from envs import GameEnv, GameInfo, GameSpec
-from league.rollout.loop import Games, RolloutRequest, RolloutResult, rollout
-from league.rollout.players import PlayerPool, PolicyFactory
+from league.rollout.loop import Games, RolloutRequest, RolloutResult, RolloutTimeout, rollout
+from league.rollout.players import DEFAULT_BOT_TIMEOUT, PlayerPool, PolicyFactory
+from league.rollout.watchdog import Overrun, watchdog
 from matchmaking import PlayerId
 
 Weights = Mapping[str, torch.Tensor]
@@ -40,13 +42,23 @@ class SerialRunner:
         envs: int,
         factory: PolicyFactory,
         greedy: bool = False,
+        rollout_timeout: float | None = None,
+        nan_rewards: str = "stop",
+        bot_timeout: float | None = DEFAULT_BOT_TIMEOUT,
     ) -> None:
         self.spec, self.info, self.n_envs = spec, info, envs
+        self.rollout_timeout, self.nan_rewards = rollout_timeout, nan_rewards
+        """Seconds a rollout may take (None: no limit), and what a NaN reward does."""
         self._games: dict[bool, Games] = {}
         """Learning? -> its games."""
         self._rng = np.random.default_rng(0)
         self.pool = PlayerPool(
-            factory, info=info, rng=self._rng, bots=spec.named_bots(), greedy=greedy
+            factory,
+            info=info,
+            rng=self._rng,
+            bots=spec.named_bots(),
+            greedy=greedy,
+            bot_timeout=bot_timeout,
         )
 
     def set_latest(self, weights: Mapping[str, Weights], version: int) -> None:
@@ -63,12 +75,25 @@ class SerialRunner:
         self.pool.set_snapshots({p: w for p, w in self.pool.weights.items() if p in players})
 
     def run(self, request: RolloutRequest) -> RolloutResult:
-        """Play what `request` asks (seeded: envs and action sampling)."""
+        """Play what `request` asks (seeded: envs and action sampling), within this
+        runner's `rollout_timeout`."""
+        request = dataclasses.replace(
+            request, timeout=self.rollout_timeout, nan_rewards=self.nan_rewards
+        )
         self._rng.bit_generator.state = np.random.default_rng(request.seed).bit_generator.state
         torch.manual_seed(request.seed)
         if request.fresh:
             self.drop_episodes()
-        return rollout(self.games(learning=request.learning), self.pool, request, self._rng)
+        games = self.games(learning=request.learning)
+        try:
+            with watchdog(request.timeout):
+                return rollout(games, self.pool, request, self._rng)
+        except (Overrun, RolloutTimeout) as late:
+            # The env copies may be stuck mid-step: the next rollout builds new ones.
+            self._games.pop(request.learning, games).close()
+            if isinstance(late, RolloutTimeout):
+                raise
+            raise RolloutTimeout(f"game {self.info.name!r}: the rollout {late}") from None
 
     def games(self, *, learning: bool) -> Games:
         """The learning or the evaluation games (built on first use)."""

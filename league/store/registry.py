@@ -400,6 +400,15 @@ class Registry:
             return default
         return json.loads(rows[0]["value"])
 
+    def mark_missing(self, snapshot_id: int) -> None:
+        """Record that a snapshot's weights file is missing or corrupt (quarantined: no
+        pool draws it again); `missing()` lists them."""
+        self.set_meta("missing", sorted({*self.missing(), int(snapshot_id)}))
+
+    def missing(self) -> list[int]:
+        """The snapshots quarantined for a missing or corrupt weights file."""
+        return list(self.get_meta("missing", []))
+
     # ------------------------------------------------------------------ snapshots
 
     def add_snapshot(
@@ -645,6 +654,12 @@ class Registry:
                     (iteration, BEST_RESPONSE),
                 ).rowcount
             self.db.execute("DELETE FROM scores WHERE snapshot NOT IN (SELECT id FROM snapshots)")
+            # The next snapshot takes the id the first rolled-back one had, as in a run never
+            # interrupted (a resumed run replays exactly; its ids must match too).
+            self.db.execute(
+                "UPDATE sqlite_sequence SET seq = (SELECT COALESCE(MAX(id), 0) FROM snapshots) "
+                "WHERE name = 'snapshots'"
+            )
             # Listed while holding the write lock: every writer writes its file under it.
             orphans = self._orphan_files()
         for path in orphans:  # after the commit: a failed one leaves every file its rows name

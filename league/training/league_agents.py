@@ -15,6 +15,7 @@ from envs import GameInfo
 from league.config import Config
 from league.rollout import Episode, Runner
 from league.run import Run
+from league.store import RegistryError
 from league.training.loop import build_learner, metric_name
 from league.training.scoring import SnapshotScorer
 from league.training.state import Counters, cpu_weights, make_sampler, restore_sampler
@@ -72,6 +73,26 @@ class LeagueLearners:
             self._restart_from_main(agent)
         self.samplers = {role: make_sampler(config.league, role) for role in self.roles}
 
+    def quarantine(self, player: PlayerId, why: RegistryError) -> None:
+        """Take a snapshot whose weights file is missing or corrupt out of every pool and
+        mark it missing in the registry; one the checkpoint needs (an agent's newest, the
+        next ratings' reference) blocks with the file to restore."""
+        sid = player.snapshot
+        owners = [key for key, last in self.counters.last_snapshot.items() if last == sid]
+        if owners:
+            file = self.registry.run_dir / self.registry.snapshot(sid)["file"]
+            raise RegistryError(
+                f"{why}; the checkpoint needs it (the newest snapshot of {owners[0]}): "
+                f"restore {file} to resume"
+            )
+        for sampler in self.samplers.values():
+            sampler.discard(sid)
+        self.league.frozen = [f for f in self.league.frozen if f.player != player]
+        self.registry.mark_missing(sid)
+        logger.warning(
+            "%s: snapshot %d is quarantined (marked missing, out of every pool)", why, sid
+        )
+
     def _make_learner(self, i: int, role: str) -> Any:
         """Build agent `i`'s network (its own seed) and learner."""
         return build_learner(
@@ -91,6 +112,12 @@ class LeagueLearners:
         pool = {PlayerId.of_snapshot(r, sid) for r, s in self.samplers.items() for sid in s.pool}
         if self.league.exploiters:
             pool |= {f.player for f in self.league.frozen}
+        for player in sorted(pool, key=str):  # a lost weights file leaves every pool
+            try:
+                self.run.weights(player)
+            except RegistryError as why:
+                self.quarantine(player, why)
+                pool.discard(player)
         self.runner.keep_snapshots(pool)
         self.runner.add_snapshots(self.run.keep(pool))
 

@@ -25,6 +25,12 @@ from league.training.state import Counters, cpu_weights
 from matchmaking.matchmakers import Matchmaker
 
 
+class NonFiniteLoss(ArithmeticError):
+    """A learner's update produced a loss (`losses/*_loss`: not a diagnostic such as
+    ACER's `replay_age`, NaN while its replay is empty) that is NaN or infinite: its
+    weights can no longer be trusted, so the run stops and keeps its last checkpoint."""
+
+
 def schedule(cfg: ScheduleConfig | float) -> Schedule:
     """Build a Schedule from a ScheduleConfig (a plain number never moves)."""
     if not isinstance(cfg, ScheduleConfig):
@@ -184,7 +190,13 @@ class LearningLoop:
                 continue
             params = self.step_params(key)
             prefix = self.metric("losses", key)
-            for name, value in self.learners[key].update(batch, params).items():
+            with np.errstate(all="ignore"):  # a non-finite loss is named below instead
+                losses = self.learners[key].update(batch, params)
+            for name, value in losses.items():
+                if name.endswith("loss") and not np.isfinite(value):  # not diagnostics
+                    raise NonFiniteLoss(
+                        f"learner {key!r}: {name} is {value} at iteration {c.iteration + 1}"
+                    )
                 if name.startswith("perf/"):  # seconds: the learners' together
                     metrics[name] = metrics.get(name, 0.0) + value
                 else:

@@ -17,10 +17,11 @@ import numpy as np
 import torch
 
 from agents import resolve_device, resolve_precision
+from envs.adapter import BadValue
 from league.config import Config
 from league.evaluation.evaluator import Evaluator
 from league.evaluation.exact import ExactGame
-from league.rollout import WorkersLost, make_runner
+from league.rollout import EnvFailure, WorkersLost, make_runner
 from league.rollout.loop import TRACEBACKS
 from league.run import Run
 from league.signals import Abandoned, Stopped, deferred_stop
@@ -35,7 +36,7 @@ from league.store import (
     save_checkpoint,
 )
 from league.training.league_agents import LeagueLearners, league_keys
-from league.training.loop import LearningLoop, Schedules, metric_name
+from league.training.loop import LearningLoop, NonFiniteLoss, Schedules, metric_name
 from league.training.scoring import SnapshotScorer
 from league.training.state import Counters, rng_state, set_rng_state
 from matchmaking import PlayerId
@@ -104,6 +105,8 @@ class Trainer:
             asynchronous=tcfg.asynchronous,
             placement_timeout=tcfg.placement_timeout,
             on_lost_worker=tcfg.on_lost_worker,
+            rollout_timeout=tcfg.rollout_timeout,
+            nan_rewards=tcfg.nan_rewards,
         )
         from league.store.events import EventWriter  # a failure names the event file
 
@@ -209,10 +212,17 @@ class Trainer:
                 # Stopped while the workers did not deliver (a lost node): nothing of
                 # the iteration was used, so the state is whole.
                 logger.warning("%s", dropped)
-            except WorkersLost as lost:
-                raise WorkersLost(
+            except (WorkersLost, EnvFailure, BadValue) as lost:
+                raise type(lost)(
                     f"{lost}; a checkpoint of iteration {self.counters.iteration} is kept: "
                     f"league train --resume {self.run_dir} continues from there"
+                ) from None
+            except NonFiniteLoss as poisoned:
+                # The update's weights are not to be kept: the last checkpoint stands.
+                aborted = True
+                raise NonFiniteLoss(
+                    f"{poisoned}; the last checkpoint is kept: league train --resume "
+                    f"{self.run_dir} continues from there"
                 ) from None
             except Stopped as second:
                 # A second signal: the iteration may be half done, so keep the last
@@ -228,9 +238,15 @@ class Trainer:
         return self.summary(metrics, stopped_by=stop.name, aborted=aborted)
 
     def iterate(self) -> dict[str, float]:
-        """One iteration: collect and learn, book the games, freeze, snapshot, rate, evaluate."""
+        """One iteration: collect and learn, book the games, freeze, snapshot, rate, evaluate.
+
+        The first iteration after a checkpoint starts new learning episodes, as a resumed
+        run must (the episodes under way are not in the checkpoint): a run killed after
+        a checkpoint and resumed replays exactly what it would have played (`workers: 0`).
+        """
         c, tcfg, agents = self.counters, self.config.train, self.agents
-        result, metrics = self.loop.iterate(agents.matchmaker())
+        fresh = c.iteration > 0 and c.iteration % tcfg.checkpoint_every == 0
+        result, metrics = self.loop.iterate(agents.matchmaker(), fresh=fresh)
         t0 = time.perf_counter()
         metrics |= agents.book(result.episodes)
         agents.freeze_exploiters(self.rng)

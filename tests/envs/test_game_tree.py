@@ -248,3 +248,14 @@ def test_cfr_does_not_lose_on_average(kuhn_cfr):
     assert payoffs.shape == (1, 22)
     assert payoffs.min() >= -0.01
     assert payoffs[0, 0] > 0
+
+
+def test_a_tree_is_counted_before_it_is_built():
+    from envs.game_tree import count_nodes
+
+    assert count_nodes(pyspiel.load_game("kuhn_poker")) == 58
+    assert count_nodes(pyspiel.load_game("leduc_poker")) == 9457
+    with pytest.raises(GameError, match="'leduc_poker' has more than 1,000 nodes"):
+        count_nodes(pyspiel.load_game("leduc_poker"), limit=1000)
+    with pytest.raises(GameError, match="could not be sized within 0 s"):
+        count_nodes(pyspiel.load_game("leduc_poker"), seconds=0)

@@ -203,3 +203,27 @@ def test_builtin_poker_games_are_symmetric_one_against_one(name):
     assert spec.name == name and "exact exploitability" in spec.description
     assert info.symmetric and info.roles == {"player_0": "main", "player_1": "main"}
     assert pickle.loads(pickle.dumps(spec)).create().game.get_type().short_name == name
+
+
+def test_openspiels_parameter_syntax_is_read_as_kwargs():
+    from envs.openspiel import split_params
+
+    assert split_params("dark_hex(num_rows=3,num_cols=3)") == (
+        "dark_hex",
+        {"num_rows": 3, "num_cols": 3},
+    )
+    assert split_params("kuhn_poker") == ("kuhn_poker", {})
+    spec = spec_for("leduc_poker(players=2)", {})
+    assert (spec.name, spec.kwargs) == ("leduc_poker", {"players": 2})
+    with pytest.raises(GameError, match="given both in the name and kwargs"):
+        spec_for("leduc_poker(players=2)", {"players": 2})
+    with pytest.raises(GameError, match="is not key=value"):
+        spec_for("leduc_poker(players)", {})
+
+
+def test_an_unknown_name_suggests_only_similar_ones():
+    with pytest.raises(GameError, match="did you mean phantom_ttt"):
+        spec_for("phantom_tt", {})
+    with pytest.raises(GameError) as err:
+        spec_for("zzzzqqq", {})
+    assert "did you mean" not in str(err.value)

@@ -8,7 +8,7 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from conftest import CONFIGS, tiny_overrides
-from envs import builtin_game
+from envs import GameError, builtin_game
 from envs.adapter import GameEnv
 from envs.game_tree import exploitability, uniform_table
 from league.config import load_config
@@ -181,3 +181,16 @@ def test_the_leaderboard_gives_nash_weights_and_stored_exploitability(tmp_path):
     assert rows["main@2"]["exploitability"] == pytest.approx(stored[2])
     assert rows["random"]["exploitability"] is None
     assert all(-0.5 <= r["vs_nash"] - 0.5 <= 0.5 for r in rows.values())
+
+
+def test_a_tree_too_big_is_refused_with_its_size_and_costs_a_run_nothing():
+    from envs.openspiel import spec_for
+    from league.config import ModelConfig
+    from league.evaluation.exact import ExactGame
+    from league.rollout import PolicyFactory
+
+    spec = spec_for("dark_hex(num_rows=3,num_cols=3)", {})
+    factory = PolicyFactory.from_config(spec.info(), ModelConfig())
+    with pytest.raises(GameError, match="has more than 2,000,000 nodes"):
+        ExactGame.load(spec, factory)
+    assert ExactGame.of(spec, factory, seconds=0.5) is None  # a run's start: sized, not built
