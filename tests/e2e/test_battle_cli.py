@@ -54,7 +54,8 @@ def test_a_bad_map_size_is_one_line(tmp_path):
     assert proc.returncode != 0
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
-    assert "game.kwargs.map_size 9" in lines[0] and "battle.yaml" in lines[0]
+    # The value came from --set, so the line names the flag, not the config file.
+    assert "game.kwargs.map_size 9" in lines[0] and "--set game.kwargs.map_size=9" in lines[0]
     assert not list(tmp_path.iterdir())  # no run directory was made
 
 
