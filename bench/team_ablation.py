@@ -6,8 +6,8 @@ panel (bench/team_panel.py: a rating against the scripted teams, random = 0).
 
 | arm          | what changes from the shipped config                           |
 |--------------|----------------------------------------------------------------|
-| shipped      | nothing: tau annealed, shaped reward, gamma annealed, 80/20    |
-| tau_0        | team spirit 0 throughout (each agent paid for its own reward)  |
+| shipped      | nothing: tau 0, shaped reward, gamma annealed, 80/20           |
+| tau_anneal   | team spirit annealed 0.3 -> 1 over the first 2/3, as Five did  |
 | tau_1        | team spirit 1 throughout (every agent paid the team's mean)    |
 | env_reward   | the env's reward only (no damage or proximity shaping)     |
 | gamma_fixed  | the discount fixed at the shipped schedule's end value         |
@@ -17,7 +17,7 @@ With `--iterations N` below the config's, every schedule's length (gamma, tau) i
 by the same factor, so each arm anneals over its run as the shipped config does over its.
 A run already finished in `--out` is scored again, not retrained.
 
-    python bench/team_ablation.py [--iterations 150] [--seeds 0 1] [--arms shipped tau_0]
+    python bench/team_ablation.py [--iterations 150] [--seeds 0 1] [--arms shipped tau_anneal]
         [--snapshot-every 25] [--games 20] [--workers 0] [--out bench/results/team_ablation]
 
 Scoring is most of the cost past training: each snapshot plays `--games` games against
@@ -50,7 +50,7 @@ import team_panel  # noqa: E402
 CONFIG = ROOT / "configs" / "battle.yaml"
 ARMS: dict[str, list[str]] = {
     "shipped": [],
-    "tau_0": ["reward.tau={start: 0.0, end: 0.0}"],
+    "tau_anneal": ["reward.tau={start: 0.3, end: 1.0, steps: 200}"],
     "tau_1": ["reward.tau={start: 1.0, end: 1.0}"],
     "env_reward": ["reward.weights={env: 1.0}"],
     "gamma_fixed": ["gamma={start: 0.99, end: 0.99}"],
@@ -61,11 +61,12 @@ SCHEDULES = ("gamma", "reward.tau")
 """The config's schedules whose length `--iterations` scales."""
 
 
-def scaled_schedules(iterations: int) -> list[str]:
-    """Overrides that stretch the config's schedules to a run of `iterations`."""
+def scaled_schedules(iterations: int, arm: Sequence[str] = ()) -> list[str]:
+    """Overrides that stretch the schedules of the config with an arm's overrides `arm`
+    to a run of `iterations` (they come after the arm's)."""
     from league.config import load_config
 
-    config = load_config(CONFIG)
+    config = load_config(CONFIG, list(arm))
     factor = iterations / config.train.iterations
     out = []
     for key in SCHEDULES:
@@ -91,8 +92,8 @@ def train_arm(
         f"train.iterations={iterations}",
         f"train.snapshot_every={snapshot_every}",
         f"train.workers={workers}",
-        *scaled_schedules(iterations),
         *ARMS[arm],
+        *scaled_schedules(iterations, ARMS[arm]),
     ]
     cmd = [sys.executable, "-m", "league", "train", str(CONFIG), "--runs-dir", str(runs)]
     for item in overrides:

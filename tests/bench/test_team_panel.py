@@ -83,18 +83,21 @@ def test_a_game_without_scripted_teams_is_one_clear_error():
 
 
 def test_the_ablation_stretches_the_schedules_and_tabulates_final_snapshots():
-    # configs/battle.yaml: 150 iterations, gamma over 150, tau over 100.
-    assert ablation.scaled_schedules(30) == ["gamma.steps=30", "reward.tau.steps=20"]
+    # configs/battle.yaml: 300 iterations, gamma over 300, tau 0 (no schedule); the
+    # tau_anneal arm anneals tau over 200, which a 30-iteration run scales to 20.
+    assert ablation.scaled_schedules(30) == ["gamma.steps=30"]
+    arm = ablation.ARMS["tau_anneal"]
+    assert ablation.scaled_schedules(30, arm) == ["gamma.steps=30", "reward.tau.steps=20"]
     members = team_panel.panel_members("battle_v4")
     score = {"score": 0.75, "kill_ratio": 2.0, "alive_end": 7.5}
     row = {"env_steps": 12345, "rating": 900.0, "rating_95ci": [800.0, 1000.0], "bounded": True}
     row["scores"] = dict.fromkeys(members, score)
-    text = ablation.table({"shipped": {0: [row]}, "tau_0": {1: [{**row, "bounded": False}]}})
+    text = ablation.table({"shipped": {0: [row]}, "tau_anneal": {1: [{**row, "bounded": False}]}})
     lines = text.splitlines()
     assert lines[0].startswith("| arm | seed | env steps | panel rating")
     assert "| shipped | 0 | 12,345 | 900 (800 to 1000) | 0.75 |" in lines[2]
     assert "won every game" in lines[3]
-    assert set(ablation.ARMS) >= {"shipped", "tau_0", "tau_1", "env_reward", "gamma_fixed"}
+    assert set(ablation.ARMS) >= {"shipped", "tau_anneal", "tau_1", "env_reward", "gamma_fixed"}
 
 
 @pytest.mark.parametrize(("config", "game"), [("battle", "battle_v4"), ("simple_tag", TAG)])
