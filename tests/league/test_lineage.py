@@ -45,7 +45,7 @@ def _eval(a: str, b: str, score_a: float) -> dict:
 
 def test_latest_is_the_newest_main_snapshot(registry: Registry) -> None:
     arena = Arena.open(None, "tictactoe_v3")
-    arena.registry = registry
+    arena.run.registry = registry
     first = _add(registry, 0)
     assert arena.resolve("latest") == PlayerId.of_snapshot("main", first)
     main = _add(registry, 1, parent=first)
@@ -56,7 +56,7 @@ def test_latest_is_the_newest_main_snapshot(registry: Registry) -> None:
 
 def test_latest_falls_back_to_any_kind_without_a_main_snapshot(registry: Registry) -> None:
     arena = Arena.open(None, "tictactoe_v3")
-    arena.registry = registry
+    arena.run.registry = registry
     response = _add(registry, 0, agent="main/best_response_3", kind="best_response")
     assert arena.resolve("latest") == PlayerId.of_snapshot("main", response)
 
