@@ -138,19 +138,24 @@ def leaderboard(
     )
     payoff = payoff_matrix(results, order)
     _add_nash(rows, order, payoff)
+    if every_snapshot:
+        rows += _unrated(registry, {r["player"] for r in rows})
+    _add_snapshot_facts(rows, registry)
+    return Leaderboard(rows, order, payoff)
+
+
+def _add_snapshot_facts(rows: list[dict[str, Any]], registry: Registry) -> None:
+    """Give each row its snapshot's exact exploitability (None: not scored, or a bot) and
+    whether its weights file is lost (quarantined on resume)."""
     exploitability, missing = registry.scores(EXPLOITABILITY), set(registry.missing())
     for row in rows:
         sid = PlayerId.parse(row["player"]).snapshot
         row[EXPLOITABILITY] = exploitability.get(sid) if sid is not None else None
-        row["missing"] = sid in missing  # its weights file lost: quarantined on resume
-    if every_snapshot:
-        rows += _unrated(registry, {r["player"] for r in rows})
-    return Leaderboard(rows, order, payoff)
+        row["missing"] = sid in missing
 
 
 def _unrated(registry: Registry, listed: set[str]) -> list[dict[str, Any]]:
     """Rows for the run's snapshots not in `listed` (no rated game yet), newest first."""
-    exploitability, missing = registry.scores(EXPLOITABILITY), set(registry.missing())
     rows = []
     for snap in reversed(registry.snapshots()):
         player = str(PlayerId.of_snapshot(snap["role"], snap["id"]))
@@ -166,8 +171,6 @@ def _unrated(registry: Registry, listed: set[str]) -> list[dict[str, Any]]:
                 **_lineage(player, snap),
                 "nash": None,
                 "vs_nash": None,
-                EXPLOITABILITY: exploitability.get(snap["id"]),
-                "missing": snap["id"] in missing,
             }
         )
     return rows
